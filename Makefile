@@ -1,0 +1,41 @@
+# minimod — every target sets up .venv by itself when it is missing or out of date.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Hypothesis profile: `ci` (modest, derandomized) by default; `make test PROFILE=dev` for more examples.
+PROFILE ?= ci
+PYTEST_ARGS ?=
+
+.PHONY: help setup test test-solutions lint workbook demo clean
+
+help:
+	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
+	@echo "make demo      set up .venv and run the demo"
+	@echo "make lint      ruff over the project"
+	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
+	@echo "make clean     remove .venv and caches"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q --impl minimod $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q --impl solutions $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check minimod tests exercises solutions
+	$(BIN)/ruff format --check minimod tests
+
+workbook: $(STAMP)
+	$(BIN)/python -m minimod.workbook.generate
+
+demo: $(STAMP)
+	$(BIN)/minimod --help
+
+clean:
+	rm -rf $(VENV) .hypothesis .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from minimod.cli import main
+
+sys.exit(main())

@@ -1,0 +1,19 @@
+"""minimod.nn: the Module system, layers and losses, written with tensor ops only."""
+
+from minimod.nn import functional, init, utils
+from minimod.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from minimod.nn.containers import ModuleDict, ModuleList, Sequential
+from minimod.nn.dropout import Dropout
+from minimod.nn.embedding import Embedding
+from minimod.nn.linear import Linear
+from minimod.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from minimod.nn.module import LoadResult, Module, Parameter
+from minimod.nn.norm import LayerNorm, RMSNorm
+from minimod.nn.shape import Flatten, Identity
+
+__all__ = [
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
+    "Identity", "LayerNorm", "Linear", "LoadResult", "LogSoftmax", "MSELoss", "Module",
+    "ModuleDict", "ModuleList", "Parameter", "RMSNorm", "ReLU", "Sequential", "SiLU", "Sigmoid",
+    "Softmax", "Tanh", "functional", "init", "utils",
+]

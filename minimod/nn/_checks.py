@@ -1,0 +1,39 @@
+"""Input checks shared by the layers, so a mistake reads "LayerNorm((64,)): ..." instead of a bare
+matmul error deep inside torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def describe(module) -> str:
+    """``Linear(in_features=64, out_features=10, bias=True)``: how errors name a layer."""
+    return f"{type(module).__name__}({module.extra_repr()})"
+
+
+def expect_floating(where: str, x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: expected a tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{where}: expected a floating-point input, got {x.dtype}")
+
+
+def expect_trailing_shape(where: str, x: torch.Tensor, shape: Sequence[int]) -> None:
+    """The last ``len(shape)`` dimensions of ``x`` must equal ``shape``."""
+    shape = tuple(shape)
+    if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape):]) != shape:
+        what = "last dimension" if len(shape) == 1 else "trailing dimensions"
+        expected = shape[0] if len(shape) == 1 else shape
+        raise ValueError(f"{where}: expected input with {what} {expected}, "
+                         f"got shape {tuple(x.shape)}")
+
+
+def normalize_dim(where: str, dim: int, ndim: int) -> int:
+    """A dimension index in [-ndim, ndim) made non-negative (a 0-d tensor has one dim slot)."""
+    size = max(ndim, 1)
+    if not -size <= dim < size:
+        raise IndexError(f"{where}: dim {dim} is out of range for a {ndim}-D input "
+                         f"(expected a value in [{-size}, {size - 1}])")
+    return dim % size

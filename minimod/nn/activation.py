@@ -1,0 +1,133 @@
+"""Activations: the elementwise non-linearities, and softmax / log-softmax over one axis."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from minimod.nn._checks import normalize_dim
+from minimod.nn.module import Module
+
+
+def relu(input: torch.Tensor) -> torch.Tensor:
+    """max(x, 0); the gradient at exactly 0 is 0, as in torch."""
+    # BEGIN SOLUTION
+    return torch.where(input > 0, input, torch.zeros_like(input))
+    # END SOLUTION
+
+
+def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+    """x·Φ(x) = 0.5·x·(1 + erf(x/√2)); approximate="tanh" uses
+    0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's choice)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    # BEGIN SOLUTION
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input**3)
+        return 0.5 * input * (1.0 + torch.tanh(inner))
+    return 0.5 * input * (1.0 + torch.erf(input / math.sqrt(2.0)))
+    # END SOLUTION
+
+
+def sigmoid(input: torch.Tensor) -> torch.Tensor:
+    """1 / (1 + e^(−x)), computed without overflow for large |x|."""
+    # BEGIN SOLUTION
+    # e^(−|x|) never overflows; for x < 0 use the equal form e^x / (1 + e^x).
+    z = torch.exp(-input.abs())
+    return torch.where(input >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    # END SOLUTION
+
+
+def tanh(input: torch.Tensor) -> torch.Tensor:
+    """(e^x − e^(−x)) / (e^x + e^(−x)); torch's elementwise kernel is exact and stable."""
+    return torch.tanh(input)
+
+
+def silu(input: torch.Tensor) -> torch.Tensor:
+    """x·σ(x), also called swish."""
+    # BEGIN SOLUTION
+    return input * sigmoid(input)
+    # END SOLUTION
+
+
+def _softmax_dim(ndim: int) -> int:
+    # torch's legacy choice when no dim is given; pass dim explicitly in your own code.
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """exp(x_i) / Σ_j exp(x_j) along ``dim``; subtracting the max first avoids overflow."""
+    dim = normalize_dim("softmax", _softmax_dim(input.dim()) if dim is None else dim, input.dim())
+    # BEGIN SOLUTION
+    # softmax(x) = softmax(x − c) for any constant c; c = max makes every exponent ≤ 0.
+    shifted = input - input.amax(dim, keepdim=True).detach()
+    exp = torch.exp(shifted)
+    return exp / exp.sum(dim, keepdim=True)
+    # END SOLUTION
+
+
+def log_softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """x_i − log Σ_j exp(x_j) along ``dim`` (log-sum-exp with the max factored out)."""
+    dim = normalize_dim("log_softmax", _softmax_dim(input.dim()) if dim is None else dim,
+                        input.dim())
+    # BEGIN SOLUTION
+    shifted = input - input.amax(dim, keepdim=True).detach()
+    return shifted - torch.log(torch.exp(shifted).sum(dim, keepdim=True))
+    # END SOLUTION
+
+
+class ReLU(Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return relu(x)
+
+
+class GELU(Module):
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Sigmoid(Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return tanh(x)
+
+
+class SiLU(Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return silu(x)
+
+
+class Softmax(Module):
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return log_softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"

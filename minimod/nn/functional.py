@@ -1,0 +1,18 @@
+"""Every minimod function in one namespace, like torch.nn.functional: ``F.gelu(x)``.
+
+Each function is written next to its module class (``linear`` in linear.py, ``layer_norm`` in
+norm.py, …); this file only gathers them.
+"""
+
+from minimod.nn.activation import gelu, log_softmax, relu, sigmoid, silu, softmax, tanh
+from minimod.nn.dropout import dropout
+from minimod.nn.embedding import embedding
+from minimod.nn.linear import linear
+from minimod.nn.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from minimod.nn.norm import layer_norm, rms_norm
+
+__all__ = [
+    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "gelu",
+    "layer_norm", "linear", "log_softmax", "mse_loss", "relu", "rms_norm", "sigmoid", "silu",
+    "softmax", "tanh",
+]

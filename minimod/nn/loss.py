@@ -1,0 +1,166 @@
+"""Losses: cross-entropy, mean squared error and binary cross-entropy on logits."""
+
+from __future__ import annotations
+
+import torch
+
+from minimod.nn.activation import log_softmax
+from minimod.nn.module import Module
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _check_reduction(where: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{where}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_targets(input: torch.Tensor, target: torch.Tensor, ignore_index: int) -> None:
+    """Class indices: shape of input without the class axis, values in [0, C) or ignore_index."""
+    expected = input.shape[:1] + input.shape[2:]
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"cross_entropy: class-index targets must be integers, got {target.dtype}")
+    if target.shape != expected:
+        raise ValueError(f"cross_entropy: input of shape {tuple(input.shape)} (classes on dim 1) "
+                         f"needs targets of shape {tuple(expected)}, got {tuple(target.shape)}")
+    num_classes = input.shape[1]
+    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if target.device.type == "cpu" and bool(bad.any()):  # on a GPU this check would sync
+        raise IndexError(f"cross_entropy: target {int(target[bad][0])} is out of range for "
+                         f"{num_classes} classes (and is not ignore_index={ignore_index})")
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    """−Σ_c q_c · w_c · log softmax(x)_c, with q the (smoothed) target distribution.
+
+    input: logits (N, C) or (N, C, d1, ...) or unbatched (C,).
+    target: class indices (N,) / (N, d1, ...) / () or class probabilities shaped like input.
+    With indices and reduction="mean" the sum is divided by Σ w_target over counted targets.
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.dim() == 1:  # unbatched: add a batch axis, remove it again at the end
+        loss = cross_entropy(input[None], target[None], weight, ignore_index, reduction,
+                             label_smoothing)
+        return loss[0] if reduction == "none" else loss
+    num_classes = input.shape[1]
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(f"cross_entropy: weight must have shape ({num_classes},), "
+                         f"got {tuple(weight.shape)}")
+    if target.is_floating_point() and target.shape != input.shape:
+        raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+    if not target.is_floating_point():
+        _check_targets(input, target, ignore_index)
+    # Class weights shaped to broadcast along dim 1: (C,) -> (1, C, 1, ...).
+    class_weight = None
+    if weight is not None:
+        class_weight = weight.reshape((1, num_classes) + (1,) * (input.dim() - 2))
+    # BEGIN SOLUTION
+    logp = log_softmax(input, dim=1)
+    weighted_logp = logp if class_weight is None else logp * class_weight
+    if target.is_floating_point():  # class probabilities
+        q = target * (1 - label_smoothing) + label_smoothing / num_classes
+        loss = -(q * weighted_logp).sum(1)
+        if reduction == "mean":
+            return loss.sum() / (input.numel() / num_classes)
+        return _reduce(loss, reduction)
+
+    counted = target != ignore_index
+    safe_target = torch.where(counted, target, torch.zeros_like(target))
+    nll = -logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    target_weight = counted.to(logp.dtype)
+    if weight is not None:
+        target_weight = target_weight * weight[safe_target]
+    loss = nll * target_weight
+    if label_smoothing > 0:
+        # Spread label_smoothing of the mass evenly: −(ε/C) Σ_c w_c log p_c per counted target.
+        smooth = -weighted_logp.sum(1) * counted
+        loss = (1 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
+    if reduction == "mean":
+        return loss.sum() / target_weight.sum()  # all ignored: 0/0 = nan, as torch
+    return _reduce(loss, reduction)
+    # END SOLUTION
+
+
+def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """(input − target)², averaged or summed. Shapes must match (no silent broadcasting)."""
+    _check_reduction("mse_loss", reduction)
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
+                         f"{tuple(target.shape)} differ (broadcasting here is usually a bug)")
+    # BEGIN SOLUTION
+    return _reduce((input - target) ** 2, reduction)
+    # END SOLUTION
+
+
+def binary_cross_entropy_with_logits(
+    input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+    reduction: str = "mean", pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """−w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] with p = pos_weight, computed stably as
+    (1 − y)·x + (1 + (p − 1)·y)·softplus(−x), softplus(z) = log(1 + e^z)."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    if input.shape != target.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: input shape {tuple(input.shape)} "
+                         f"and target shape {tuple(target.shape)} differ")
+    # BEGIN SOLUTION
+    # softplus(−x) = −log σ(x); logaddexp(0, z) = log(e^0 + e^z) never overflows.
+    softplus_neg = torch.logaddexp(torch.zeros_like(input), -input)
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+    # END SOLUTION
+
+
+class CrossEntropyLoss(Module):
+    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        _check_reduction("CrossEntropyLoss", reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
+                             self.label_smoothing)
+
+
+class MSELoss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        _check_reduction("MSELoss", reduction)
+        self.reduction = reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return mse_loss(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    def __init__(self, weight: torch.Tensor | None = None, reduction: str = "mean",
+                 pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        _check_reduction("BCEWithLogitsLoss", reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction = reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
+                                                self.pos_weight)
