@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
-	@echo "make demo      set up .venv and run the demo"
+	@echo "make demo      set up .venv and train a small minimod MLP on generated data"
 	@echo "make lint      ruff over the project"
 	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
 	@echo "make clean     remove .venv and caches"
@@ -28,14 +28,14 @@ test: $(STAMP)
 	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q --impl solutions $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check minimod tests exercises solutions
+	$(BIN)/ruff check minimod tests exercises solutions examples
 	$(BIN)/ruff format --check minimod tests
 
 workbook: $(STAMP)
 	$(BIN)/python -m minimod.workbook.generate
 
 demo: $(STAMP)
-	$(BIN)/minimod --help
+	$(BIN)/python examples/spiral.py
 
 clean:
 	rm -rf $(VENV) .hypothesis .pytest_cache .ruff_cache

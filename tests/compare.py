@@ -28,7 +28,9 @@ def load_into_twin(mine, twin) -> None:
 
 
 def assert_same_forward_backward(
-    mine: Callable, twin: Callable, inputs: Sequence[torch.Tensor],
+    mine: Callable,
+    twin: Callable,
+    inputs: Sequence[torch.Tensor],
     mine_params: Sequence[tuple[str, torch.Tensor]] = (),
     twin_params: Sequence[tuple[str, torch.Tensor]] = (),
     factor: float = 1.0,
@@ -47,15 +49,17 @@ def assert_same_forward_backward(
     torch.testing.assert_close(ours, theirs, **tol, msg=lambda m: f"forward differs\n{m}")
     if not theirs.requires_grad:
         return
-    weights = torch.randn(theirs.shape, dtype=theirs.dtype,
-                          generator=torch.Generator().manual_seed(1234))
+    weights = torch.randn(
+        theirs.shape, dtype=theirs.dtype, generator=torch.Generator().manual_seed(1234)
+    )
     (ours * weights).sum().backward()
     (theirs * weights).sum().backward()
-    for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
+    for i, (a, b) in enumerate(zip(ours_in, theirs_in, strict=True)):
         if b.grad is not None:
             assert a.grad is not None, f"input {i} got no gradient"
-            torch.testing.assert_close(a.grad, b.grad, **tol,
-                                       msg=lambda m, i=i: f"gradient of input {i} differs\n{m}")
+            torch.testing.assert_close(
+                a.grad, b.grad, **tol, msg=lambda m, i=i: f"gradient of input {i} differs\n{m}"
+            )
     theirs_by_name = dict(twin_params)
     for name, param in mine_params:
         expected = theirs_by_name[name].grad
@@ -63,13 +67,16 @@ def assert_same_forward_backward(
             assert param.grad is None, f"parameter {name} got a gradient, torch's did not"
             continue
         assert param.grad is not None, f"parameter {name} got no gradient"
-        torch.testing.assert_close(param.grad, expected, **tol,
-                                   msg=lambda m, n=name: f"gradient of {n} differs\n{m}")
+        torch.testing.assert_close(
+            param.grad, expected, **tol, msg=lambda m, n=name: f"gradient of {n} differs\n{m}"
+        )
 
 
-def assert_module_matches_twin(mine, twin, inputs: Sequence[torch.Tensor],
-                               factor: float = 1.0) -> None:
+def assert_module_matches_twin(
+    mine, twin, inputs: Sequence[torch.Tensor], factor: float = 1.0
+) -> None:
     """Load minimod's weights into the twin, then compare forward and all gradients."""
     load_into_twin(mine, twin)
-    assert_same_forward_backward(mine, twin, inputs, list(mine.named_parameters()),
-                                 list(twin.named_parameters()), factor)
+    assert_same_forward_backward(
+        mine, twin, inputs, list(mine.named_parameters()), list(twin.named_parameters()), factor
+    )

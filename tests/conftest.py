@@ -10,11 +10,18 @@ from minimod.workbook.implementations import IMPLEMENTATIONS
 # `ci`: derandomized and modest, so CI is fast and repeatable. `dev`: many more examples.
 # Choose with HYPOTHESIS_PROFILE=dev (or `make test PROFILE=dev`).
 settings.register_profile(
-    "ci", max_examples=20, derandomize=True, deadline=None, print_blob=True,
+    "ci",
+    max_examples=20,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "dev", max_examples=200, deadline=None, print_blob=True,
+    "dev",
+    max_examples=200,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -22,9 +29,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--impl", choices=IMPLEMENTATIONS, default="minimod",
+        "--impl",
+        choices=IMPLEMENTATIONS,
+        default="minimod",
         help="which code the tests check: minimod (default), the generated solutions/, "
-             "or your own exercises/",
+        "or your own exercises/",
     )
 
 

@@ -23,17 +23,20 @@ def expect_floating(where: str, x: torch.Tensor) -> None:
 def expect_trailing_shape(where: str, x: torch.Tensor, shape: Sequence[int]) -> None:
     """The last ``len(shape)`` dimensions of ``x`` must equal ``shape``."""
     shape = tuple(shape)
-    if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape):]) != shape:
+    if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
         what = "last dimension" if len(shape) == 1 else "trailing dimensions"
         expected = shape[0] if len(shape) == 1 else shape
-        raise ValueError(f"{where}: expected input with {what} {expected}, "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{where}: expected input with {what} {expected}, got shape {tuple(x.shape)}"
+        )
 
 
 def normalize_dim(where: str, dim: int, ndim: int) -> int:
     """A dimension index in [-ndim, ndim) made non-negative (a 0-d tensor has one dim slot)."""
     size = max(ndim, 1)
     if not -size <= dim < size:
-        raise IndexError(f"{where}: dim {dim} is out of range for a {ndim}-D input "
-                         f"(expected a value in [{-size}, {size - 1}])")
+        raise IndexError(
+            f"{where}: dim {dim} is out of range for a {ndim}-D input "
+            f"(expected a value in [{-size}, {size - 1}])"
+        )
     return dim % size

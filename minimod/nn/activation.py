@@ -69,8 +69,9 @@ def softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
 
 def log_softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """x_i − log Σ_j exp(x_j) along ``dim`` (log-sum-exp with the max factored out)."""
-    dim = normalize_dim("log_softmax", _softmax_dim(input.dim()) if dim is None else dim,
-                        input.dim())
+    dim = normalize_dim(
+        "log_softmax", _softmax_dim(input.dim()) if dim is None else dim, input.dim()
+    )
     # BEGIN SOLUTION
     shifted = input - input.amax(dim, keepdim=True).detach()
     return shifted - torch.log(torch.exp(shifted).sum(dim, keepdim=True))

@@ -9,8 +9,9 @@ from minimod.nn._checks import describe
 from minimod.nn.module import Module, Parameter
 
 
-def embedding(input: torch.Tensor, weight: torch.Tensor,
-              padding_idx: int | None = None) -> torch.Tensor:
+def embedding(
+    input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None
+) -> torch.Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by ``input`` (any shape of integer ids)
     -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient."""
     # BEGIN SOLUTION
@@ -25,19 +26,28 @@ def embedding(input: torch.Tensor, weight: torch.Tensor,
 class Embedding(Module):
     """weight: (num_embeddings, embedding_dim) ~ N(0, 1); the padding row starts at zero."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
-                                 f"{num_embeddings} embeddings")
+                raise ValueError(
+                    f"Embedding: padding_idx {padding_idx} is out of range for "
+                    f"{num_embeddings} embeddings"
+                )
             padding_idx %= num_embeddings  # -1 means the last row, as in torch
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         # BEGIN SOLUTION
-        self.weight = Parameter(torch.empty(num_embeddings, embedding_dim, device=device,
-                                            dtype=dtype))
+        self.weight = Parameter(
+            torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype)
+        )
         # END SOLUTION
         self.reset_parameters()
 
@@ -50,14 +60,21 @@ class Embedding(Module):
         # END SOLUTION
 
     @classmethod
-    def from_pretrained(cls, embeddings: torch.Tensor, freeze: bool = True,
-                        padding_idx: int | None = None) -> Embedding:
+    def from_pretrained(
+        cls, embeddings: torch.Tensor, freeze: bool = True, padding_idx: int | None = None
+    ) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (trainable only if freeze=False)."""
         if embeddings.dim() != 2:
-            raise ValueError(f"Embedding.from_pretrained: expected a 2-D tensor, "
-                             f"got shape {tuple(embeddings.shape)}")
-        layer = cls(*embeddings.shape, padding_idx=padding_idx, dtype=embeddings.dtype,
-                    device=embeddings.device)
+            raise ValueError(
+                f"Embedding.from_pretrained: expected a 2-D tensor, "
+                f"got shape {tuple(embeddings.shape)}"
+            )
+        layer = cls(
+            *embeddings.shape,
+            padding_idx=padding_idx,
+            dtype=embeddings.dtype,
+            device=embeddings.device,
+        )
         with torch.no_grad():
             layer.weight.copy_(embeddings)
         layer.weight.requires_grad_(not freeze)
@@ -70,8 +87,9 @@ class Embedding(Module):
             low, high = int(input.min()), int(input.max())
             if low < 0 or high >= self.num_embeddings:
                 bad = low if low < 0 else high
-                raise IndexError(f"{describe(self)}: id {bad} is out of range "
-                                 f"[0, {self.num_embeddings})")
+                raise IndexError(
+                    f"{describe(self)}: id {bad} is out of range [0, {self.num_embeddings})"
+                )
         return embedding(input, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:

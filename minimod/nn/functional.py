@@ -12,7 +12,19 @@ from minimod.nn.loss import binary_cross_entropy_with_logits, cross_entropy, mse
 from minimod.nn.norm import layer_norm, rms_norm
 
 __all__ = [
-    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "gelu",
-    "layer_norm", "linear", "log_softmax", "mse_loss", "relu", "rms_norm", "sigmoid", "silu",
-    "softmax", "tanh",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "gelu",
+    "layer_norm",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "relu",
+    "rms_norm",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "tanh",
 ]

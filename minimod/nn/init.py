@@ -15,8 +15,16 @@ import torch
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The factor that keeps activations' variance steady through ``nonlinearity``."""
     # BEGIN SOLUTION
-    linear_like = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
-                   "conv_transpose2d", "conv_transpose3d", "sigmoid")
+    linear_like = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    )
     if nonlinearity in linear_like:
         return 1.0
     if nonlinearity == "tanh":
@@ -37,8 +45,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
     """For a weight (out, in, *kernel): fan_in = in·prod(kernel), fan_out = out·prod(kernel)."""
     if tensor.dim() < 2:
-        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, "
-                         f"got shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"fan in and fan out need a tensor with at least 2 dimensions, "
+            f"got shape {tuple(tensor.shape)}"
+        )
     receptive_field = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 
@@ -75,8 +85,13 @@ def ones_(tensor: torch.Tensor) -> torch.Tensor:
     return constant_(tensor, 1.0)
 
 
-def kaiming_uniform_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu", generator=None) -> torch.Tensor:
+def kaiming_uniform_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator=None,
+) -> torch.Tensor:
     """He initialisation: U(-bound, bound), bound = gain · √(3 / fan)."""
     if tensor.numel() == 0:
         return tensor
@@ -87,8 +102,13 @@ def kaiming_uniform_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in",
     # END SOLUTION
 
 
-def kaiming_normal_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu", generator=None) -> torch.Tensor:
+def kaiming_normal_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator=None,
+) -> torch.Tensor:
     """He initialisation: N(0, std²), std = gain / √fan."""
     if tensor.numel() == 0:
         return tensor
@@ -116,10 +136,17 @@ def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> t
 
 
 @torch.no_grad()
-def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
-                  b: float = 2.0, generator=None) -> torch.Tensor:
+def trunc_normal_(
+    tensor: torch.Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator=None,
+) -> torch.Tensor:
     """N(mean, std²) restricted to [a, b], drawn by inverting the normal CDF:
     u ~ U(Φ(α), Φ(β)) with α = (a − mean)/std, β = (b − mean)/std, then x = mean + std·Φ⁻¹(u)."""
+
     # BEGIN SOLUTION
     def normal_cdf(x: float) -> float:
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0

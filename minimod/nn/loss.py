@@ -29,18 +29,27 @@ def _check_targets(input: torch.Tensor, target: torch.Tensor, ignore_index: int)
     if target.is_floating_point() or target.dtype == torch.bool:
         raise TypeError(f"cross_entropy: class-index targets must be integers, got {target.dtype}")
     if target.shape != expected:
-        raise ValueError(f"cross_entropy: input of shape {tuple(input.shape)} (classes on dim 1) "
-                         f"needs targets of shape {tuple(expected)}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"cross_entropy: input of shape {tuple(input.shape)} (classes on dim 1) "
+            f"needs targets of shape {tuple(expected)}, got {tuple(target.shape)}"
+        )
     num_classes = input.shape[1]
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if target.device.type == "cpu" and bool(bad.any()):  # on a GPU this check would sync
-        raise IndexError(f"cross_entropy: target {int(target[bad][0])} is out of range for "
-                         f"{num_classes} classes (and is not ignore_index={ignore_index})")
+        raise IndexError(
+            f"cross_entropy: target {int(target[bad][0])} is out of range for "
+            f"{num_classes} classes (and is not ignore_index={ignore_index})"
+        )
 
 
-def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
-                  ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+def cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
     """−Σ_c q_c · w_c · log softmax(x)_c, with q the (smoothed) target distribution.
 
     input: logits (N, C) or (N, C, d1, ...) or unbatched (C,).
@@ -51,16 +60,20 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.dim() == 1:  # unbatched: add a batch axis, remove it again at the end
-        loss = cross_entropy(input[None], target[None], weight, ignore_index, reduction,
-                             label_smoothing)
+        loss = cross_entropy(
+            input[None], target[None], weight, ignore_index, reduction, label_smoothing
+        )
         return loss[0] if reduction == "none" else loss
     num_classes = input.shape[1]
     if weight is not None and weight.shape != (num_classes,):
-        raise ValueError(f"cross_entropy: weight must have shape ({num_classes},), "
-                         f"got {tuple(weight.shape)}")
+        raise ValueError(
+            f"cross_entropy: weight must have shape ({num_classes},), got {tuple(weight.shape)}"
+        )
     if target.is_floating_point() and target.shape != input.shape:
-        raise ValueError(f"cross_entropy: probability targets must have the input's shape "
-                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"cross_entropy: probability targets must have the input's shape "
+            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        )
     if not target.is_floating_point():
         _check_targets(input, target, ignore_index)
     # Class weights shaped to broadcast along dim 1: (C,) -> (1, C, 1, ...).
@@ -98,23 +111,30 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean")
     """(input − target)², averaged or summed. Shapes must match (no silent broadcasting)."""
     _check_reduction("mse_loss", reduction)
     if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
-                         f"{tuple(target.shape)} differ (broadcasting here is usually a bug)")
+        raise ValueError(
+            f"mse_loss: input shape {tuple(input.shape)} and target shape "
+            f"{tuple(target.shape)} differ (broadcasting here is usually a bug)"
+        )
     # BEGIN SOLUTION
     return _reduce((input - target) ** 2, reduction)
     # END SOLUTION
 
 
 def binary_cross_entropy_with_logits(
-    input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
-    reduction: str = "mean", pos_weight: torch.Tensor | None = None,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """−w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] with p = pos_weight, computed stably as
     (1 − y)·x + (1 + (p − 1)·y)·softplus(−x), softplus(z) = log(1 + e^z)."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     if input.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input shape {tuple(input.shape)} "
-                         f"and target shape {tuple(target.shape)} differ")
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: input shape {tuple(input.shape)} "
+            f"and target shape {tuple(target.shape)} differ"
+        )
     # BEGIN SOLUTION
     # softplus(−x) = −log σ(x); logaddexp(0, z) = log(e^0 + e^z) never overflows.
     softplus_neg = torch.logaddexp(torch.zeros_like(input), -input)
@@ -129,8 +149,13 @@ def binary_cross_entropy_with_logits(
 
 
 class CrossEntropyLoss(Module):
-    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
         _check_reduction("CrossEntropyLoss", reduction)
         self.register_buffer("weight", weight)
@@ -138,8 +163,9 @@ class CrossEntropyLoss(Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
-                             self.label_smoothing)
+        return cross_entropy(
+            input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
+        )
 
 
 class MSELoss(Module):
@@ -153,8 +179,12 @@ class MSELoss(Module):
 
 
 class BCEWithLogitsLoss(Module):
-    def __init__(self, weight: torch.Tensor | None = None, reduction: str = "mean",
-                 pos_weight: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        reduction: str = "mean",
+        pos_weight: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         _check_reduction("BCEWithLogitsLoss", reduction)
         self.register_buffer("weight", weight)
@@ -162,5 +192,6 @@ class BCEWithLogitsLoss(Module):
         self.reduction = reduction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
-                                                self.pos_weight)
+        return binary_cross_entropy_with_logits(
+            input, target, self.weight, self.reduction, self.pos_weight
+        )

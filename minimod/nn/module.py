@@ -87,8 +87,10 @@ class Module:
             modules[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
-                                "(wrap it in Parameter, or assign None)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter '{name}' "
+                    "(wrap it in Parameter, or assign None)"
+                )
             params[name] = None
         elif name in modules:
             if value is not None:
@@ -125,16 +127,19 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter('{name}'): expected Parameter or None, "
-                            f"got {type(param).__name__}")
+            raise TypeError(
+                f"register_parameter('{name}'): expected Parameter or None, "
+                f"got {type(param).__name__}"
+            )
         self._forget(name)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: torch.Tensor | None, persistent: bool = True):
         """State that is not trained (e.g. running means); saved in state_dict if persistent."""
         if tensor is not None and not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"register_buffer('{name}'): expected Tensor or None, "
-                            f"got {type(tensor).__name__}")
+            raise TypeError(
+                f"register_buffer('{name}'): expected Tensor or None, got {type(tensor).__name__}"
+            )
         self._forget(name)
         self._buffers[name] = tensor
         if not persistent:
@@ -149,8 +154,9 @@ class Module:
     register_module = add_module
 
     # -- walking the tree --------------------------------------------------------------------
-    def named_modules(self, memo: set | None = None, prefix: str = "",
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
         """This module and every descendant, depth first, with dotted names (self is '')."""
         if memo is None:
             memo = set()
@@ -179,8 +185,9 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def _named_members(self, registry: str, prefix: str, recurse: bool,
-                       remove_duplicate: bool) -> Iterator[tuple[str, torch.Tensor]]:
+    def _named_members(
+        self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, torch.Tensor]]:
         # BEGIN SOLUTION
         if recurse:
             modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
@@ -195,8 +202,9 @@ class Module:
                 yield (f"{module_prefix}.{name}" if module_prefix else name), tensor
         # END SOLUTION
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True,
-                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """Every parameter with its dotted name; a shared (tied) parameter appears once."""
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
@@ -204,8 +212,9 @@ class Module:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True,
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, torch.Tensor]]:
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[torch.Tensor]:
@@ -217,8 +226,9 @@ class Module:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # -- saving and loading ------------------------------------------------------------------
-    def state_dict(self, destination: OrderedDict | None = None, prefix: str = "",
-                   keep_vars: bool = False) -> OrderedDict[str, torch.Tensor]:
+    def state_dict(
+        self, destination: OrderedDict | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, torch.Tensor]:
         """Parameters and persistent buffers by dotted name; tied tensors appear under each name."""
         if destination is None:
             destination = OrderedDict()
@@ -235,8 +245,9 @@ class Module:
         # END SOLUTION
         return destination
 
-    def load_state_dict(self, state_dict: Mapping[str, torch.Tensor],
-                        strict: bool = True) -> LoadResult:
+    def load_state_dict(
+        self, state_dict: Mapping[str, torch.Tensor], strict: bool = True
+    ) -> LoadResult:
         """Copy tensors into this module's parameters and buffers, matching by name.
 
         strict=True: any missing, unexpected or wrongly shaped key raises one error listing all
@@ -246,17 +257,18 @@ class Module:
         # BEGIN SOLUTION
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        mismatched = [f"{key}: checkpoint {tuple(state_dict[key].shape)}, "
-                      f"model {tuple(own[key].shape)}"
-                      for key in own if key in state_dict and state_dict[key].shape != own[key].shape]
+        mismatched = [
+            key for key in own if key in state_dict and state_dict[key].shape != own[key].shape
+        ]
         result = LoadResult(missing, unexpected, mismatched)
         if strict and (missing or unexpected or mismatched):
-            raise RuntimeError(f"Error loading state_dict into {type(self).__name__}:\n"
-                               + _describe(result))
-        bad = {m.split(":")[0] for m in mismatched}
+            raise RuntimeError(
+                f"Error loading state_dict into {type(self).__name__}:\n"
+                + _describe(result, state_dict, own)
+            )
         with torch.no_grad():
             for key, target in own.items():
-                if key in state_dict and key not in bad:
+                if key in state_dict and key not in mismatched:
                     target.copy_(state_dict[key])
         return result
         # END SOLUTION
@@ -309,7 +321,7 @@ class Module:
         return self
 
     def to(self, *args: Any, non_blocking: bool = False, **kwargs: Any) -> Module:
-        """``to(device)``, ``to(dtype)``, ``to(tensor)`` or both; dtype changes only float tensors."""
+        """Move to ``device`` and/or cast floating-point tensors to ``dtype`` (or to a tensor's)."""
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         if kwargs:
             raise TypeError(f"Module.to got unexpected arguments: {sorted(kwargs)}")
@@ -356,9 +368,18 @@ def _indent(text: str) -> str:
     return text.replace("\n", "\n  ")
 
 
-def _describe(result: LoadResult) -> str:
-    parts = []
-    for title, keys in zip(("Missing keys", "Unexpected keys", "Shape mismatches"), result):
-        if keys:
-            parts.append(f"  {title} ({len(keys)}): " + ", ".join(keys))
+def _describe(result: LoadResult, given: Mapping, own: Mapping) -> str:
+    shapes = [
+        f"{key} (checkpoint {tuple(given[key].shape)}, model {tuple(own[key].shape)})"
+        for key in result.mismatched_keys
+    ]
+    parts = [
+        f"  {title} ({len(keys)}): " + ", ".join(keys)
+        for title, keys in (
+            ("Missing keys", result.missing_keys),
+            ("Unexpected keys", result.unexpected_keys),
+            ("Shape mismatches", shapes),
+        )
+        if keys
+    ]
     return "\n".join(parts)

@@ -17,14 +17,19 @@ def _as_shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(normalized_shape)
 
 
-def layer_norm(input: torch.Tensor, normalized_shape: Sequence[int],
-               weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-               eps: float = 1e-5) -> torch.Tensor:
+def layer_norm(
+    input: torch.Tensor,
+    normalized_shape: Sequence[int],
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """y = (x − μ) / √(σ² + ε) · γ + β over the last len(normalized_shape) dimensions, with the
     biased variance σ² = mean((x − μ)²)."""
     normalized_shape = _as_shape(normalized_shape)
-    expect_trailing_shape(f"layer_norm(normalized_shape={normalized_shape})", input,
-                          normalized_shape)
+    expect_trailing_shape(
+        f"layer_norm(normalized_shape={normalized_shape})", input, normalized_shape
+    )
     # BEGIN SOLUTION
     dims = tuple(range(-len(normalized_shape), 0))
     mean = input.mean(dims, keepdim=True)
@@ -39,13 +44,16 @@ def layer_norm(input: torch.Tensor, normalized_shape: Sequence[int],
     # END SOLUTION
 
 
-def rms_norm(input: torch.Tensor, normalized_shape: Sequence[int],
-             weight: torch.Tensor | None = None, eps: float | None = None) -> torch.Tensor:
+def rms_norm(
+    input: torch.Tensor,
+    normalized_shape: Sequence[int],
+    weight: torch.Tensor | None = None,
+    eps: float | None = None,
+) -> torch.Tensor:
     """y = x / √(mean(x²) + ε) · γ over the trailing dimensions; no mean is subtracted.
     eps=None uses the dtype's machine epsilon, as torch does."""
     normalized_shape = _as_shape(normalized_shape)
-    expect_trailing_shape(f"rms_norm(normalized_shape={normalized_shape})", input,
-                          normalized_shape)
+    expect_trailing_shape(f"rms_norm(normalized_shape={normalized_shape})", input, normalized_shape)
     if eps is None:
         eps = torch.finfo(input.dtype).eps
     # BEGIN SOLUTION
@@ -60,17 +68,24 @@ def rms_norm(input: torch.Tensor, normalized_shape: Sequence[int],
 class LayerNorm(Module):
     """weight γ (ones) and bias β (zeros) of shape normalized_shape, if elementwise_affine."""
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True, device=None,
-                 dtype=None) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
             if bias:
-                self.bias = Parameter(torch.empty(self.normalized_shape, device=device,
-                                                  dtype=dtype))
+                self.bias = Parameter(
+                    torch.empty(self.normalized_shape, device=device, dtype=dtype)
+                )
             else:
                 self.register_parameter("bias", None)
         else:
@@ -88,15 +103,22 @@ class LayerNorm(Module):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
 
 
 class RMSNorm(Module):
     """weight γ (ones) of shape normalized_shape, if elementwise_affine."""
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
-                 elementwise_affine: bool = True, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
@@ -114,5 +136,6 @@ class RMSNorm(Module):
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )

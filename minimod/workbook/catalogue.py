@@ -21,7 +21,9 @@ class Lesson:
 
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
-        1, "e01_module", "Module and Parameter",
+        1,
+        "e01_module",
+        "Module and Parameter",
         ("minimod.nn.module.Parameter", "minimod.nn.module.Module"),
         ("tests/test_module.py",),
     ),
