@@ -2,6 +2,7 @@
 
 from minimod.nn import functional, init, utils
 from minimod.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from minimod.nn.attention import MultiheadAttention
 from minimod.nn.containers import ModuleDict, ModuleList, Sequential
 from minimod.nn.dropout import Dropout
 from minimod.nn.embedding import Embedding
@@ -9,6 +10,7 @@ from minimod.nn.linear import Linear
 from minimod.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minimod.nn.module import LoadResult, Module, Parameter
 from minimod.nn.norm import LayerNorm, RMSNorm
+from minimod.nn.positional import LearnedPositional, RotaryEmbedding, SinusoidalPositional
 from minimod.nn.shape import Flatten, Identity
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "GELU",
     "Identity",
     "LayerNorm",
+    "LearnedPositional",
     "Linear",
     "LoadResult",
     "LogSoftmax",
@@ -27,12 +30,15 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiheadAttention",
     "Parameter",
     "RMSNorm",
+    "RotaryEmbedding",
     "ReLU",
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SinusoidalPositional",
     "Softmax",
     "Tanh",
     "functional",

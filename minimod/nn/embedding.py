@@ -17,7 +17,7 @@ def embedding(
     # BEGIN SOLUTION
     output = weight[input]  # indexing's backward adds up the gradient of repeated ids
     if padding_idx is not None:
-        keep = (input != padding_idx).unsqueeze(-1)
+        keep = (input != padding_idx % weight.shape[0]).unsqueeze(-1)  # -1 = the last row
         output = torch.where(keep, output, output.detach())
     return output
     # END SOLUTION

@@ -63,18 +63,25 @@ def _fan(tensor: torch.Tensor, mode: str) -> int:
 @torch.no_grad()
 def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator=None):
     """Fill with U(a, b)."""
+    # BEGIN SOLUTION
     return tensor.uniform_(a, b, generator=generator)
+    # END SOLUTION
 
 
 @torch.no_grad()
 def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     """Fill with N(mean, std²)."""
+    # BEGIN SOLUTION
     return tensor.normal_(mean, std, generator=generator)
+    # END SOLUTION
 
 
 @torch.no_grad()
 def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
+    """Fill with ``val``."""
+    # BEGIN SOLUTION
     return tensor.fill_(val)
+    # END SOLUTION
 
 
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:

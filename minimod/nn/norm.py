@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from minimod.nn import init
-from minimod.nn._checks import expect_trailing_shape
+from minimod.nn._checks import describe, expect_trailing_shape
 from minimod.nn.module import Module, Parameter
 
 
@@ -100,11 +100,13 @@ class LayerNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_trailing_shape(describe(self), x, self.normalized_shape)
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
 
 
@@ -133,6 +135,7 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_trailing_shape(describe(self), x, self.normalized_shape)
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:

@@ -1,0 +1,230 @@
+"""Attention: every position looks at every (allowed) position and takes a weighted average.
+
+    Attention(Q, K, V) = softmax(Q Kᵀ · scale + mask) V,   scale = 1/√d by default
+
+Shapes: query (..., L, d), key (..., S, d), value (..., S, d_v) -> (..., L, d_v), where "..." is
+any batch shape (usually batch, heads) and broadcasts between the three.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+
+from minimod.nn import init
+from minimod.nn._checks import describe, expect_trailing_shape
+from minimod.nn.dropout import dropout
+from minimod.nn.linear import Linear, linear
+from minimod.nn.module import Module, Parameter
+
+
+def causal_mask(
+    length: int, source_length: int | None = None, offset: int = 0, device=None
+) -> torch.Tensor:
+    """Boolean (L, S) mask, True where query i may attend to key j: j ≤ i + offset (the diagonal
+    too). offset = the number of earlier keys, e.g. those already in a KV cache."""
+    source_length = length if source_length is None else source_length
+    return torch.ones(length, source_length, dtype=torch.bool, device=device).tril(offset)
+
+
+def masked_softmax(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis in which −inf scores get weight 0. A row whose scores are all
+    −inf (every key masked) gets all-zero weights, so its output is 0 -- not NaN -- and no
+    gradient flows through it."""
+    # BEGIN SOLUTION
+    row_max = scores.amax(-1, keepdim=True).detach()
+    row_max = torch.where(torch.isinf(row_max), torch.zeros_like(row_max), row_max)
+    exp = torch.exp(scores - row_max)  # exp(−inf) = 0
+    total = exp.sum(-1, keepdim=True)
+    return exp / torch.where(total == 0, torch.ones_like(total), total)
+    # END SOLUTION
+
+
+def _additive_mask(attn_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean mask (True = attend) as 0 / −inf to add to the scores; a float mask as is."""
+    if attn_mask.dtype == torch.bool:
+        zeros = torch.zeros(attn_mask.shape, dtype=dtype, device=attn_mask.device)
+        return zeros.masked_fill(~attn_mask, float("-inf"))
+    return attn_mask.to(dtype)
+
+
+def attention_weights(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """softmax(Q Kᵀ · scale + mask): (..., L, S), each row sums to 1 (or is all 0, see above)."""
+    length, source_length = query.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    if attn_mask is not None:
+        try:
+            torch.broadcast_shapes(attn_mask.shape, query.shape[:-1] + (source_length,))
+        except RuntimeError:
+            raise ValueError(
+                f"scaled_dot_product_attention: attn_mask of shape {tuple(attn_mask.shape)} "
+                f"does not broadcast to the scores' shape "
+                f"{tuple(query.shape[:-1]) + (source_length,)} (..., L, S)"
+            ) from None
+    # BEGIN SOLUTION
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale
+    if is_causal:
+        attn_mask = causal_mask(length, source_length, device=query.device)
+    if attn_mask is not None:
+        scores = scores + _additive_mask(attn_mask, scores.dtype)
+    return masked_softmax(scores)
+    # END SOLUTION
+
+
+def scaled_dot_product_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """torch.nn.functional.scaled_dot_product_attention's semantics: a boolean ``attn_mask`` is
+    True where attention is allowed; a float mask is added to the scores; ``is_causal`` hides
+    the future (keys after the query's position). Dropout (on the weights) only if dropout_p > 0.
+    """
+    weights = attention_weights(query, key, attn_mask, is_causal, scale)
+    # BEGIN SOLUTION
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ value
+    # END SOLUTION
+
+
+class MultiheadAttention(Module):
+    """torch.nn.MultiheadAttention's layer and state_dict layout: ``in_proj_weight`` (3E, E)
+    stacks the query, key and value projections, ``in_proj_bias`` (3E,), ``out_proj`` Linear.
+
+    forward(query (N, L, E), key (N, S, E), value (N, S, E)) -> (output (N, L, E), weights)
+    with batch_first=True (the default here; torch's default is False). Masks as in torch:
+    ``key_padding_mask`` (N, S) True = padding (ignored); ``attn_mask`` (L, S) or (N·H, L, S)
+    True = NOT allowed, or a float mask added to the scores. Unlike torch, a query whose keys
+    are all masked gets a zero output instead of NaN.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        batch_first: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if embed_dim % num_heads != 0:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim {embed_dim} is not divisible by "
+                f"num_heads {num_heads}"
+            )
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.head_dim, self.batch_first = embed_dim // num_heads, batch_first
+        factory = dict(device=device, dtype=dtype)
+        self.in_proj_weight = Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
+        if bias:
+            self.in_proj_bias = Parameter(torch.empty(3 * embed_dim, **factory))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def _project(self, query, key, value):
+        weight, bias = self.in_proj_weight, self.in_proj_bias
+        if query is key and key is value:  # self-attention: one matmul for all three
+            return linear(query, weight, bias).chunk(3, dim=-1)
+        weights = weight.chunk(3)
+        biases = bias.chunk(3) if bias is not None else (None, None, None)
+        return tuple(
+            linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases, strict=True)
+        )
+
+    def _mask(self, key_padding_mask, attn_mask, batch, length, source_length, dtype):
+        """Both masks as one additive (N, H or 1, L or 1, S) tensor, or None."""
+        mask = None
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (batch, source_length):
+                raise ValueError(
+                    f"{describe(self)}: key_padding_mask must have shape "
+                    f"(N, S) = {(batch, source_length)}, "
+                    f"got {tuple(key_padding_mask.shape)}"
+                )
+            mask = _additive_mask(
+                ~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask,
+                dtype,
+            )[:, None, None, :]
+        if attn_mask is not None:
+            expected = [(length, source_length), (batch * self.num_heads, length, source_length)]
+            if tuple(attn_mask.shape) not in expected:
+                raise ValueError(
+                    f"{describe(self)}: attn_mask must have shape (L, S) or "
+                    f"(N·num_heads, L, S), i.e. one of {expected}, "
+                    f"got {tuple(attn_mask.shape)}"
+                )
+            extra = _additive_mask(
+                ~attn_mask if attn_mask.dtype == torch.bool else attn_mask, dtype
+            )
+            if extra.dim() == 3:
+                extra = extra.view(batch, self.num_heads, length, source_length)
+            mask = extra if mask is None else mask + extra
+        return mask
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            expect_trailing_shape(f"{describe(self)} {name}", x, (self.embed_dim,))
+        unbatched = query.dim() == 2
+        if unbatched:  # (L, E): add a batch axis of 1
+            query, key, value = query[None], key[None], value[None]
+            key_padding_mask = None if key_padding_mask is None else key_padding_mask[None]
+        elif not self.batch_first:  # (L, N, E) -> (N, L, E)
+            query, key, value = (x.transpose(0, 1) for x in (query, key, value))
+        batch, length, source_length = query.shape[0], query.shape[1], key.shape[1]
+        if is_causal and attn_mask is None:
+            attn_mask = ~causal_mask(length, source_length, device=query.device)
+        mask = self._mask(key_padding_mask, attn_mask, batch, length, source_length, query.dtype)
+        # BEGIN SOLUTION
+        q, k, v = self._project(query, key, value)
+        q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=self.num_heads) for x in (q, k, v))
+        weights = attention_weights(q, k, mask)  # (N, H, L, S)
+        if self.training and self.dropout > 0:
+            weights = dropout(weights, self.dropout)
+        output = rearrange(weights @ v, "b h t d -> b t (h d)")
+        output = self.out_proj(output)
+        # END SOLUTION
+        if unbatched:
+            output, weights = output[0], weights[0]
+        elif not self.batch_first:
+            output = output.transpose(0, 1)
+        if not need_weights:
+            return output, None
+        return output, weights.mean(dim=-3) if average_attn_weights else weights
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
