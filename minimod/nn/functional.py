@@ -5,6 +5,7 @@ norm.py, …); this file only gathers them.
 """
 
 from minimod.nn.activation import gelu, log_softmax, relu, sigmoid, silu, softmax, tanh
+from minimod.nn.attention import scaled_dot_product_attention
 from minimod.nn.dropout import dropout
 from minimod.nn.embedding import embedding
 from minimod.nn.linear import linear
@@ -23,6 +24,7 @@ __all__ = [
     "mse_loss",
     "relu",
     "rms_norm",
+    "scaled_dot_product_attention",
     "sigmoid",
     "silu",
     "softmax",
