@@ -34,7 +34,8 @@ def sigmoid(input: torch.Tensor) -> torch.Tensor:
     """1 / (1 + e^(−x)), computed without overflow for large |x|."""
     # BEGIN SOLUTION
     # e^(−|x|) never overflows; for x < 0 use the equal form e^x / (1 + e^x).
-    z = torch.exp(-input.abs())
+    # (where, not abs: abs has gradient 0 at x = 0, which would cut σ'(0) = 1/4 off.)
+    z = torch.exp(torch.where(input >= 0, -input, input))
     return torch.where(input >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
     # END SOLUTION
 

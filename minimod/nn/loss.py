@@ -102,7 +102,11 @@ def cross_entropy(
         smooth = -weighted_logp.sum(1) * counted
         loss = (1 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
     if reduction == "mean":
-        return loss.sum() / target_weight.sum()  # all ignored: 0/0 = nan, as torch
+        # Every target ignored: the mean is 0/0 = nan (as torch), but the gradient must be 0,
+        # not nan, so one padding-only batch cannot poison accumulated gradients.
+        total = target_weight.sum()
+        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
+        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
     return _reduce(loss, reduction)
     # END SOLUTION
 
