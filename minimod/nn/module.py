@@ -41,7 +41,7 @@ class Parameter(torch.Tensor):
         return (Parameter, (self.data, self.requires_grad))
 
     def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
+        return "Parameter containing:\n" + repr(self.detach().requires_grad_(self.requires_grad))
 
 
 class LoadResult(NamedTuple):
@@ -73,18 +73,18 @@ class Module:
 
     # -- registration ------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
-        if "_parameters" not in self.__dict__ and isinstance(value, (Parameter, Module)):
-            raise AttributeError(
-                f"cannot assign {type(value).__name__} '{name}' before Module.__init__() call"
-            )
+        if "_parameters" not in self.__dict__:  # before Module.__init__: plain attributes only
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(
+                    f"cannot assign {type(value).__name__} '{name}' before Module.__init__() call"
+                )
+            return object.__setattr__(self, name, value)
         # BEGIN SOLUTION
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._forget(name)
-            params[name] = value
+            self._register(params, name, value)
         elif isinstance(value, Module):
-            self._forget(name)
-            modules[name] = value
+            self._register(modules, name, value)
         elif name in params:
             if value is not None:
                 raise TypeError(
@@ -104,12 +104,15 @@ class Module:
             object.__setattr__(self, name, value)
         # END SOLUTION
 
-    def _forget(self, name: str) -> None:
-        """Remove ``name`` from every registry and from the instance dict."""
+    def _register(self, registry: dict, name: str, value: Any) -> None:
+        """Put ``name`` in ``registry`` -- keeping its place if it is already there, as torch
+        does -- and remove it from the other registries and from the plain attributes."""
         self.__dict__.pop(name, None)
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
         self._non_persistent.discard(name)
+        registry[name] = value
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: look in the three registries.
@@ -120,8 +123,11 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
-        if name in self._parameters or name in self._buffers or name in self._modules:
-            self._forget(name)
+        registries = (self._parameters, self._buffers, self._modules)
+        if any(name in registry for registry in registries):
+            for registry in registries:
+                registry.pop(name, None)
+            self._non_persistent.discard(name)
         else:
             object.__delattr__(self, name)
 
@@ -131,8 +137,7 @@ class Module:
                 f"register_parameter('{name}'): expected Parameter or None, "
                 f"got {type(param).__name__}"
             )
-        self._forget(name)
-        self._parameters[name] = param
+        self._register(self._parameters, name, param)
 
     def register_buffer(self, name: str, tensor: torch.Tensor | None, persistent: bool = True):
         """State that is not trained (e.g. running means); saved in state_dict if persistent."""
@@ -140,16 +145,14 @@ class Module:
             raise TypeError(
                 f"register_buffer('{name}'): expected Tensor or None, got {type(tensor).__name__}"
             )
-        self._forget(name)
-        self._buffers[name] = tensor
+        self._register(self._buffers, name, tensor)
         if not persistent:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module('{name}'): {type(module).__name__} is not a Module")
-        self._forget(name)
-        self._modules[name] = module
+        self._register(self._modules, name, module)
 
     register_module = add_module
 
@@ -356,12 +359,15 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()]
         extra = self.extra_repr()
-        if not lines:
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()
+        ]
+        if len(extra_lines) <= 1 and not child_lines:
             return f"{type(self).__name__}({extra})"
-        body = ([extra] if extra else []) + lines
-        return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
+        body = "\n  ".join(extra_lines + child_lines)
+        return f"{type(self).__name__}(\n  {body}\n)"
 
 
 def _indent(text: str) -> str:
