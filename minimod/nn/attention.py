@@ -50,6 +50,29 @@ def _additive_mask(attn_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return attn_mask.to(dtype)
 
 
+def _check_mask(attn_mask: torch.Tensor, query: torch.Tensor, key: torch.Tensor) -> None:
+    """The mask must broadcast to the scores' shape (batch of q and k broadcast, L, S) without
+    enlarging it."""
+    try:
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"scaled_dot_product_attention: query batch {tuple(query.shape[:-2])} "
+            f"and key batch {tuple(key.shape[:-2])} do not broadcast"
+        ) from None
+    scores = tuple(batch) + (query.shape[-2], key.shape[-2])
+    try:
+        fits = torch.broadcast_shapes(attn_mask.shape, scores) == scores
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"scaled_dot_product_attention: attn_mask of shape "
+            f"{tuple(attn_mask.shape)} does not broadcast to the scores' shape "
+            f"{scores} (..., L, S)"
+        )
+
+
 def attention_weights(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -62,14 +85,7 @@ def attention_weights(
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
     if attn_mask is not None:
-        try:
-            torch.broadcast_shapes(attn_mask.shape, query.shape[:-1] + (source_length,))
-        except RuntimeError:
-            raise ValueError(
-                f"scaled_dot_product_attention: attn_mask of shape {tuple(attn_mask.shape)} "
-                f"does not broadcast to the scores' shape "
-                f"{tuple(query.shape[:-1]) + (source_length,)} (..., L, S)"
-            ) from None
+        _check_mask(attn_mask, query, key)
     # BEGIN SOLUTION
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = (query @ key.transpose(-2, -1)) * scale

@@ -1,0 +1,215 @@
+"""A BERT encoder layer (post-LayerNorm) against torch.nn.TransformerEncoderLayer.
+
+    x = LayerNorm(x + SelfAttention(x));  x = LayerNorm(x + W₂ gelu(W₁ x))
+
+is TransformerEncoderLayer(norm_first=False, activation="gelu"). Weights move between the two
+by explicit key names (never by parameter order) with a shape check per key; the packed
+``self_attn.in_proj_weight`` (3E, E) splits into the query, key and value Linears.
+
+Tolerance: strategies.TOLERANCES times 10 (float32 rtol 1e-3 / atol 1e-4): two LayerNorms and
+a softmax in a row magnify rounding in the gradients.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import impl
+import minimod.models.bert
+from compare import tolerance
+from minimod.workbook.implementations import Namespace
+from strategies import dtypes, seeds
+
+FACTOR = 10.0
+
+_bert = Namespace(minimod.models.bert)
+
+
+def bert() -> Namespace:
+    """minimod.models.bert as the chosen implementation defines it."""
+    _bert.implementation = impl.name()
+    return _bert
+
+
+# torch name -> BERT name(s); a packed (3E, ...) tensor goes to three names, split in order.
+TORCH_TO_BERT = {
+    "self_attn.in_proj_weight": (
+        "attention.self.query.weight",
+        "attention.self.key.weight",
+        "attention.self.value.weight",
+    ),
+    "self_attn.in_proj_bias": (
+        "attention.self.query.bias",
+        "attention.self.key.bias",
+        "attention.self.value.bias",
+    ),
+    "self_attn.out_proj.weight": ("attention.output.dense.weight",),
+    "self_attn.out_proj.bias": ("attention.output.dense.bias",),
+    "norm1.weight": ("attention.output.LayerNorm.weight",),
+    "norm1.bias": ("attention.output.LayerNorm.bias",),
+    "linear1.weight": ("intermediate.dense.weight",),
+    "linear1.bias": ("intermediate.dense.bias",),
+    "linear2.weight": ("output.dense.weight",),
+    "linear2.bias": ("output.dense.bias",),
+    "norm2.weight": ("output.LayerNorm.weight",),
+    "norm2.bias": ("output.LayerNorm.bias",),
+}
+
+
+def torch_to_bert(tensors: dict, expected_shapes: dict) -> dict:
+    """Rename (and split) TransformerEncoderLayer tensors -- a state_dict or gradients -- into
+    BertLayer's names, checking every key is mapped and every shape is the expected one."""
+    unmapped = set(tensors) - set(TORCH_TO_BERT)
+    assert not unmapped, f"no BERT name for torch keys {sorted(unmapped)}"
+    renamed = {}
+    for torch_name, bert_names in TORCH_TO_BERT.items():
+        for bert_name, part in zip(
+            bert_names, tensors[torch_name].chunk(len(bert_names)), strict=True
+        ):
+            assert tuple(part.shape) == expected_shapes[bert_name], (
+                f"{torch_name} -> {bert_name}: shape {tuple(part.shape)}, "
+                f"expected {expected_shapes[bert_name]}"
+            )
+            renamed[bert_name] = part
+    missing = set(expected_shapes) - set(renamed)
+    assert not missing, f"BERT keys without a torch source: {sorted(missing)}"
+    return renamed
+
+
+def make_pair(hidden, heads, intermediate, dtype, seed):
+    """A BertLayer and a TransformerEncoderLayer with the same random weights, in eval mode."""
+    config = bert().BERTConfig(
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        layer_norm_eps=1e-5,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    mine = bert().BertLayer(config).to(dtype).eval()
+    twin = torch.nn.TransformerEncoderLayer(
+        hidden,
+        heads,
+        intermediate,
+        dropout=0.0,
+        activation="gelu",
+        batch_first=True,
+        norm_first=False,
+        layer_norm_eps=1e-5,
+        dtype=dtype,
+    ).eval()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in twin.named_parameters():
+            scale = 0.3 if "norm" not in name else 0.2
+            base = 1.0 if name.startswith("norm") and name.endswith("weight") else 0.0
+            p.copy_(base + scale * torch.randn(p.shape, generator=generator, dtype=dtype))
+    shapes = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
+    mine.load_state_dict(torch_to_bert(twin.state_dict(), shapes))  # strict
+    return mine, twin
+
+
+@st.composite
+def layer_cases(draw):
+    heads = draw(st.integers(1, 3))
+    return dict(
+        heads=heads,
+        hidden=heads * draw(st.integers(1, 3)),
+        intermediate=draw(st.integers(1, 6)),
+        batch=draw(st.integers(1, 3)),
+        length=draw(st.integers(1, 5)),
+        padding=draw(st.booleans()),
+    )
+
+
+def padding_mask(batch, length, seed) -> torch.Tensor:
+    """(B, T) True = padding, as TransformerEncoderLayer takes it; every sequence keeps its
+    first token (a sequence of padding only would be NaN in torch)."""
+    pad = torch.rand(batch, length, generator=torch.Generator().manual_seed(seed)) < 0.4
+    pad[:, 0] = False
+    return pad
+
+
+@given(case=layer_cases(), dtype=dtypes, seed=seeds)
+@example(
+    case=dict(heads=2, hidden=4, intermediate=6, batch=2, length=4, padding=True),
+    dtype=torch.float32,
+    seed=0,
+)
+@example(
+    case=dict(heads=1, hidden=1, intermediate=1, batch=1, length=1, padding=False),
+    dtype=torch.float64,
+    seed=1,
+)
+def test_bert_layer_matches_transformer_encoder_layer(case, dtype, seed):
+    mine, twin = make_pair(case["hidden"], case["heads"], case["intermediate"], dtype, seed)
+    batch, length = case["batch"], case["length"]
+    pad = padding_mask(batch, length, seed + 1) if case["padding"] else None
+    attend = (
+        None if pad is None else ~pad[:, None, None, :]
+    )  # BertLayer: (B, 1, 1, T) True = attend
+    x = torch.randn(
+        batch,
+        length,
+        case["hidden"],
+        generator=torch.Generator().manual_seed(seed + 2),
+        dtype=dtype,
+    )
+    x_mine, x_twin = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = mine(x_mine, attend), twin(x_twin, src_key_padding_mask=pad)
+    tol = tolerance(dtype, FACTOR)
+    torch.testing.assert_close(out, expected, **tol, msg=lambda m: f"forward differs\n{m}")
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1234), dtype=dtype)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(
+        x_mine.grad, x_twin.grad, **tol, msg=lambda m: f"gradient of the input differs\n{m}"
+    )
+    shapes = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
+    expected_grads = torch_to_bert({n: p.grad for n, p in twin.named_parameters()}, shapes)
+    for name, param in mine.named_parameters():
+        assert param.grad is not None, f"{name} got no gradient"
+        torch.testing.assert_close(
+            param.grad, expected_grads[name], **tol, msg=lambda m, n=name: f"gradient of {n}\n{m}"
+        )
+
+
+def test_padding_does_not_change_the_real_tokens():
+    """A padded batch gives its real tokens the same output as the unpadded sequence alone."""
+    mine, _ = make_pair(4, 2, 8, torch.float64, 0)
+    x = torch.randn(1, 5, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    attend = torch.tensor([True, True, True, False, False])[None, None, None, :]
+    with torch.no_grad():
+        padded, alone = mine(x, attend), mine(x[:, :3])
+    torch.testing.assert_close(padded[:, :3], alone, **tolerance(torch.float64, FACTOR))
+
+
+def test_mapping_covers_every_parameter_both_ways():
+    """The name map is complete both ways, and loading back reproduces torch's state_dict."""
+    mine, twin = make_pair(6, 3, 5, torch.float32, 0)
+    shapes = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
+    assert set(torch_to_bert(twin.state_dict(), shapes)) == set(mine.state_dict())
+    mine_state = mine.state_dict()
+    rebuilt = {
+        torch_name: torch.cat([mine_state[n] for n in bert_names])
+        for torch_name, bert_names in TORCH_TO_BERT.items()
+    }
+    fresh = torch.nn.TransformerEncoderLayer(
+        6, 3, 5, dropout=0.0, activation="gelu", batch_first=True
+    )
+    fresh.load_state_dict(rebuilt)  # strict
+    for name, value in twin.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[name], value, rtol=0, atol=0)
+
+
+@pytest.mark.reference_only
+def test_mapping_rejects_a_wrong_shape():
+    mine, twin = make_pair(4, 2, 6, torch.float32, 0)
+    shapes = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
+    state = dict(twin.state_dict())
+    state["linear1.weight"] = state["linear1.weight"][:, :3]
+    with pytest.raises(AssertionError, match=r"linear1.weight -> intermediate.dense.weight"):
+        torch_to_bert(state, shapes)
