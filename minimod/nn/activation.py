@@ -41,8 +41,13 @@ def sigmoid(input: torch.Tensor) -> torch.Tensor:
 
 
 def tanh(input: torch.Tensor) -> torch.Tensor:
-    """(e^x − e^(−x)) / (e^x + e^(−x)); torch's elementwise kernel is exact and stable."""
-    return torch.tanh(input)
+    """(e^x − e^(−x)) / (e^x + e^(−x)) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|))."""
+    # BEGIN SOLUTION
+    # Only e^(−2|x|) ≤ 1 is ever computed, and expm1 keeps 1 − e^(−2|x|) accurate near 0.
+    negative_abs = torch.where(input >= 0, -input, input)  # −|x| with gradient ∓1 at x = 0
+    magnitude = -torch.expm1(2 * negative_abs) / (1 + torch.exp(2 * negative_abs))
+    return torch.where(input >= 0, magnitude, -magnitude)
+    # END SOLUTION
 
 
 def silu(input: torch.Tensor) -> torch.Tensor:

@@ -162,7 +162,10 @@ class CrossEntropyLoss(Module):
     ) -> None:
         super().__init__()
         _check_reduction("CrossEntropyLoss", reduction)
+        # BEGIN SOLUTION
+        # A buffer, not a plain attribute: .to() moves it and state_dict saves it.
         self.register_buffer("weight", weight)
+        # END SOLUTION
         self.ignore_index, self.reduction = ignore_index, reduction
         self.label_smoothing = label_smoothing
 
@@ -191,8 +194,10 @@ class BCEWithLogitsLoss(Module):
     ) -> None:
         super().__init__()
         _check_reduction("BCEWithLogitsLoss", reduction)
+        # BEGIN SOLUTION
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
+        # END SOLUTION
         self.reduction = reduction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
