@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# `tests` is named so that pytest loads tests/conftest.py (which defines --impl) before parsing.
+# Against the generated solutions only the lessons' test files run (conftest.py selects them).
 test: $(STAMP)
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q --impl minimod $(PYTEST_ARGS)
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q --impl solutions $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl minimod $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check minimod tests exercises solutions examples

@@ -5,6 +5,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 import impl
+from minimod.workbook.catalogue import LESSONS
 from minimod.workbook.implementations import IMPLEMENTATIONS
 
 # `ci`: derandomized and modest, so CI is fast and repeatable. `dev`: many more examples.
@@ -47,12 +48,18 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests of minimod's own behaviour (e.g. error messages) don't belong to a lesson."""
+    """Against solutions/ or exercises/ only the lessons' tests run: tests of minimod's own
+    behaviour (reference_only, e.g. error messages) and of code no lesson teaches are left out."""
     if config.getoption("--impl") == "minimod":
         return
-    kept = [item for item in items if "reference_only" not in item.keywords]
-    config.hook.pytest_deselected(items=[i for i in items if "reference_only" in i.keywords])
-    items[:] = kept
+    lesson_tests = {test for lesson in LESSONS for test in lesson.tests}
+
+    def in_a_lesson(item) -> bool:
+        path = item.nodeid.split("::")[0]
+        return path in lesson_tests and "reference_only" not in item.keywords
+
+    config.hook.pytest_deselected(items=[i for i in items if not in_a_lesson(i)])
+    items[:] = [item for item in items if in_a_lesson(item)]
 
 
 @pytest.fixture(autouse=True)

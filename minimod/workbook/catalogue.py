@@ -2,11 +2,26 @@
 
 A definition is named by where it lives in minimod ("minimod.nn.linear.Linear"); the generator
 copies it into ``exercises/`` and ``solutions/`` and the tests find it there by the same name.
+Every ``# BEGIN SOLUTION`` region in minimod must belong to one lesson's definitions.
+
+To add a lesson: mark the bodies to write in minimod, write its text in ``lessons/eNN_name.py``,
+add a ``Lesson`` here, run ``make workbook``, and commit the generated files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+
+from minimod.workbook.lessons import (
+    e01_module,
+    e02_linear,
+    e03_activations,
+    e04_losses,
+    e05_embedding_norm,
+    e06_optimizers,
+    e07_schedules_clipping,
+)
 
 
 @dataclass(frozen=True)
@@ -19,17 +34,123 @@ class Lesson:
     text: str = ""  # the lesson: idea, formulas, shapes, pitfalls
 
 
+def _names(module: str, *names: str) -> tuple[str, ...]:
+    return tuple(f"{module}.{name}" for name in names)
+
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
         1,
         "e01_module",
         "Module and Parameter",
-        ("minimod.nn.module.Parameter", "minimod.nn.module.Module"),
+        _names("minimod.nn.module", "Parameter", "Module"),
         ("tests/test_module.py",),
+        e01_module.TEXT,
+    ),
+    Lesson(
+        2,
+        "e02_linear",
+        "Linear layers and initialisation",
+        _names("minimod.nn.linear", "linear", "Linear")
+        + _names(
+            "minimod.nn.init",
+            "calculate_gain",
+            "uniform_",
+            "normal_",
+            "constant_",
+            "zeros_",
+            "ones_",
+            "kaiming_uniform_",
+            "kaiming_normal_",
+            "xavier_uniform_",
+            "xavier_normal_",
+            "trunc_normal_",
+        ),
+        ("tests/test_linear.py", "tests/test_init.py"),
+        e02_linear.TEXT,
+    ),
+    Lesson(
+        3,
+        "e03_activations",
+        "Activations, softmax and log-softmax",
+        _names(
+            "minimod.nn.activation",
+            "relu",
+            "gelu",
+            "sigmoid",
+            "tanh",
+            "silu",
+            "softmax",
+            "log_softmax",
+            "ReLU",
+            "GELU",
+            "Sigmoid",
+            "Tanh",
+            "SiLU",
+            "Softmax",
+            "LogSoftmax",
+        ),
+        ("tests/test_activation.py",),
+        e03_activations.TEXT,
+    ),
+    Lesson(
+        4,
+        "e04_losses",
+        "Losses: cross-entropy, MSE, BCE with logits",
+        _names(
+            "minimod.nn.loss",
+            "cross_entropy",
+            "mse_loss",
+            "binary_cross_entropy_with_logits",
+            "CrossEntropyLoss",
+            "MSELoss",
+            "BCEWithLogitsLoss",
+        ),
+        ("tests/test_loss.py",),
+        e04_losses.TEXT,
+    ),
+    Lesson(
+        5,
+        "e05_embedding_norm",
+        "Embeddings, LayerNorm, RMSNorm and dropout",
+        _names("minimod.nn.embedding", "embedding", "Embedding")
+        + _names("minimod.nn.norm", "layer_norm", "rms_norm", "LayerNorm", "RMSNorm")
+        + _names("minimod.nn.dropout", "dropout", "Dropout"),
+        ("tests/test_embedding.py", "tests/test_norm.py", "tests/test_dropout.py"),
+        e05_embedding_norm.TEXT,
+    ),
+    Lesson(
+        6,
+        "e06_optimizers",
+        "Optimizers: SGD with momentum and AdamW",
+        _names("minimod.optim.optimizer", "Optimizer")
+        + _names("minimod.optim.sgd", "SGD")
+        + _names("minimod.optim.adamw", "AdamW"),
+        ("tests/test_optim.py",),
+        e06_optimizers.TEXT,
+    ),
+    Lesson(
+        7,
+        "e07_schedules_clipping",
+        "Warmup, cosine schedules and gradient clipping",
+        _names(
+            "minimod.optim.lr_scheduler",
+            "LRScheduler",
+            "LambdaLR",
+            "WarmupCosineLR",
+            "WarmupLinearLR",
+            "ConstantWarmupLR",
+            "LinearLR",
+            "CosineAnnealingLR",
+        )
+        + _names("minimod.nn.utils", "clip_grad_norm_", "clip_grad_value_"),
+        ("tests/test_lr_scheduler.py", "tests/test_clip_grad.py"),
+        e07_schedules_clipping.TEXT,
     ),
 )
 
 
+@cache
 def definition_index() -> dict[str, Lesson]:
     """Qualified name -> the lesson that teaches it."""
     return {name: lesson for lesson in LESSONS for name in lesson.definitions}

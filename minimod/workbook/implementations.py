@@ -1,15 +1,60 @@
 """Find a definition in the chosen implementation: minimod itself, the generated solutions, or
-the learner's exercises. The tests and ``use_mine()`` both go through ``swap``."""
+the learner's exercises. The tests and ``use_mine()`` both go through ``swap``.
+
+The lesson files live in ``<workbook root>/exercises/`` and ``<workbook root>/solutions/``. The
+root is the repository (the folder holding the minimod package) unless the environment variable
+``MINIMOD_WORKBOOK`` names another folder -- which is how the workbook's own tests check stubs
+and filled-in lessons without touching your ``exercises/``.
+"""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from minimod.workbook.catalogue import definition_index
+from minimod.workbook.catalogue import Lesson, definition_index
 
 IMPLEMENTATIONS = ("minimod", "solutions", "exercises")
+WORKBOOK_ENV = "MINIMOD_WORKBOOK"
+
+
+def workbook_root() -> Path:
+    """The folder that holds ``exercises/`` and ``solutions/``."""
+    configured = os.environ.get(WORKBOOK_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parents[2]
+
+
+def lesson_path(implementation: str, lesson: Lesson) -> Path:
+    return workbook_root() / implementation / f"{lesson.name}.py"
+
+
+def load_lesson(implementation: str, lesson: Lesson) -> ModuleType:
+    """The module ``exercises.e02_linear`` (or ``solutions.…``), loaded from the workbook root."""
+    if implementation not in ("solutions", "exercises"):
+        raise ValueError(f"lesson files exist for solutions and exercises, not {implementation!r}")
+    name = f"{implementation}.{lesson.name}"
+    path = lesson_path(implementation, lesson)
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "")) == path:
+        return loaded
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; `minimod exercises reset {lesson.number}` (or `make "
+            "workbook`) writes it"
+        )
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def qualified_name(obj: Any) -> str | None:
@@ -25,8 +70,7 @@ def swap(obj: Any, implementation: str) -> Any:
     lesson = definition_index().get(qualified_name(obj) or "")
     if implementation == "minimod" or lesson is None:
         return obj
-    module = importlib.import_module(f"{implementation}.{lesson.name}")
-    return getattr(module, obj.__name__)
+    return getattr(load_lesson(implementation, lesson), obj.__name__)
 
 
 class Namespace:

@@ -39,7 +39,7 @@ def find_regions(text: str, path: str, markers: tuple[str, str] = SOLUTION) -> l
         is_begin, is_end = stripped == begin_marker, stripped == end_marker
         for marker, exact in ((begin_marker, is_begin), (end_marker, is_end)):
             keyword = marker.lstrip("# ")
-            if keyword in line and not exact and stripped.startswith("#"):
+            if stripped.lstrip("# ").startswith(keyword) and not exact:
                 raise MarkerError(
                     f"{path}:{lineno}: malformed marker {stripped!r}; "
                     f"write exactly {marker!r} on a line of its own"
@@ -80,3 +80,17 @@ def mask(text: str, path: str, markers: tuple[str, str] = YOUR_CODE) -> str:
         previous_end = region.end - 1
     out += lines[previous_end:]
     return "\n".join(out) + "\n"
+
+
+def has_learner_code(text: str, path: str) -> bool:
+    """Some YOUR CODE region holds something else than the stub's ``raise``."""
+    try:
+        regions = find_regions(text, path, YOUR_CODE)
+    except MarkerError:
+        return True
+    lines = text.splitlines()
+    for region in regions:
+        body = [line.strip() for line in region.body(lines) if line.strip()]
+        if len(body) != 1 or not body[0].startswith("raise NotImplementedError("):
+            return True
+    return False

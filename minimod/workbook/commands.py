@@ -1,0 +1,82 @@
+"""What ``minimod exercises`` does: the status table, ``check N`` and ``reset N``.
+
+Each function prints to ``out`` and returns the exit status for the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from minimod.workbook.catalogue import LESSONS, lesson
+from minimod.workbook.checks import format_report, run_tests, status, syntax_problem
+from minimod.workbook.generate import lesson_files
+from minimod.workbook.implementations import lesson_path
+from minimod.workbook.markers import has_learner_code
+
+
+def _find(number: int, out: TextIO):
+    try:
+        return lesson(number)
+    except KeyError:
+        numbers = ", ".join(str(x.number) for x in LESSONS)
+        print(f"There is no lesson {number}; the lessons are {numbers}.", file=out)
+        return None
+
+
+def list_lessons(out: TextIO | None = None) -> int:
+    """Print every lesson with its status, running the tests of the lessons you started."""
+    out = out or sys.stdout
+    width = max(len(x.title) for x in LESSONS)
+    print(f"{'lesson':<8}{'title':<{width + 2}}status", file=out)
+    for item in LESSONS:
+        print(f"{item.number:<8}{item.title:<{width + 2}}", end="", file=out, flush=True)
+        print(status(item), file=out, flush=True)
+    print("\nWork on a lesson in exercises/eNN_*.py, then `minimod exercises check N`.", file=out)
+    return 0
+
+
+def check(number: int, out: TextIO | None = None) -> int:
+    """Run lesson ``number``'s tests on your exercise file; 0 only when all of them pass."""
+    out = out or sys.stdout
+    item = _find(number, out)
+    if item is None:
+        return 2
+    path = lesson_path("exercises", item)
+    if not path.exists():
+        print(f"{path} is missing: `minimod exercises reset {number}` writes the stub.", file=out)
+        return 1
+    problem = syntax_problem(item)
+    if problem:
+        print(f"Lesson {number}: your file does not compile.\n\n{problem}", file=out)
+        return 1
+    print(f"Running lesson {number}'s tests on {path.name} ...", file=out, flush=True)
+    run = run_tests(item)
+    print(format_report(run), file=out)
+    return 0 if run.ok else 1
+
+
+def reset(number: int, yes: bool = False, out: TextIO | None = None) -> int:
+    """Write lesson ``number``'s pristine stub; a file holding your code needs ``yes``."""
+    out = out or sys.stdout
+    item = _find(number, out)
+    if item is None:
+        return 2
+    path = lesson_path("exercises", item)
+    stub = lesson_files(item)["exercises"]
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if text == stub:
+            print(f"{path.name} is already the pristine stub.", file=out)
+            return 0
+        if has_learner_code(text, str(path)) and not yes:
+            print(
+                f"{path} holds your code. To replace it with the empty stub (your code is "
+                f"lost), run:\n  minimod exercises reset {number} --yes",
+                file=out,
+            )
+            return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(stub, encoding="utf-8")
+    print(f"{path.name}: restored the stub of lesson {number} ({item.title}).", file=out)
+    return 0

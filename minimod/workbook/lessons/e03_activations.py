@@ -1,0 +1,55 @@
+TEXT = """Lesson 3: Activations, softmax and log-softmax
+
+The idea
+Stacked linear layers are still one linear map; a non-linearity between them is what lets a
+network bend. Each activation below works elementwise (output shape = input shape), except
+softmax and log-softmax, which turn a vector of scores along one axis into probabilities.
+
+    relu(x)    = max(x, 0)                 gradient 1 for x > 0, 0 otherwise (also at 0)
+    sigmoid(x) = 1 / (1 + e^(−x))          in (0, 1)
+    tanh(x)    = (e^x − e^(−x)) / (e^x + e^(−x))      in (−1, 1)
+    silu(x)    = x · sigmoid(x)            ("swish")
+    gelu(x)    = x · Φ(x) = 0.5 · x · (1 + erf(x / √2))                   approximate="none"
+    gelu(x)   ≈ 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))       approximate="tanh"
+    softmax(x)_i     = e^(x_i) / Σ_j e^(x_j)                  along dim
+    log_softmax(x)_i = x_i − log Σ_j e^(x_j)                  along dim
+
+Shapes: softmax(x, dim) has x's shape, and every slice along dim sums to 1. For logits
+(batch, classes) use dim=-1 (or 1); for a language model's (batch, time, vocab) use dim=-1.
+
+Numerical stability -- the heart of this lesson
+In float32, e^x overflows to inf for x > 88.7, and inf / inf = nan. Softmax is unchanged when
+a constant c is subtracted from every x_j (the e^(−c) cancels), so use c = max_j x_j: every
+exponent is then ≤ 0, nothing overflows, and the largest term is exactly 1, so the sum is ≥ 1.
+The shift is a constant, so it can be detached from the graph.
+log_softmax is not log(softmax(x)): softmax underflows to 0 for very negative scores and log(0)
+is −inf. Instead, with m = max_j x_j:
+
+    log_softmax(x)_i = (x_i − m) − log Σ_j e^(x_j − m)           (the log-sum-exp trick)
+
+sigmoid has the same problem for x ≪ 0 (e^(−x) overflows): with z = e^(−|x|), which never
+overflows, sigmoid(x) = 1 / (1 + z) for x ≥ 0 and z / (1 + z) for x < 0. tanh likewise:
+tanh(x) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|)), and torch.expm1(z) = e^z − 1 keeps
+1 − e^(−2|x|) accurate for tiny |x| (where 1 − e^(−2|x|) would lose every digit).
+
+The module classes (ReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax) are given: each
+forward calls your function.
+
+Classic pitfalls
+- softmax without subtracting the max: nan for logits around 100 in float32.
+- log(softmax(x)) instead of log-softmax: −inf where a probability underflows.
+- relu via x * (x > 0) is fine; relu via torch.max(x, 0) is a reduction, not elementwise.
+- GELU's tanh form: √(2/π), not √(2π), and 0.044715 · x³, not x².
+- tanh as (e^x − e^(−x)) / (e^x + e^(−x)) directly: inf / inf = nan for |x| > 88 in float32.
+- Reducing over the wrong dim: check that softmax(x, dim).sum(dim) is all ones.
+
+Check it: minimod exercises check 3
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e03_activations import log_softmax, softmax
+    >>> x = torch.tensor([1000.0, 0.0, -1000.0])
+    >>> softmax(x, dim=0).tolist()
+    [1.0, 0.0, 0.0]
+    >>> log_softmax(x, dim=0).tolist()
+    [0.0, -1000.0, -2000.0]
+"""

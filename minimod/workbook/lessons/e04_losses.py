@@ -1,0 +1,60 @@
+TEXT = """Lesson 4: Losses -- cross-entropy, mean squared error, binary cross-entropy with logits
+
+The idea
+A loss turns the model's outputs and the targets into one number to minimise. All three take
+raw scores ("logits"), never probabilities: the loss applies the (log-)softmax or sigmoid
+itself, in a numerically stable way.
+
+Cross-entropy (classification into C classes)
+    input  x: logits (N, C), or (N, C, d1, ...) with classes on dim 1, or unbatched (C,)
+    target y: class indices (N,) / (N, d1, ...), or class probabilities shaped like x
+    loss_n = −w_{y_n} · log p_{n, y_n}        with p_n = softmax(x_n), log p from log_softmax
+
+- weight w (C,): a class weight (default all ones), e.g. to up-weight rare classes.
+- ignore_index: targets equal to it (default −100, e.g. padding) contribute nothing.
+- reduction="mean" is a weighted mean: Σ_n loss_n / Σ_n w_{y_n}, both sums over the counted
+  (not ignored) targets; "sum" is the numerator, "none" returns loss_n (0 where ignored).
+- label_smoothing ε: the target distribution becomes q = (1 − ε) · onehot(y) + ε / C (over all
+  C classes, the true one included), so
+      loss_n = (1 − ε) · (−w_{y_n} log p_{n,y_n}) + (ε / C) · Σ_c (−w_c log p_{n,c}),
+  and "mean" still divides by Σ_n w_{y_n}.
+- Probability targets q (same shape as x): loss_n = −Σ_c w_c · q'_{n,c} · log p_{n,c} with
+  q' = (1 − ε) · q + ε / C; "mean" divides by the number of rows N · d1 · ..., not by weights.
+For a language model's logits (B, T, V) and targets (B, T), pass x.transpose(1, 2) (classes on
+dim 1) or flatten both to (B·T, V) and (B·T,).
+
+Mean squared error
+    mse_loss(x, y) = mean((x − y)²); x and y must have the same shape (given check: silent
+    broadcasting of (N,) against (N, 1) is a classic bug).
+
+Binary cross-entropy with logits (one yes/no per element)
+    loss = −w · [p · y · log σ(x) + (1 − y) · log(1 − σ(x))]      p = pos_weight
+Computing σ(x) and then log is unstable (log 0 = −inf). Use log σ(x) = −softplus(−x) and
+log(1 − σ(x)) = −x − softplus(−x), with softplus(z) = log(1 + e^z) = logaddexp(0, z):
+    loss = w · [(1 − y) · x + (1 + (p − 1) · y) · softplus(−x)]
+which for p = 1 is the well-known max(x, 0) − x · y + log(1 + e^(−|x|)). pos_weight (one value
+per class, broadcast along the last dim) multiplies the positive term: p = #neg / #pos
+balances a rare positive class. weight w rescales each element's loss.
+
+The modules CrossEntropyLoss, MSELoss and BCEWithLogitsLoss call your functions; you write
+how they keep weight and pos_weight: as buffers (register_buffer), not plain attributes, so
+that .to(device) moves them and state_dict saves them, exactly like torch.nn's losses.
+
+Classic pitfalls
+- Softmax before cross_entropy: the loss applies log_softmax itself (a double softmax trains
+  badly without raising any error).
+- "mean" dividing by N when there are ignored targets or class weights.
+- Label smoothing spread over C − 1 classes: torch spreads ε over all C.
+- sigmoid(x).log() in BCE: −inf (and nan gradients) for logits far from 0.
+- Classes on the last axis for (N, C, d1) inputs: cross_entropy wants them on dim 1.
+
+Check it: minimod exercises check 4
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e04_losses import binary_cross_entropy_with_logits, cross_entropy
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> round(cross_entropy(logits, torch.tensor([0, -100])).item(), 4)
+    0.2395
+    >>> binary_cross_entropy_with_logits(torch.tensor([100.0]), torch.tensor([0.0])).item()
+    100.0
+"""

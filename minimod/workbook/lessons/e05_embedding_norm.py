@@ -1,0 +1,55 @@
+TEXT = """Lesson 5: Embeddings, LayerNorm, RMSNorm and dropout
+
+Embedding: a learned lookup table
+    weight (num_embeddings, embedding_dim) ~ N(0, 1);  ids: any shape of integers
+    embedding(ids, weight) = weight[ids]  ->  (*ids.shape, embedding_dim)
+Indexing is the same as multiplying a one-hot matrix by weight, without building it. Its
+backward adds up the gradients of repeated ids in one row. padding_idx (e.g. the id of a
+padding token) names a row that starts at zero and never gets a gradient, so it stays zero:
+the output rows for it must be cut off from the graph (for instance with torch.where and a
+detached copy). A negative padding_idx counts from the end, as in torch (given).
+
+LayerNorm: normalise each feature vector
+Over the last len(normalized_shape) dimensions of x (the features of one token), with
+μ = mean(x) and the biased variance σ² = mean((x − μ)²) (divide by N, not N − 1):
+    y = (x − μ) / √(σ² + ε) · γ + β          γ (weight) = ones, β (bias) = zeros initially
+    x (*, *normalized_shape) -> y of the same shape; γ, β have shape normalized_shape
+ε (default 1e-5) goes inside the square root: it keeps a constant input (σ² = 0) finite.
+Every token is normalised on its own, so LayerNorm works the same in training and at
+inference, for any batch size (unlike batch norm, it never mixes examples).
+
+RMSNorm: LayerNorm without the centring
+    y = x / √(mean(x²) + ε) · γ       over the same trailing dimensions; no β, no mean subtracted
+eps=None means the dtype's machine epsilon, torch.finfo(x.dtype).eps (given). Cheaper than
+LayerNorm and used by Llama-style models.
+
+Dropout: a regulariser that is on only while training
+    training: keep each element with probability 1 − p, zero it otherwise, and scale the kept
+              ones by 1 / (1 − p) ("inverted dropout"), so E[y] = x
+    eval (training=False) or p = 0: y = x exactly;  p = 1: all zeros (don't divide by 0)
+Draw the mask with torch.rand_like(x) >= p so it follows the global seed (torch.manual_seed),
+and use the same mask for the gradient (multiplying by the mask does that for you).
+
+What you write
+embedding and Embedding's weight and initialisation; layer_norm; rms_norm; dropout. The
+modules LayerNorm, RMSNorm and Dropout are given: they call your functions.
+
+Classic pitfalls
+- x.var() is the unbiased variance (divides by N − 1): use ((x − μ)²).mean(), or
+  x.var(unbiased=False).
+- ε added after the square root, or normalising over the batch axis instead of the features.
+- RMSNorm that subtracts the mean (that is LayerNorm).
+- Dropout that also drops in eval mode, or scales by (1 − p) at eval instead of 1 / (1 − p)
+  while training.
+- The padding row receiving gradient, or not starting at zero.
+
+Check it: minimod exercises check 5
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e05_embedding_norm import Dropout, LayerNorm
+    >>> y = LayerNorm(4)(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+    >>> bool(y.mean().abs() < 1e-6), round(y.pow(2).mean().item(), 3)
+    (True, 1.0)
+    >>> torch.equal(Dropout(0.5).eval()(y), y)
+    True
+"""

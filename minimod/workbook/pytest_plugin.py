@@ -1,0 +1,122 @@
+"""A pytest plugin that records each lesson test's outcome for ``minimod exercises``.
+
+Loaded with ``-p minimod.workbook.pytest_plugin`` by the workbook's test runner; it writes one
+JSON record per test to the file named by ``MINIMOD_RESULTS``: the outcome and, for a failure,
+the exception, its message, the hypothesis example that triggered it and the line of the
+learner's code where it was raised. Nothing is recorded when the variable is not set.
+
+``--no-shrink`` skips hypothesis' search for the simplest failing input: much faster when all
+that matters is whether a lesson passes (a stub fails for every input, and shrinking a complex
+input that fails everywhere can take seconds per test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from pathlib import Path
+
+import pytest
+from hypothesis import Phase, settings
+
+from minimod.workbook.checks import RESULTS_ENV
+
+_records: list[dict] = []
+
+
+def _leaf_exceptions(error: BaseException) -> list[BaseException]:
+    """The exceptions inside an exception group (hypothesis reports distinct failures so)."""
+    inner = getattr(error, "exceptions", None)  # an ExceptionGroup (duck-typed for Python 3.10)
+    if isinstance(inner, (list, tuple)) and all(isinstance(e, BaseException) for e in inner):
+        return [leaf for exception in inner for leaf in _leaf_exceptions(exception)]
+    return [error]
+
+
+def _learner_line(error: BaseException) -> str:
+    """``exercises/e02_linear.py:36: output = input @ weight``: the deepest frame of the
+    traceback that is in a lesson file, or ""."""
+    found = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename)
+        if path.parent.name in ("exercises", "solutions") and path.name.startswith("e"):
+            found = f"{path.parent.name}/{path.name}:{frame.lineno}: {(frame.line or '').strip()}"
+    return found
+
+
+def _describe(error: BaseException) -> dict:
+    notes = [str(note) for note in getattr(error, "__notes__", [])]
+    return {
+        "exception": type(error).__name__,
+        "message": str(error),
+        "notes": notes,
+        "where": _learner_line(error),
+    }
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--no-shrink",
+        action="store_true",
+        help="minimod workbook: report the first failing input, do not shrink it",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if config.getoption("--no-shrink"):  # after conftest.py has loaded its profile
+        phases = [phase for phase in settings.default.phases if phase != Phase.shrink]
+        settings.register_profile("minimod-no-shrink", parent=settings.default, phases=phases)
+        settings.load_profile("minimod-no-shrink")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if not os.environ.get(RESULTS_ENV):
+        return report
+    if report.failed and call.excinfo is not None:
+        errors = _leaf_exceptions(call.excinfo.value)
+        _records.append(
+            {
+                "test": item.name,
+                "nodeid": item.nodeid,
+                "file": item.nodeid.split("::")[0],
+                "outcome": "failed",
+                "when": report.when,
+                "errors": [_describe(error) for error in errors],
+                "example": getattr(item, "hypothesis_report_information", "") or "",
+            }
+        )
+    elif report.when == "call":
+        _records.append(
+            {
+                "test": item.name,
+                "nodeid": item.nodeid,
+                "file": item.nodeid.split("::")[0],
+                "outcome": "skipped" if report.skipped else "passed",
+            }
+        )
+    return report
+
+
+def pytest_collectreport(report):
+    if os.environ.get(RESULTS_ENV) and report.failed:
+        _records.append(
+            {
+                "test": "(collecting the tests)",
+                "file": report.nodeid,
+                "outcome": "failed",
+                "when": "collect",
+                "errors": [
+                    {"exception": "", "message": str(report.longreprtext), "notes": [], "where": ""}
+                ],
+                "example": "",
+            }
+        )
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        Path(path).write_text(json.dumps(_records, indent=1), encoding="utf-8")

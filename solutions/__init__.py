@@ -1,0 +1,1 @@
+"""The completed lessons, generated from minimod's own code by `make workbook`."""

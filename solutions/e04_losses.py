@@ -1,0 +1,237 @@
+"""Lesson 4: Losses -- cross-entropy, mean squared error, binary cross-entropy with logits
+
+The idea
+A loss turns the model's outputs and the targets into one number to minimise. All three take
+raw scores ("logits"), never probabilities: the loss applies the (log-)softmax or sigmoid
+itself, in a numerically stable way.
+
+Cross-entropy (classification into C classes)
+    input  x: logits (N, C), or (N, C, d1, ...) with classes on dim 1, or unbatched (C,)
+    target y: class indices (N,) / (N, d1, ...), or class probabilities shaped like x
+    loss_n = −w_{y_n} · log p_{n, y_n}        with p_n = softmax(x_n), log p from log_softmax
+
+- weight w (C,): a class weight (default all ones), e.g. to up-weight rare classes.
+- ignore_index: targets equal to it (default −100, e.g. padding) contribute nothing.
+- reduction="mean" is a weighted mean: Σ_n loss_n / Σ_n w_{y_n}, both sums over the counted
+  (not ignored) targets; "sum" is the numerator, "none" returns loss_n (0 where ignored).
+- label_smoothing ε: the target distribution becomes q = (1 − ε) · onehot(y) + ε / C (over all
+  C classes, the true one included), so
+      loss_n = (1 − ε) · (−w_{y_n} log p_{n,y_n}) + (ε / C) · Σ_c (−w_c log p_{n,c}),
+  and "mean" still divides by Σ_n w_{y_n}.
+- Probability targets q (same shape as x): loss_n = −Σ_c w_c · q'_{n,c} · log p_{n,c} with
+  q' = (1 − ε) · q + ε / C; "mean" divides by the number of rows N · d1 · ..., not by weights.
+For a language model's logits (B, T, V) and targets (B, T), pass x.transpose(1, 2) (classes on
+dim 1) or flatten both to (B·T, V) and (B·T,).
+
+Mean squared error
+    mse_loss(x, y) = mean((x − y)²); x and y must have the same shape (given check: silent
+    broadcasting of (N,) against (N, 1) is a classic bug).
+
+Binary cross-entropy with logits (one yes/no per element)
+    loss = −w · [p · y · log σ(x) + (1 − y) · log(1 − σ(x))]      p = pos_weight
+Computing σ(x) and then log is unstable (log 0 = −inf). Use log σ(x) = −softplus(−x) and
+log(1 − σ(x)) = −x − softplus(−x), with softplus(z) = log(1 + e^z) = logaddexp(0, z):
+    loss = w · [(1 − y) · x + (1 + (p − 1) · y) · softplus(−x)]
+which for p = 1 is the well-known max(x, 0) − x · y + log(1 + e^(−|x|)). pos_weight (one value
+per class, broadcast along the last dim) multiplies the positive term: p = #neg / #pos
+balances a rare positive class. weight w rescales each element's loss.
+
+The modules CrossEntropyLoss, MSELoss and BCEWithLogitsLoss call your functions; you write
+how they keep weight and pos_weight: as buffers (register_buffer), not plain attributes, so
+that .to(device) moves them and state_dict saves them, exactly like torch.nn's losses.
+
+Classic pitfalls
+- Softmax before cross_entropy: the loss applies log_softmax itself (a double softmax trains
+  badly without raising any error).
+- "mean" dividing by N when there are ignored targets or class weights.
+- Label smoothing spread over C − 1 classes: torch spreads ε over all C.
+- sigmoid(x).log() in BCE: −inf (and nan gradients) for logits far from 0.
+- Classes on the last axis for (N, C, d1) inputs: cross_entropy wants them on dim 1.
+
+Check it: minimod exercises check 4
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e04_losses import binary_cross_entropy_with_logits, cross_entropy
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> round(cross_entropy(logits, torch.tensor([0, -100])).item(), 4)
+    0.2395
+    >>> binary_cross_entropy_with_logits(torch.tensor([100.0]), torch.tensor([0.0])).item()
+    100.0
+"""
+
+# Lesson 4 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+import torch
+
+from minimod.nn.activation import log_softmax
+from minimod.nn.loss import _check_reduction, _check_targets, _reduce
+from minimod.nn.module import Module
+
+# ---- from minimod/nn/loss.py ----------------------------------------
+
+
+def cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """−Σ_c q_c · w_c · log softmax(x)_c, with q the (smoothed) target distribution.
+
+    input: logits (N, C) or (N, C, d1, ...) or unbatched (C,).
+    target: class indices (N,) / (N, d1, ...) / () or class probabilities shaped like input.
+    With indices and reduction="mean" the sum is divided by Σ w_target over counted targets.
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.dim() == 1:  # unbatched: add a batch axis, remove it again at the end
+        loss = cross_entropy(
+            input[None], target[None], weight, ignore_index, reduction, label_smoothing
+        )
+        return loss[0] if reduction == "none" else loss
+    num_classes = input.shape[1]
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(
+            f"cross_entropy: weight must have shape ({num_classes},), got {tuple(weight.shape)}"
+        )
+    if target.is_floating_point() and target.shape != input.shape:
+        raise ValueError(
+            f"cross_entropy: probability targets must have the input's shape "
+            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    if not target.is_floating_point():
+        _check_targets(input, target, ignore_index)
+    # Class weights shaped to broadcast along dim 1: (C,) -> (1, C, 1, ...).
+    class_weight = None
+    if weight is not None:
+        class_weight = weight.reshape((1, num_classes) + (1,) * (input.dim() - 2))
+    # BEGIN YOUR CODE
+    logp = log_softmax(input, dim=1)
+    weighted_logp = logp if class_weight is None else logp * class_weight
+    if target.is_floating_point():  # class probabilities
+        q = target * (1 - label_smoothing) + label_smoothing / num_classes
+        loss = -(q * weighted_logp).sum(1)
+        if reduction == "mean":
+            return loss.sum() / (input.numel() / num_classes)
+        return _reduce(loss, reduction)
+
+    counted = target != ignore_index
+    safe_target = torch.where(counted, target, torch.zeros_like(target))
+    nll = -logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    target_weight = counted.to(logp.dtype)
+    if weight is not None:
+        target_weight = target_weight * weight[safe_target]
+    loss = nll * target_weight
+    if label_smoothing > 0:
+        # Spread label_smoothing of the mass evenly: −(ε/C) Σ_c w_c log p_c per counted target.
+        smooth = -weighted_logp.sum(1) * counted
+        loss = (1 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
+    if reduction == "mean":
+        # Every target ignored: the mean is 0/0 = nan (as torch), but the gradient must be 0,
+        # not nan, so one padding-only batch cannot poison accumulated gradients.
+        total = target_weight.sum()
+        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
+        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
+    return _reduce(loss, reduction)
+    # END YOUR CODE
+
+
+def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """(input − target)², averaged or summed. Shapes must match (no silent broadcasting)."""
+    _check_reduction("mse_loss", reduction)
+    if input.shape != target.shape:
+        raise ValueError(
+            f"mse_loss: input shape {tuple(input.shape)} and target shape "
+            f"{tuple(target.shape)} differ (broadcasting here is usually a bug)"
+        )
+    # BEGIN YOUR CODE
+    return _reduce((input - target) ** 2, reduction)
+    # END YOUR CODE
+
+
+def binary_cross_entropy_with_logits(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """−w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] with p = pos_weight, computed stably as
+    (1 − y)·x + (1 + (p − 1)·y)·softplus(−x), softplus(z) = log(1 + e^z)."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    if input.shape != target.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: input shape {tuple(input.shape)} "
+            f"and target shape {tuple(target.shape)} differ"
+        )
+    # BEGIN YOUR CODE
+    # softplus(−x) = −log σ(x); logaddexp(0, z) = log(e^0 + e^z) never overflows.
+    softplus_neg = torch.logaddexp(torch.zeros_like(input), -input)
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+    # END YOUR CODE
+
+
+class CrossEntropyLoss(Module):
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check_reduction("CrossEntropyLoss", reduction)
+        # BEGIN YOUR CODE
+        # A buffer, not a plain attribute: .to() moves it and state_dict saves it.
+        self.register_buffer("weight", weight)
+        # END YOUR CODE
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(
+            input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
+        )
+
+
+class MSELoss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        _check_reduction("MSELoss", reduction)
+        self.reduction = reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return mse_loss(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        reduction: str = "mean",
+        pos_weight: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        _check_reduction("BCEWithLogitsLoss", reduction)
+        # BEGIN YOUR CODE
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+        # END YOUR CODE
+        self.reduction = reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return binary_cross_entropy_with_logits(
+            input, target, self.weight, self.reduction, self.pos_weight
+        )

@@ -1,0 +1,320 @@
+"""Lesson 5: Embeddings, LayerNorm, RMSNorm and dropout
+
+Embedding: a learned lookup table
+    weight (num_embeddings, embedding_dim) ~ N(0, 1);  ids: any shape of integers
+    embedding(ids, weight) = weight[ids]  ->  (*ids.shape, embedding_dim)
+Indexing is the same as multiplying a one-hot matrix by weight, without building it. Its
+backward adds up the gradients of repeated ids in one row. padding_idx (e.g. the id of a
+padding token) names a row that starts at zero and never gets a gradient, so it stays zero:
+the output rows for it must be cut off from the graph (for instance with torch.where and a
+detached copy). A negative padding_idx counts from the end, as in torch (given).
+
+LayerNorm: normalise each feature vector
+Over the last len(normalized_shape) dimensions of x (the features of one token), with
+μ = mean(x) and the biased variance σ² = mean((x − μ)²) (divide by N, not N − 1):
+    y = (x − μ) / √(σ² + ε) · γ + β          γ (weight) = ones, β (bias) = zeros initially
+    x (*, *normalized_shape) -> y of the same shape; γ, β have shape normalized_shape
+ε (default 1e-5) goes inside the square root: it keeps a constant input (σ² = 0) finite.
+Every token is normalised on its own, so LayerNorm works the same in training and at
+inference, for any batch size (unlike batch norm, it never mixes examples).
+
+RMSNorm: LayerNorm without the centring
+    y = x / √(mean(x²) + ε) · γ       over the same trailing dimensions; no β, no mean subtracted
+eps=None means the dtype's machine epsilon, torch.finfo(x.dtype).eps (given). Cheaper than
+LayerNorm and used by Llama-style models.
+
+Dropout: a regulariser that is on only while training
+    training: keep each element with probability 1 − p, zero it otherwise, and scale the kept
+              ones by 1 / (1 − p) ("inverted dropout"), so E[y] = x
+    eval (training=False) or p = 0: y = x exactly;  p = 1: all zeros (don't divide by 0)
+Draw the mask with torch.rand_like(x) >= p so it follows the global seed (torch.manual_seed),
+and use the same mask for the gradient (multiplying by the mask does that for you).
+
+What you write
+embedding and Embedding's weight and initialisation; layer_norm; rms_norm; dropout. The
+modules LayerNorm, RMSNorm and Dropout are given: they call your functions.
+
+Classic pitfalls
+- x.var() is the unbiased variance (divides by N − 1): use ((x − μ)²).mean(), or
+  x.var(unbiased=False).
+- ε added after the square root, or normalising over the batch axis instead of the features.
+- RMSNorm that subtracts the mean (that is LayerNorm).
+- Dropout that also drops in eval mode, or scales by (1 − p) at eval instead of 1 / (1 − p)
+  while training.
+- The padding row receiving gradient, or not starting at zero.
+
+Check it: minimod exercises check 5
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e05_embedding_norm import Dropout, LayerNorm
+    >>> y = LayerNorm(4)(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+    >>> bool(y.mean().abs() < 1e-6), round(y.pow(2).mean().item(), 3)
+    (True, 1.0)
+    >>> torch.equal(Dropout(0.5).eval()(y), y)
+    True
+"""
+
+# Lesson 5 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from minimod.nn import init
+from minimod.nn._checks import describe, expect_trailing_shape
+from minimod.nn.dropout import _check_p
+from minimod.nn.module import Module, Parameter
+from minimod.nn.norm import _as_shape
+
+# ---- from minimod/nn/embedding.py ----------------------------------------
+
+
+def embedding(
+    input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None
+) -> torch.Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by ``input`` (any shape of integer ids)
+    -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient."""
+    # BEGIN YOUR CODE
+    output = weight[input]  # indexing's backward adds up the gradient of repeated ids
+    if padding_idx is not None:
+        keep = (input != padding_idx % weight.shape[0]).unsqueeze(-1)  # -1 = the last row
+        output = torch.where(keep, output, output.detach())
+    return output
+    # END YOUR CODE
+
+
+class Embedding(Module):
+    """weight: (num_embeddings, embedding_dim) ~ N(0, 1); the padding row starts at zero."""
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx {padding_idx} is out of range for "
+                    f"{num_embeddings} embeddings"
+                )
+            padding_idx %= num_embeddings  # -1 means the last row, as in torch
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        # BEGIN YOUR CODE
+        self.weight = Parameter(
+            torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype)
+        )
+        # END YOUR CODE
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # BEGIN YOUR CODE
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with torch.no_grad():
+                self.weight[self.padding_idx].fill_(0)
+        # END YOUR CODE
+
+    @classmethod
+    def from_pretrained(
+        cls, embeddings: torch.Tensor, freeze: bool = True, padding_idx: int | None = None
+    ) -> Embedding:
+        """An Embedding holding a copy of ``embeddings`` (trainable only if freeze=False)."""
+        if embeddings.dim() != 2:
+            raise ValueError(
+                f"Embedding.from_pretrained: expected a 2-D tensor, "
+                f"got shape {tuple(embeddings.shape)}"
+            )
+        layer = cls(
+            *embeddings.shape,
+            padding_idx=padding_idx,
+            dtype=embeddings.dtype,
+            device=embeddings.device,
+        )
+        with torch.no_grad():
+            layer.weight.copy_(embeddings)
+        layer.weight.requires_grad_(not freeze)
+        return layer
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.is_floating_point() or input.dtype == torch.bool:
+            raise TypeError(f"{describe(self)}: expected integer ids, got {input.dtype}")
+        if input.device.type == "cpu" and input.numel() > 0:  # on a GPU this check would sync
+            low, high = int(input.min()), int(input.max())
+            if low < 0 or high >= self.num_embeddings:
+                bad = low if low < 0 else high
+                raise IndexError(
+                    f"{describe(self)}: id {bad} is out of range [0, {self.num_embeddings})"
+                )
+        return embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+# ---- from minimod/nn/norm.py ----------------------------------------
+
+
+def layer_norm(
+    input: torch.Tensor,
+    normalized_shape: Sequence[int],
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """y = (x − μ) / √(σ² + ε) · γ + β over the last len(normalized_shape) dimensions, with the
+    biased variance σ² = mean((x − μ)²)."""
+    normalized_shape = _as_shape(normalized_shape)
+    expect_trailing_shape(
+        f"layer_norm(normalized_shape={normalized_shape})", input, normalized_shape
+    )
+    # BEGIN YOUR CODE
+    dims = tuple(range(-len(normalized_shape), 0))
+    mean = input.mean(dims, keepdim=True)
+    centered = input - mean
+    variance = (centered * centered).mean(dims, keepdim=True)  # biased: divide by N, not N − 1
+    output = centered * torch.rsqrt(variance + eps)
+    if weight is not None:
+        output = output * weight
+    if bias is not None:
+        output = output + bias
+    return output
+    # END YOUR CODE
+
+
+def rms_norm(
+    input: torch.Tensor,
+    normalized_shape: Sequence[int],
+    weight: torch.Tensor | None = None,
+    eps: float | None = None,
+) -> torch.Tensor:
+    """y = x / √(mean(x²) + ε) · γ over the trailing dimensions; no mean is subtracted.
+    eps=None uses the dtype's machine epsilon, as torch does."""
+    normalized_shape = _as_shape(normalized_shape)
+    expect_trailing_shape(f"rms_norm(normalized_shape={normalized_shape})", input, normalized_shape)
+    if eps is None:
+        eps = torch.finfo(input.dtype).eps
+    # BEGIN YOUR CODE
+    dims = tuple(range(-len(normalized_shape), 0))
+    output = input * torch.rsqrt((input * input).mean(dims, keepdim=True) + eps)
+    if weight is not None:
+        output = output * weight
+    return output
+    # END YOUR CODE
+
+
+class LayerNorm(Module):
+    """weight γ (ones) and bias β (zeros) of shape normalized_shape, if elementwise_affine."""
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _as_shape(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(
+                    torch.empty(self.normalized_shape, device=device, dtype=dtype)
+                )
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_trailing_shape(describe(self), x, self.normalized_shape)
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
+
+
+class RMSNorm(Module):
+    """weight γ (ones) of shape normalized_shape, if elementwise_affine."""
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _as_shape(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_trailing_shape(describe(self), x, self.normalized_shape)
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
+# ---- from minimod/nn/dropout.py ----------------------------------------
+
+
+def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Tensor:
+    """Inverted dropout: keep each element with probability 1 − p and scale survivors by
+    1/(1 − p), so the expected value is unchanged and evaluation needs no rescaling."""
+    _check_p("dropout", p)
+    # BEGIN YOUR CODE
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = torch.rand_like(input) >= p  # True with probability 1 − p
+    return input * keep * (1.0 / (1.0 - p))
+    # END YOUR CODE
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        _check_p("Dropout", p)
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
