@@ -3,17 +3,37 @@
 from minimod.nn import functional, init, utils
 from minimod.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from minimod.nn.attention import MultiheadAttention
+from minimod.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from minimod.nn.containers import ModuleDict, ModuleList, Sequential
+from minimod.nn.conv import Conv1d, Conv2d
 from minimod.nn.dropout import Dropout
 from minimod.nn.embedding import Embedding
 from minimod.nn.linear import Linear
 from minimod.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minimod.nn.module import LoadResult, Module, Parameter
 from minimod.nn.norm import LayerNorm, RMSNorm
+from minimod.nn.pool import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from minimod.nn.positional import LearnedPositional, RotaryEmbedding, SinusoidalPositional
 from minimod.nn.shape import Flatten, Identity
 
 __all__ = [
+    "MaxPool2d",
+    "MaxPool1d",
+    "Conv2d",
+    "Conv1d",
+    "BatchNorm2d",
+    "BatchNorm1d",
+    "AvgPool2d",
+    "AvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool1d",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Dropout",

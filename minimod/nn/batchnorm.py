@@ -1,0 +1,168 @@
+"""Batch normalisation: normalise each channel with the statistics of the current batch.
+
+Training: for each channel c, over the batch and every spatial position,
+    y = (x − μ_B) / √(σ²_B + ε) · γ + β,   σ²_B the biased variance (divide by n)
+and keep running estimates for evaluation (unbiased variance, divide by n − 1):
+    running ← (1 − momentum) · running + momentum · batch statistic
+(momentum=None: a cumulative average, factor 1 / num_batches_tracked).
+Evaluation: use the running estimates, so one example's output no longer depends on the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from minimod.nn import init
+from minimod.nn._checks import describe, expect_floating
+from minimod.nn.module import Module, Parameter
+
+
+def batch_norm(
+    input: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """input (N, C, *): normalise per channel (dim 1). With training=True use the batch's
+    statistics and update running_mean/running_var in place (when given) with ``momentum``;
+    otherwise use the running statistics."""
+    dims = [0] + list(range(2, input.dim()))
+    shape = [1, -1] + [1] * (input.dim() - 2)  # (C,) -> broadcastable over (N, C, *)
+    # BEGIN SOLUTION
+    if training:
+        count = input.numel() // input.shape[1]
+        if count <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when "
+                f"training, got input of shape {tuple(input.shape)}"
+            )
+        mean = input.mean(dims)
+        var = input.var(dims, correction=0)  # biased: what normalises this batch
+        if running_mean is not None:
+            with torch.no_grad():
+                running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+                unbiased = var * (count / (count - 1))  # the estimate of the population's
+                running_var.lerp_(unbiased.to(running_var.dtype), momentum)
+    else:
+        mean, var = running_mean, running_var
+    output = (input - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps)
+    if weight is not None:
+        output = output * weight.view(shape)
+    if bias is not None:
+        output = output + bias.view(shape)
+    return output
+    # END SOLUTION
+
+
+class _BatchNorm(Module):
+    """torch.nn's parameters and buffers: weight, bias (if affine; bias=False drops only the
+    bias), running_mean, running_var, num_batches_tracked (same names, shapes and dtypes)."""
+
+    input_dims: tuple[int, ...] = (2, 3, 4)
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        factory = dict(device=device, dtype=dtype)
+        if affine:
+            self.weight = Parameter(torch.empty(num_features, **factory))
+            if bias:
+                self.bias = Parameter(torch.empty(num_features, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer(
+                "num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        where = describe(self)
+        expect_floating(where, x)
+        if x.dim() not in self.input_dims:
+            raise ValueError(
+                f"{where}: expected a {' or '.join(map(str, self.input_dims))}-D "
+                f"input (N, C, …), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{where}: expected {self.num_features} channels on dim 1, got "
+                f"{x.shape[1]} (input shape {tuple(x.shape)})"
+            )
+        # BEGIN SOLUTION
+        use_batch_stats = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked)
+        # Update the running statistics only while training (and only if we keep them).
+        update = self.training and self.track_running_stats
+        return batch_norm(
+            x,
+            self.running_mean if update or not use_batch_stats else None,
+            self.running_var if update or not use_batch_stats else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )
+        # END SOLUTION
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L) inputs, e.g. features or audio frames."""
+
+    input_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W) images."""
+
+    input_dims = (4,)

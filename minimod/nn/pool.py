@@ -1,0 +1,228 @@
+"""Pooling: summarise each window of a feature map by its maximum or its average.
+
+The windows are the same as a convolution's (``Tensor.unfold``), so the output size follows the
+same formula ⌊(H + 2p − d(k − 1) − 1) / s⌋ + 1 (⌈…⌉ with ceil_mode). Adaptive pooling instead
+fixes the output size and lets the windows adapt: output i averages input positions
+⌊i·H/O⌋ … ⌈(i + 1)·H/O⌉ − 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from minimod.nn.conv import pad2d, pair
+from minimod.nn.module import Module
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> tuple[int, int]:
+    """(output size, extra padding after the input that ceil_mode's last window needs)."""
+    if padding > kernel // 2:
+        raise ValueError(
+            f"pooling: padding {padding} must be at most half the kernel size {kernel}"
+        )
+    span = dilation * (kernel - 1) + 1
+    room = size + 2 * padding - span
+    if room < 0:
+        raise ValueError(
+            f"pooling: input size {size} with padding {padding} is smaller than the window {span}"
+        )
+    out = (math.ceil(room / stride) if ceil_mode else room // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window must start inside the input or the left padding
+    return out, max(0, (out - 1) * stride + span - (size + 2 * padding))
+
+
+def _windows(x: torch.Tensor, kernel, stride, dilation, out_size) -> torch.Tensor:
+    """The pooling windows of an already padded x (..., H, W): (..., OH, OW, kh·kw)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
+    windows = x.unfold(-2, dh * (kh - 1) + 1, sh).unfold(-2, dw * (kw - 1) + 1, sw)
+    return windows[..., :oh, :ow, ::dh, ::dw].flatten(-2)
+
+
+def _arguments(input, kernel_size, stride, padding, dilation, ceil_mode):
+    kernel = pair(kernel_size)
+    stride = kernel if stride is None or stride == [] else pair(stride)
+    padding, dilation = pair(padding), pair(dilation)
+    (oh, eh), (ow, ew) = (
+        pool_output_size(
+            input.shape[-2 + i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode
+        )
+        for i in range(2)
+    )
+    # pad2d's order: top, bottom, left, right (bottom/right also get ceil_mode's extra).
+    pads = (padding[0], padding[0] + eh, padding[1], padding[1] + ew)
+    return kernel, stride, padding, dilation, (oh, ow), pads
+
+
+def max_pool2d(
+    input: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False
+) -> torch.Tensor:
+    """The maximum of each window of input (N, C, H, W) or (C, H, W); padding counts as −∞."""
+    kernel, stride, _, dilation, out_size, pads = _arguments(
+        input, kernel_size, stride, padding, dilation, ceil_mode
+    )
+    # BEGIN SOLUTION
+    windows = _windows(pad2d(input, *pads, value=float("-inf")), kernel, stride, dilation, out_size)
+    # max (not amax) sends a window's whole gradient to one element, as torch does.
+    return windows.max(dim=-1).values
+    # END SOLUTION
+
+
+def avg_pool2d(
+    input: torch.Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> torch.Tensor:
+    """The mean of each window. The divisor counts the zero padding if count_include_pad (but
+    never the part of a ceil_mode window hanging past the padding); otherwise real inputs only."""
+    kernel, stride, padding, dilation, out_size, pads = _arguments(
+        input, kernel_size, stride, padding, 1, ceil_mode
+    )
+    # BEGIN SOLUTION
+    total = _windows(pad2d(input, *pads), kernel, stride, dilation, out_size).sum(-1)
+    # The divisor: pool a map that is 1 where a position counts and 0 elsewhere.
+    height, width = input.shape[-2:]
+    if count_include_pad:
+        ones = input.new_ones(height + 2 * padding[0], width + 2 * padding[1])
+        counted = pad2d(ones, 0, pads[1] - padding[0], 0, pads[3] - padding[1])
+    else:
+        counted = pad2d(input.new_ones(height, width), *pads)
+    divisor = _windows(counted, kernel, stride, dilation, out_size).sum(-1)
+    return total / divisor
+    # END SOLUTION
+
+
+def _adaptive_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
+    """(out, size): row i averages positions ⌊i·size/out⌋ … ⌈(i+1)·size/out⌉ − 1."""
+    matrix = like.new_zeros(out, size)
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool2d(input: torch.Tensor, output_size) -> torch.Tensor:
+    """Average pooling to a fixed output size (OH, OW) (None keeps that axis' size): (…, H, W)
+    -> (…, OH, OW). Each axis is one matrix product with an averaging matrix."""
+    out_h, out_w = pair(output_size)
+    height, width = input.shape[-2:]
+    out_h, out_w = out_h or height, out_w or width
+    # BEGIN SOLUTION
+    rows = _adaptive_matrix(height, out_h, input)  # (OH, H)
+    cols = _adaptive_matrix(width, out_w, input)  # (OW, W)
+    return rows @ input @ cols.T
+    # END SOLUTION
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """max_pool2d on inputs of height 1: (N, C, L) or (C, L)."""
+    stride = kernel_size if stride is None else stride
+    return max_pool2d(
+        input.unsqueeze(-2),
+        (1, pair(kernel_size, 1)[0]),
+        (1, pair(stride, 1)[0]),
+        (0, pair(padding, 1)[0]),
+        (1, pair(dilation, 1)[0]),
+        ceil_mode,
+    ).squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """avg_pool2d on inputs of height 1: (N, C, L) or (C, L)."""
+    stride = kernel_size if stride is None else stride
+    return avg_pool2d(
+        input.unsqueeze(-2),
+        (1, pair(kernel_size, 1)[0]),
+        (1, pair(stride, 1)[0]),
+        (0, pair(padding, 1)[0]),
+        ceil_mode,
+        count_include_pad,
+    ).squeeze(-2)
+
+
+def adaptive_avg_pool1d(input: torch.Tensor, output_size: int) -> torch.Tensor:
+    """(…, L) -> (…, output_size)."""
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, pair(output_size, 1)[0])).squeeze(-2)
+
+
+class _Pool(Module):
+    """Holds the arguments; forward calls the function."""
+
+    function = staticmethod(max_pool2d)
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> None:
+        super().__init__()
+        self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
+        self.stride = kernel_size if stride is None else stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool2d(_Pool):
+    function = staticmethod(max_pool2d)
+
+
+class MaxPool1d(_Pool):
+    function = staticmethod(max_pool1d)
+
+
+class _AvgPool(Module):
+    function = staticmethod(avg_pool2d)
+
+    def __init__(
+        self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, ceil_mode
+        self.stride = kernel_size if stride is None else stride
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPool):
+    function = staticmethod(avg_pool2d)
+
+
+class AvgPool1d(_AvgPool):
+    function = staticmethod(avg_pool1d)
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return adaptive_avg_pool1d(x, self.output_size)
