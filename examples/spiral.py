@@ -1,9 +1,10 @@
 """Train a small MLP, built only from minimod layers, on a generated two-spiral dataset.
 
-    python examples/spiral.py [--steps 300] [--seed 0]
+    python examples/spiral.py [--steps 300] [--seed 0] [--use-mine]
 
 A first end-to-end check that the pieces fit: Module, Linear, GELU, LayerNorm, cross-entropy,
 AdamW with warmup + cosine, gradient clipping. Accuracy should climb well above 90%.
+With --use-mine, every workbook lesson you have passed supplies its code instead.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import math
 import torch
 
 from minimod import nn, optim
+from minimod.cli import add_use_mine_argument, use_mine_if_asked
 from minimod.nn import functional as F
-from minimod.nn.utils import clip_grad_norm_
 
 
 def two_spirals(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,7 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_use_mine_argument(parser)
     args = parser.parse_args()
+    with use_mine_if_asked(args):
+        train(args)
+
+
+def train(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
@@ -54,7 +61,7 @@ def main() -> None:
         loss = F.cross_entropy(model(x_train), y_train)
         optimizer.zero_grad()
         loss.backward()
-        clip_grad_norm_(model.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
         if step % 50 == 0 or step == 1:
