@@ -1,13 +1,19 @@
 """The implementation under test, chosen with ``pytest --impl minimod|solutions|exercises``.
 
 Tests reach every definition through these namespaces -- ``impl.nn.Linear``, ``impl.F.gelu``,
-``impl.optim.AdamW`` -- so the same property tests check minimod, the generated solutions, or
-the learner's own exercise code. The reference twin is always ``torch.nn`` / ``torch.optim``.
+``impl.optim.AdamW``, ``impl.gpt.GPT`` -- so the same property tests check minimod, the generated
+solutions, or the learner's own exercise code. The reference twin is always ``torch.nn`` /
+``torch.optim``. ``impl.attention`` and ``impl.positional`` reach the functions of those files
+that ``minimod.nn`` does not export (``causal_mask``, ``apply_rotary``, ...).
 """
 
+import minimod.models.bert
+import minimod.models.gpt
 import minimod.nn
+import minimod.nn.attention
 import minimod.nn.functional
 import minimod.nn.init
+import minimod.nn.positional
 import minimod.nn.utils
 import minimod.optim
 import minimod.optim.lr_scheduler
@@ -19,8 +25,12 @@ init = Namespace(minimod.nn.init)
 utils = Namespace(minimod.nn.utils)
 optim = Namespace(minimod.optim)
 lr_scheduler = Namespace(minimod.optim.lr_scheduler)
+attention = Namespace(minimod.nn.attention)
+positional = Namespace(minimod.nn.positional)
+gpt = Namespace(minimod.models.gpt)
+bert = Namespace(minimod.models.bert)
 
-NAMESPACES = (nn, F, init, utils, optim, lr_scheduler)
+NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert)
 
 
 def select(implementation: str) -> None:

@@ -22,9 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import impl
-import minimod.nn.attention
 from compare import assert_same_forward_backward, assert_same_state_dict_layout, tolerance
-from minimod.workbook.implementations import Namespace
 from strategies import dtypes, seeds
 
 FACTOR = 10.0
@@ -58,14 +56,6 @@ MHA_ATTN_MASK_HINT = (
     "opposite of scaled_dot_product_attention's"
 )
 WEIGHTS_SUM_HINT = "each row of the attention weights must sum to 1 over the keys (last axis)"
-
-_attention = Namespace(minimod.nn.attention)
-
-
-def attention() -> Namespace:
-    """minimod.nn.attention as the chosen implementation defines it (names not in minimod.nn)."""
-    _attention.implementation = impl.name()
-    return _attention
 
 
 def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
@@ -373,13 +363,13 @@ def causal_mask_hint(length, source_length, offset, out) -> str | None:
 @example(length=1, source_length=1, offset=0)
 @example(length=3, source_length=5, offset=2)
 def test_causal_mask(length, source_length, offset):
-    out = attention().causal_mask(length, source_length, offset)
+    out = impl.attention.causal_mask(length, source_length, offset)
     assert_hint_free(causal_mask_hint(length, source_length, offset, out))
 
 
 @given(length=st.integers(1, 6))
 def test_causal_mask_defaults_to_square_without_offset(length):
-    out = attention().causal_mask(length)
+    out = impl.attention.causal_mask(length)
     assert_hint_free(causal_mask_hint(length, length, 0, out))
 
 
@@ -402,7 +392,7 @@ def test_masked_softmax(shape, dtype, seed, magnitude):
         return torch.where(full, 0.0, torch.softmax(torch.where(full, 0.0, x), -1))
 
     with torch.no_grad():
-        out = attention().masked_softmax(scores)
+        out = impl.attention.masked_softmax(scores)
     if torch.isnan(out).any():
         raise AssertionError(ALL_MASKED_HINT)
     assert (out[masked] == 0).all(), "masked (−inf) scores must get weight 0"
@@ -413,7 +403,7 @@ def test_masked_softmax(shape, dtype, seed, magnitude):
         **tolerance(dtype),
         msg=lambda m: f"{WEIGHTS_SUM_HINT}\n{m}",
     )
-    assert_same_forward_backward(attention().masked_softmax, reference, [scores], factor=FACTOR)
+    assert_same_forward_backward(impl.attention.masked_softmax, reference, [scores], factor=FACTOR)
 
 
 # -- MultiheadAttention ---------------------------------------------------------------------

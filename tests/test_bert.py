@@ -16,7 +16,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimod.models.bert import BERT, BERTConfig, BERTForMaskedLM, mask_tokens
+import impl
 from minimod.optim import AdamW
 from strategies import seeds
 
@@ -46,9 +46,9 @@ def perturb(model, seed: int, scale: float = 0.3):
 
 
 @functools.cache
-def small_bert() -> BERT:
+def small_bert():
     torch.manual_seed(1)
-    return perturb(BERT(BERTConfig(**SIZES)).double().eval(), seed=1)
+    return perturb(impl.bert.BERT(impl.bert.BERTConfig(**SIZES)).double().eval(), seed=1)
 
 
 def random_ids(shape, seed: int, low: int = 1, high: int = SIZES["vocab_size"]) -> torch.Tensor:
@@ -59,7 +59,7 @@ def random_ids(shape, seed: int, low: int = 1, high: int = SIZES["vocab_size"]) 
 
 
 def test_key_names_follow_hugging_face():
-    model = BERTForMaskedLM(BERTConfig(**SIZES))
+    model = impl.bert.BERTForMaskedLM(impl.bert.BERTConfig(**SIZES))
     state = model.state_dict()
     for key in (
         "bert.embeddings.word_embeddings.weight",
@@ -88,17 +88,18 @@ def test_key_names_follow_hugging_face():
     params = list(model.parameters())
     assert len(params) == len({id(p) for p in params}), "shared parameters are listed once"
 
-    encoder = BERT(BERTConfig(**SIZES)).state_dict()
+    encoder = impl.bert.BERT(impl.bert.BERTConfig(**SIZES)).state_dict()
     assert "pooler.dense.weight" in encoder and "embeddings.word_embeddings.weight" in encoder
     assert "encoder.layer.1.attention.self.value.weight" in encoder
     assert (
-        "pooler.dense.weight" not in BERT(BERTConfig(**SIZES), add_pooling_layer=False).state_dict()
+        "pooler.dense.weight"
+        not in impl.bert.BERT(impl.bert.BERTConfig(**SIZES), add_pooling_layer=False).state_dict()
     )
     assert encoder["embeddings.token_type_embeddings.weight"].shape == (2, SIZES["hidden_size"])
 
 
 def test_padding_row_starts_at_zero():
-    model = BERT(BERTConfig(**SIZES))
+    model = impl.bert.BERT(impl.bert.BERTConfig(**SIZES))
     row = model.embeddings.word_embeddings.weight[PAD]
     assert torch.equal(row, torch.zeros_like(row))
 
@@ -189,7 +190,7 @@ def test_mask_tokens_proportions(mlm_probability):
     ids = masking_batch()
     original = ids.clone()
     generator = torch.Generator().manual_seed(5)
-    inputs, labels = mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, mlm_probability, generator)
+    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, mlm_probability, generator)
     assert torch.equal(ids, original), "mask_tokens must not change its input in place"
     assert inputs.shape == ids.shape and labels.shape == ids.shape
     assert inputs.dtype == ids.dtype and labels.dtype == ids.dtype
@@ -229,9 +230,15 @@ def test_mask_tokens_proportions(mlm_probability):
 
 def test_mask_tokens_is_deterministic_with_a_generator():
     ids = masking_batch(rows=20, length=32)
-    first = mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(6))
-    again = mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(6))
-    other = mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(7))
+    first = impl.bert.mask_tokens(
+        ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(6)
+    )
+    again = impl.bert.mask_tokens(
+        ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(6)
+    )
+    other = impl.bert.mask_tokens(
+        ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(7)
+    )
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     assert not torch.equal(first[1], other[1]), "a different seed should choose differently"
 
@@ -239,11 +246,12 @@ def test_mask_tokens_is_deterministic_with_a_generator():
 def test_mask_tokens_edge_probabilities():
     ids = masking_batch(rows=8, length=16)
     special = torch.isin(ids, torch.tensor(SPECIAL))
-    inputs, labels = mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.0)
+    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.0)
     assert torch.equal(inputs, ids) and (labels == -100).all(), "probability 0 chooses nothing"
-    inputs, labels = mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 1.0)
+    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 1.0)
     assert torch.equal(labels != -100, ~special), "probability 1 chooses every maskable token"
-    inputs, labels = mask_tokens(ids, MASK_ID, VOCAB, mlm_probability=1.0)  # no special ids
+    # No special ids: every position can be chosen.
+    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, mlm_probability=1.0)
     assert (labels == ids).all(), "without special_ids every position can be chosen"
 
 
@@ -252,7 +260,7 @@ def test_mask_tokens_edge_probabilities():
 
 @pytest.mark.reference_only
 def test_bad_input_is_reported_clearly():
-    model = BERT(BERTConfig(**SIZES))
+    model = impl.bert.BERT(impl.bert.BERTConfig(**SIZES))
     longest = SIZES["max_position_embeddings"]
     with pytest.raises(ValueError, match=f"max_position_embeddings {longest}"):
         model(torch.ones(1, longest + 1, dtype=torch.long))
@@ -270,14 +278,14 @@ def test_masked_lm_training_reduces_the_loss():
     from its position and the pattern, which the unmasked neighbours reveal."""
     torch.manual_seed(8)
     vocab, length, mask_id = 24, 10, 1
-    model = BERTForMaskedLM(BERTConfig(**{**SIZES, "vocab_size": vocab}))
+    model = impl.bert.BERTForMaskedLM(impl.bert.BERTConfig(**{**SIZES, "vocab_size": vocab}))
     optimizer = AdamW(model.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(9)
     losses = []
     for _ in range(60):
         pattern = torch.randint(0, 2, (16, 1), generator=generator)
         ids = (7 * pattern + 5 * torch.arange(length)) % (vocab - 2) + 2  # ids 2 … vocab-1
-        inputs, labels = mask_tokens(ids, mask_id, vocab, (PAD, mask_id), 0.3, generator)
+        inputs, labels = impl.bert.mask_tokens(ids, mask_id, vocab, (PAD, mask_id), 0.3, generator)
         loss = model(inputs, labels=labels)[1]
         optimizer.zero_grad()
         loss.backward()

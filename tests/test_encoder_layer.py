@@ -18,20 +18,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import impl
-import minimod.models.bert
 from compare import tolerance
-from minimod.workbook.implementations import Namespace
 from strategies import dtypes, seeds
 
 FACTOR = 10.0
-
-_bert = Namespace(minimod.models.bert)
-
-
-def bert() -> Namespace:
-    """minimod.models.bert as the chosen implementation defines it."""
-    _bert.implementation = impl.name()
-    return _bert
 
 
 # torch name -> BERT name(s); a packed (3E, ...) tensor goes to three names, split in order.
@@ -81,7 +71,7 @@ def torch_to_bert(tensors: dict, expected_shapes: dict) -> dict:
 
 def make_pair(hidden, heads, intermediate, dtype, seed):
     """A BertLayer and a TransformerEncoderLayer with the same random weights, in eval mode."""
-    config = bert().BERTConfig(
+    config = impl.bert.BERTConfig(
         hidden_size=hidden,
         num_attention_heads=heads,
         intermediate_size=intermediate,
@@ -89,7 +79,7 @@ def make_pair(hidden, heads, intermediate, dtype, seed):
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
-    mine = bert().BertLayer(config).to(dtype).eval()
+    mine = impl.bert.BertLayer(config).to(dtype).eval()
     twin = torch.nn.TransformerEncoderLayer(
         hidden,
         heads,

@@ -18,7 +18,7 @@ import torch.nn.functional as TF
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimod.models.gpt import GPT, GPTConfig, sample
+import impl
 from minimod.nn import Parameter
 from minimod.optim import AdamW
 from strategies import seeds
@@ -40,7 +40,7 @@ def ids(shape, vocab_size: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sharpen(model: GPT, seed: int, scale: float = 0.3) -> GPT:
+def sharpen(model, seed: int, scale: float = 0.3):
     """Add N(0, scale²) noise to every parameter: peaked, position-dependent predictions."""
     generator = torch.Generator().manual_seed(seed)
     for param in model.parameters():
@@ -49,36 +49,40 @@ def sharpen(model: GPT, seed: int, scale: float = 0.3) -> GPT:
 
 
 @functools.cache
-def small_model(dtype: torch.dtype = torch.float64) -> GPT:
+def small_model(dtype: torch.dtype = torch.float64):
     torch.manual_seed(1)
-    return sharpen(GPT(GPTConfig(**SMALL)).to(dtype).eval(), seed=1)
+    return sharpen(impl.gpt.GPT(impl.gpt.GPTConfig(**SMALL)).to(dtype).eval(), seed=1)
 
 
 # ------------------------------------------------------------------------------- config
 
 
+@pytest.mark.reference_only
 @pytest.mark.parametrize("name", ["vocab_size", "block_size", "n_layer", "n_head", "n_embd"])
 @pytest.mark.parametrize("value", [0, -1])
 def test_config_rejects_non_positive_sizes(name, value):
     with pytest.raises(ValueError, match=name):
-        GPTConfig(**{**SMALL, name: value})
+        impl.gpt.GPTConfig(**{**SMALL, name: value})
 
 
+@pytest.mark.reference_only
 def test_config_requires_n_embd_divisible_by_n_head():
     with pytest.raises(ValueError, match="n_head"):
-        GPTConfig(**{**SMALL, "n_embd": 18, "n_head": 4})
-    GPTConfig(**{**SMALL, "n_embd": 20, "n_head": 4})  # divisible: fine
+        impl.gpt.GPTConfig(**{**SMALL, "n_embd": 18, "n_head": 4})
+    impl.gpt.GPTConfig(**{**SMALL, "n_embd": 20, "n_head": 4})  # divisible: fine
 
 
+@pytest.mark.reference_only
 @pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5])
 def test_config_rejects_dropout_outside_0_1(dropout):
     with pytest.raises(ValueError, match="dropout"):
-        GPTConfig(**{**SMALL, "dropout": dropout})
+        impl.gpt.GPTConfig(**{**SMALL, "dropout": dropout})
 
 
+@pytest.mark.reference_only
 def test_config_accepts_dropout_in_range():
     for dropout in (0.0, 0.5, 0.99):
-        GPTConfig(**{**SMALL, "dropout": dropout})
+        impl.gpt.GPTConfig(**{**SMALL, "dropout": dropout})
 
 
 # ------------------------------------------------------------------------------- parameters
@@ -99,7 +103,7 @@ def expected_parameter_count(vocab_size, block_size, n_layer, n_head, n_embd, bi
 @pytest.mark.parametrize("bias", [False, True])
 def test_num_parameters_follows_the_architecture(bias):
     config = {**BABY, "bias": bias}
-    model = GPT(GPTConfig(**config))
+    model = impl.gpt.GPT(impl.gpt.GPTConfig(**config))
     expected = expected_parameter_count(**config)
     if not bias:
         assert expected == 795_904  # nanoGPT's "number of parameters: 0.80M" for this config
@@ -123,7 +127,7 @@ def test_num_parameters_follows_the_architecture(bias):
 
 
 def test_lm_head_is_tied_to_the_token_embedding():
-    model = GPT(GPTConfig(**SMALL))
+    model = impl.gpt.GPT(impl.gpt.GPTConfig(**SMALL))
     wte, head = model.transformer.wte.weight, model.lm_head.weight
     assert head is wte, "lm_head.weight must BE transformer.wte.weight (one Parameter)"
     assert sum(p is wte for p in model.parameters()) == 1, "a shared parameter is listed once"
@@ -137,7 +141,7 @@ def test_lm_head_is_tied_to_the_token_embedding():
 def test_tied_weight_gets_the_gradient_of_both_uses():
     """grad(tied) == grad(embedding use) + grad(output use), both non-zero."""
     torch.manual_seed(2)
-    model = sharpen(GPT(GPTConfig(**SMALL)).double(), seed=2, scale=0.1)
+    model = sharpen(impl.gpt.GPT(impl.gpt.GPTConfig(**SMALL)).double(), seed=2, scale=0.1)
     x, y = ids((2, 8), SMALL["vocab_size"], 3), ids((2, 8), SMALL["vocab_size"], 4)
     model(x, targets=y)[1].backward()
     tied = model.lm_head.weight.grad.clone()
@@ -158,7 +162,9 @@ def test_tied_weight_gets_the_gradient_of_both_uses():
 def test_initialisation():
     torch.manual_seed(3)
     n_layer = 4
-    model = GPT(GPTConfig(vocab_size=512, block_size=64, n_layer=n_layer, n_head=4, n_embd=128))
+    model = impl.gpt.GPT(
+        impl.gpt.GPTConfig(vocab_size=512, block_size=64, n_layer=n_layer, n_head=4, n_embd=128)
+    )
     residual_std = 0.02 / math.sqrt(2 * n_layer)
     for name, param in model.named_parameters():
         values = param.detach()
@@ -288,7 +294,7 @@ def test_greedy_generation_is_the_argmax_loop():
 def frequencies(logits: torch.Tensor, draws: int, **options) -> torch.Tensor:
     """Empirical distribution of sample() over ``draws`` rows of the same logits (V,)."""
     generator = torch.Generator().manual_seed(12)
-    tokens = sample(logits.expand(draws, -1), generator=generator, **options)
+    tokens = impl.gpt.sample(logits.expand(draws, -1), generator=generator, **options)
     assert tokens.shape == (draws, 1) and tokens.dtype == torch.long
     return torch.bincount(tokens[:, 0], minlength=logits.shape[-1]).double() / draws
 
@@ -346,13 +352,14 @@ def test_sample_top_p_keeps_the_smallest_nucleus():
 
 def test_sample_temperature_zero_is_argmax():
     logits = torch.randn(6, 11, generator=torch.Generator().manual_seed(13))
-    assert torch.equal(sample(logits, temperature=0.0), logits.argmax(-1, keepdim=True))
+    assert torch.equal(impl.gpt.sample(logits, temperature=0.0), logits.argmax(-1, keepdim=True))
 
 
+@pytest.mark.reference_only
 @pytest.mark.parametrize("options", [dict(temperature=-0.5), dict(top_p=0.0), dict(top_p=1.5)])
 def test_sample_rejects_invalid_options(options):
     with pytest.raises(ValueError):
-        sample(torch.zeros(2, 5), **options)
+        impl.gpt.sample(torch.zeros(2, 5), **options)
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -360,7 +367,7 @@ def test_sample_rejects_invalid_options(options):
 
 @pytest.mark.reference_only
 def test_bad_input_is_reported_clearly():
-    model = GPT(GPTConfig(**SMALL))
+    model = impl.gpt.GPT(impl.gpt.GPTConfig(**SMALL))
     block, vocab = SMALL["block_size"], SMALL["vocab_size"]
     with pytest.raises(ValueError, match=f"block_size {block}"):
         model(torch.zeros(1, block + 1, dtype=torch.long))
@@ -378,7 +385,9 @@ def test_bad_input_is_reported_clearly():
 def test_a_tiny_gpt_learns_a_repeating_sequence():
     torch.manual_seed(14)
     vocab, block = 8, 16
-    model = GPT(GPTConfig(vocab_size=vocab, block_size=block, n_layer=1, n_head=2, n_embd=32))
+    model = impl.gpt.GPT(
+        impl.gpt.GPTConfig(vocab_size=vocab, block_size=block, n_layer=1, n_head=2, n_embd=32)
+    )
     stream = torch.arange(200) % vocab  # 0 1 2 … 7 0 1 …: the next token is always known
     optimizer = AdamW(model.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(15)

@@ -17,9 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import impl
-import minimod.nn.positional
 from compare import assert_same_forward_backward, tolerance
-from minimod.workbook.implementations import Namespace
 from strategies import dtypes, seeds
 
 FACTOR = 10.0
@@ -45,14 +43,6 @@ RELATIVE_HINT = (
     "their own position p·θ_i, with the same θ_i"
 )
 NORM_HINT = "RoPE is a rotation: it must keep every vector's length (cos² + sin² = 1)"
-
-_positional = Namespace(minimod.nn.positional)
-
-
-def positional() -> Namespace:
-    """minimod.nn.positional as the chosen implementation defines it (names not in minimod.nn)."""
-    _positional.implementation = impl.name()
-    return _positional
 
 
 def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
@@ -107,14 +97,14 @@ even_dims = st.integers(1, 5).map(lambda half: 2 * half)
 @example(length=1, dim=2, base=10000.0, dtype=torch.float32)
 @example(length=40, dim=10, base=10000.0, dtype=torch.float64)
 def test_sinusoidal_positions_match_the_paper(length, dim, base, dtype):
-    out = positional().sinusoidal_positions(length, dim, base, dtype=dtype)
+    out = impl.positional.sinusoidal_positions(length, dim, base, dtype=dtype)
     assert out.dtype == dtype, f"sinusoidal_positions(dtype={dtype}) returned {out.dtype}"
     hint = sinusoidal_hint(length, dim, base, out)
     assert hint is None, hint
 
 
 def test_sinusoidal_positions_defaults():
-    out = positional().sinusoidal_positions(7, 6)
+    out = impl.positional.sinusoidal_positions(7, 6)
     assert out.dtype == torch.float32
     hint = sinusoidal_hint(7, 6, 10000.0, out)
     assert hint is None, hint
@@ -183,8 +173,8 @@ def complex_rope(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch
 
 def rope(x, positions, base, dtype=torch.float64):
     """minimod's rotary_cos_sin + apply_rotary, as the chosen implementation defines them."""
-    cos, sin = positional().rotary_cos_sin(positions, x.shape[-1], base, dtype=dtype)
-    return positional().apply_rotary(x, cos, sin)
+    cos, sin = impl.positional.rotary_cos_sin(positions, x.shape[-1], base, dtype=dtype)
+    return impl.positional.apply_rotary(x, cos, sin)
 
 
 def rope_hint(x, positions, base, out) -> str | None:
@@ -235,7 +225,7 @@ def test_rotary_matches_complex_rope(batch, length, dim, base, dtype, seed, max_
 def test_rotary_cos_sin_table(length, dim, base):
     """cos/sin of p·θ_i, θ_i = base^(−2i/d), each frequency used for feature i and i + d/2."""
     positions = torch.arange(3, 3 + length)
-    cos, sin = positional().rotary_cos_sin(positions, dim, base, dtype=torch.float64)
+    cos, sin = impl.positional.rotary_cos_sin(positions, dim, base, dtype=torch.float64)
     angles = [
         [p / base ** (2 * (j % (dim // 2)) / dim) for j in range(dim)] for p in range(3, 3 + length)
     ]
@@ -243,7 +233,7 @@ def test_rotary_cos_sin_table(length, dim, base):
     expected_sin = torch.tensor([[math.sin(a) for a in row] for row in angles], dtype=torch.float64)
     torch.testing.assert_close(cos, expected_cos, **tolerance(torch.float64, FACTOR))
     torch.testing.assert_close(sin, expected_sin, **tolerance(torch.float64, FACTOR))
-    default_cos, default_sin = positional().rotary_cos_sin(positions, dim)
+    default_cos, default_sin = impl.positional.rotary_cos_sin(positions, dim)
     assert default_cos.dtype == default_sin.dtype == torch.float32
     ten_thousand = torch.tensor(
         [

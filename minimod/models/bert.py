@@ -65,6 +65,7 @@ class BertEmbeddings(nn.Module):
                 f"BERT: sequence of length {length} is longer than "
                 f"max_position_embeddings {self.max_positions}"
             )
+        # BEGIN SOLUTION
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         positions = torch.arange(length, device=input_ids.device)
@@ -74,18 +75,22 @@ class BertEmbeddings(nn.Module):
             + self.token_type_embeddings(token_type_ids)
         )
         return self.dropout(self.LayerNorm(x))
+        # END SOLUTION
 
 
 class BertSelfAttention(nn.Module):
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
         self.num_heads = config.num_attention_heads
+        # BEGIN SOLUTION
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        # END SOLUTION
         self.dropout_p = config.attention_probs_dropout_prob
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        # BEGIN SOLUTION
         q, k, v = (
             rearrange(layer(x), "b t (h d) -> b h t d", h=self.num_heads)
             for layer in (self.query, self.key, self.value)
@@ -93,6 +98,7 @@ class BertSelfAttention(nn.Module):
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         return rearrange(y, "b h t d -> b t (h d)")
+        # END SOLUTION
 
 
 class BertSelfOutput(nn.Module):
@@ -105,7 +111,9 @@ class BertSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        # BEGIN SOLUTION
         return self.LayerNorm(residual + self.dropout(self.dense(x)))
+        # END SOLUTION
 
 
 class BertAttention(nn.Module):
@@ -115,7 +123,9 @@ class BertAttention(nn.Module):
         self.output = BertSelfOutput(config, config.hidden_size)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        # BEGIN SOLUTION
         return self.output(self.self(x, mask), x)
+        # END SOLUTION
 
 
 class BertIntermediate(nn.Module):
@@ -136,8 +146,10 @@ class BertLayer(nn.Module):
         self.output = BertSelfOutput(config, config.intermediate_size)  # "BertOutput" in HF
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # BEGIN SOLUTION
         x = self.attention(x, mask)
         return self.output(self.intermediate(x), x)
+        # END SOLUTION
 
 
 class BertEncoder(nn.Module):
@@ -160,11 +172,14 @@ class BertPooler(nn.Module):
         self.activation = nn.Tanh()
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        # BEGIN SOLUTION
         return self.activation(self.dense(hidden[:, 0]))
+        # END SOLUTION
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
     """BERT's initialisation: N(0, std²) weights, zero biases, padding row zero."""
+    # BEGIN SOLUTION
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, std=std)
         if module.bias is not None:
@@ -174,6 +189,7 @@ def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
         if module.padding_idx is not None:
             with torch.no_grad():
                 module.weight[module.padding_idx].zero_()
+    # END SOLUTION
 
 
 class BERT(nn.Module):
@@ -198,17 +214,19 @@ class BERT(nn.Module):
             raise ValueError(
                 f"BERT: expected input_ids of shape (B, T), got {tuple(input_ids.shape)}"
             )
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"BERT: attention_mask must have the shape of input_ids "
+                f"{tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}"
+            )
+        # BEGIN SOLUTION
         mask = None
         if attention_mask is not None:
-            if attention_mask.shape != input_ids.shape:
-                raise ValueError(
-                    f"BERT: attention_mask must have the shape of input_ids "
-                    f"{tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}"
-                )
             mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): True = attend
         hidden = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return hidden, pooled
+        # END SOLUTION
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -219,7 +237,9 @@ class BertPredictionHeadTransform(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # BEGIN SOLUTION
         return self.LayerNorm(self.transform_act_fn(self.dense(x)))
+        # END SOLUTION
 
 
 class BertLMPredictionHead(nn.Module):
@@ -255,7 +275,9 @@ class BERTForMaskedLM(nn.Module):
         self.bert = BERT(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.cls.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        # BEGIN SOLUTION
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        # END SOLUTION
 
     def forward(
         self,
@@ -265,6 +287,7 @@ class BERTForMaskedLM(nn.Module):
         labels: torch.Tensor | None = None,
     ):
         """-> (logits (B, T, vocab_size), loss or None)."""
+        # BEGIN SOLUTION
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
         logits = self.cls(hidden)
         loss = None
@@ -275,6 +298,7 @@ class BERTForMaskedLM(nn.Module):
                 ignore_index=-100,
             )
         return logits, loss
+        # END SOLUTION
 
 
 def mask_tokens(

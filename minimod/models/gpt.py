@@ -57,11 +57,13 @@ class LayerCache:
 
     def update(self, keys: torch.Tensor, values: torch.Tensor):
         """Append the new keys/values; return all of them."""
+        # BEGIN SOLUTION
         if self.keys is not None:
             keys = torch.cat([self.keys, keys], dim=-2)
             values = torch.cat([self.values, values], dim=-2)
         self.keys, self.values = keys, values
         return keys, values
+        # END SOLUTION
 
 
 class CausalSelfAttention(nn.Module):
@@ -73,6 +75,7 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
+        # BEGIN SOLUTION
         q, k, v = self.c_attn(x).chunk(3, dim=-1)  # each (B, T, C)
         q, k, v = (rearrange(t, "b t (h d) -> b h t d", h=self.n_head) for t in (q, k, v))
         past = 0 if cache is None else len(cache)
@@ -84,6 +87,7 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = rearrange(y, "b h t d -> b t (h d)")
         return self.resid_dropout(self.c_proj(y))
+        # END SOLUTION
 
 
 class MLP(nn.Module):
@@ -109,8 +113,10 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
+        # BEGIN SOLUTION
         x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
+        # END SOLUTION
 
 
 class GPT(nn.Module):
@@ -127,6 +133,7 @@ class GPT(nn.Module):
             )
         )
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # BEGIN SOLUTION
         # Weight tying: the input embedding and the output projection are one matrix.
         self.transformer.wte.weight = self.lm_head.weight
         self.apply(self._init_weights)
@@ -135,15 +142,18 @@ class GPT(nn.Module):
         for name, param in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        # END SOLUTION
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
+        # BEGIN SOLUTION
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        # END SOLUTION
 
     def num_parameters(self, trainable_only: bool = False, non_embedding: bool = True) -> int:
         """As nanoGPT reports it: position embeddings excluded unless non_embedding=False (the
@@ -162,15 +172,18 @@ class GPT(nn.Module):
                 f"GPT: sequence of length {past + length} is longer than "
                 f"block_size {self.config.block_size}"
             )
+        # BEGIN SOLUTION
         positions = torch.arange(past, past + length, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
         for i, block in enumerate(self.transformer.h):
             x = block(x, None if cache is None else cache[i])
         return self.transformer.ln_f(x)
+        # END SOLUTION
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """idx, targets (B, T) -> logits (B, T, vocab_size) and the mean cross-entropy loss
         (None without targets; targets of −1 are ignored)."""
+        # BEGIN SOLUTION
         logits = self.lm_head(self.hidden_states(idx))
         loss = None
         if targets is not None:
@@ -180,6 +193,7 @@ class GPT(nn.Module):
                 ignore_index=-1,
             )
         return logits, loss
+        # END SOLUTION
 
     @torch.no_grad()
     def generate(
@@ -198,6 +212,7 @@ class GPT(nn.Module):
         the earlier ones. Once the sequence is longer than block_size the window slides, every
         position shifts, and the cache cannot be reused: then each step recomputes the window.
         """
+        # BEGIN SOLUTION
         cache = None
         for _ in range(max_new_tokens):
             if use_cache and idx.shape[1] <= self.config.block_size:
@@ -211,6 +226,7 @@ class GPT(nn.Module):
             next_token = sample(logits, temperature, top_k, top_p, generator)
             idx = torch.cat([idx, next_token], dim=1)
         return idx
+        # END SOLUTION
 
 
 def sample(
@@ -232,6 +248,7 @@ def sample(
         raise ValueError(f"sample: top_k must be ≥ 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"sample: top_p must be in (0, 1], got {top_p}")
+    # BEGIN SOLUTION
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits / temperature
@@ -247,3 +264,4 @@ def sample(
         logits = logits.masked_fill(drop, float("-inf"))
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)
+    # END SOLUTION

@@ -26,7 +26,9 @@ def causal_mask(
     """Boolean (L, S) mask, True where query i may attend to key j: j ≤ i + offset (the diagonal
     too). offset = the number of earlier keys, e.g. those already in a KV cache."""
     source_length = length if source_length is None else source_length
+    # BEGIN SOLUTION
     return torch.ones(length, source_length, dtype=torch.bool, device=device).tril(offset)
+    # END SOLUTION
 
 
 def masked_softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -44,10 +46,12 @@ def masked_softmax(scores: torch.Tensor) -> torch.Tensor:
 
 def _additive_mask(attn_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A boolean mask (True = attend) as 0 / −inf to add to the scores; a float mask as is."""
+    # BEGIN SOLUTION
     if attn_mask.dtype == torch.bool:
         zeros = torch.zeros(attn_mask.shape, dtype=dtype, device=attn_mask.device)
         return zeros.masked_fill(~attn_mask, float("-inf"))
     return attn_mask.to(dtype)
+    # END SOLUTION
 
 
 def _check_mask(attn_mask: torch.Tensor, query: torch.Tensor, key: torch.Tensor) -> None:
@@ -111,9 +115,9 @@ def scaled_dot_product_attention(
     the future (keys after the query's position). Dropout (on the weights) only if dropout_p > 0.
     """
     weights = attention_weights(query, key, attn_mask, is_causal, scale)
-    # BEGIN SOLUTION
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
+    # BEGIN SOLUTION
     return weights @ value
     # END SOLUTION
 
@@ -157,12 +161,18 @@ class MultiheadAttention(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        # BEGIN SOLUTION
+        # One xavier draw over the stacked (3E, E) matrix, as torch: fan_in E, fan_out 3E.
         init.xavier_uniform_(self.in_proj_weight)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        # END SOLUTION
 
     def _project(self, query, key, value):
+        """(q, k, v), each (N, T, E): rows 0..E−1 of in_proj_weight project the query,
+        E..2E−1 the key, 2E..3E−1 the value."""
+        # BEGIN SOLUTION
         weight, bias = self.in_proj_weight, self.in_proj_bias
         if query is key and key is value:  # self-attention: one matmul for all three
             return linear(query, weight, bias).chunk(3, dim=-1)
@@ -171,29 +181,29 @@ class MultiheadAttention(Module):
         return tuple(
             linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases, strict=True)
         )
+        # END SOLUTION
 
     def _mask(self, key_padding_mask, attn_mask, batch, length, source_length, dtype):
         """Both masks as one additive (N, H or 1, L or 1, S) tensor, or None."""
+        if key_padding_mask is not None and key_padding_mask.shape != (batch, source_length):
+            raise ValueError(
+                f"{describe(self)}: key_padding_mask must have shape "
+                f"(N, S) = {(batch, source_length)}, got {tuple(key_padding_mask.shape)}"
+            )
+        expected = [(length, source_length), (batch * self.num_heads, length, source_length)]
+        if attn_mask is not None and tuple(attn_mask.shape) not in expected:
+            raise ValueError(
+                f"{describe(self)}: attn_mask must have shape (L, S) or "
+                f"(N·num_heads, L, S), i.e. one of {expected}, got {tuple(attn_mask.shape)}"
+            )
+        # BEGIN SOLUTION
         mask = None
-        if key_padding_mask is not None:
-            if key_padding_mask.shape != (batch, source_length):
-                raise ValueError(
-                    f"{describe(self)}: key_padding_mask must have shape "
-                    f"(N, S) = {(batch, source_length)}, "
-                    f"got {tuple(key_padding_mask.shape)}"
-                )
+        if key_padding_mask is not None:  # True = padding: NOT allowed
             mask = _additive_mask(
                 ~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask,
                 dtype,
             )[:, None, None, :]
-        if attn_mask is not None:
-            expected = [(length, source_length), (batch * self.num_heads, length, source_length)]
-            if tuple(attn_mask.shape) not in expected:
-                raise ValueError(
-                    f"{describe(self)}: attn_mask must have shape (L, S) or "
-                    f"(N·num_heads, L, S), i.e. one of {expected}, "
-                    f"got {tuple(attn_mask.shape)}"
-                )
+        if attn_mask is not None:  # True = NOT allowed, the opposite of attention_weights'
             extra = _additive_mask(
                 ~attn_mask if attn_mask.dtype == torch.bool else attn_mask, dtype
             )
@@ -201,6 +211,20 @@ class MultiheadAttention(Module):
                 extra = extra.view(batch, self.num_heads, length, source_length)
             mask = extra if mask is None else mask + extra
         return mask
+        # END SOLUTION
+
+    def _attend(self, query, key, value, mask):
+        """query (N, L, E), key and value (N, S, E), mask additive or None -> the output
+        (N, L, E) and the attention weights of every head (N, H, L, S)."""
+        # BEGIN SOLUTION
+        q, k, v = self._project(query, key, value)
+        q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=self.num_heads) for x in (q, k, v))
+        weights = attention_weights(q, k, mask)  # (N, H, L, S)
+        if self.training and self.dropout > 0:
+            weights = dropout(weights, self.dropout)
+        output = rearrange(weights @ v, "b h t d -> b t (h d)")
+        return self.out_proj(output), weights
+        # END SOLUTION
 
     def forward(
         self,
@@ -225,15 +249,7 @@ class MultiheadAttention(Module):
         if is_causal and attn_mask is None:
             attn_mask = ~causal_mask(length, source_length, device=query.device)
         mask = self._mask(key_padding_mask, attn_mask, batch, length, source_length, query.dtype)
-        # BEGIN SOLUTION
-        q, k, v = self._project(query, key, value)
-        q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=self.num_heads) for x in (q, k, v))
-        weights = attention_weights(q, k, mask)  # (N, H, L, S)
-        if self.training and self.dropout > 0:
-            weights = dropout(weights, self.dropout)
-        output = rearrange(weights @ v, "b h t d -> b t (h d)")
-        output = self.out_proj(output)
-        # END SOLUTION
+        output, weights = self._attend(query, key, value, mask)
         if unbatched:
             output, weights = output[0], weights[0]
         elif not self.batch_first:

@@ -74,7 +74,9 @@ class SinusoidalPositional(Module):
             raise ValueError(
                 f"SinusoidalPositional: sequence length {length} exceeds max_len {self.max_len}"
             )
+        # BEGIN SOLUTION
         return x + self.table[:length].to(x.dtype)
+        # END SOLUTION
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, max_len={self.max_len}"
@@ -95,8 +97,10 @@ class LearnedPositional(Module):
                 f"LearnedPositional: positions up to {offset + length - 1} exceed "
                 f"max_len {self.max_len}"
             )
+        # BEGIN SOLUTION
         positions = torch.arange(offset, offset + length, device=x.device)
         return x + self.embedding(positions)
+        # END SOLUTION
 
 
 class RotaryEmbedding(Module):
@@ -119,9 +123,11 @@ class RotaryEmbedding(Module):
                 f"RotaryEmbedding: positions up to {offset + length - 1} exceed "
                 f"max_len {self.max_len}"
             )
+        # BEGIN SOLUTION
         cos = self.cos[offset : offset + length].to(q.dtype)
         sin = self.sin[offset : offset + length].to(q.dtype)
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        # END SOLUTION
 
     def extra_repr(self) -> str:
         return f"head_dim={self.head_dim}, base={self.base}"

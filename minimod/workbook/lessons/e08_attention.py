@@ -1,0 +1,80 @@
+TEXT = """Lesson 8: Scaled dot-product attention, masks and multi-head attention
+
+The idea
+In attention every position (a query) looks at the positions it is allowed to see (the keys)
+and takes a weighted average of their values; the weights say how well query and key match:
+
+    scores  = Q Kᵀ · scale            Q (..., L, d), K (..., S, d)  ->  (..., L, S)
+    weights = softmax(scores + mask)  over the LAST axis (the keys): each row sums to 1
+    output  = weights V               V (..., S, d_v)  ->  (..., L, d_v)
+
+L queries, S keys and values; "..." is any batch shape (batch, heads), broadcast between Q, K, V.
+
+Why scale = 1/√d
+If the entries of q and k are independent with variance 1, q · k sums d such products: its
+variance is d. Scores of size ±√d saturate the softmax (one weight near 1, the rest near 0) and
+its gradients vanish. Multiplying by 1/√d brings the scores back to variance 1. A `scale`
+argument, when given, replaces 1/√d.
+
+Masks
+- boolean, scaled_dot_product_attention's convention: True = MAY attend. _additive_mask turns it
+  into 0 where True and −inf where False, added to the scores: e^(−inf) = 0. A float mask is
+  added as it is (−inf hides a key, finite values bias the scores).
+- is_causal: query i sees keys j ≤ i -- the diagonal too, a token sees itself.
+  causal_mask(L, S, offset) is True where j ≤ i + offset (torch.tril does it); with a KV cache,
+  offset = the number of keys already cached, so new query i still sees all that came before.
+- A query whose keys are ALL masked: softmax of a row of −inf is 0/0 = NaN, and one NaN spreads
+  to every gradient. masked_softmax gives such a row weights 0 (output 0): subtract a finite row
+  max (a row of −inf has max −inf: use 0 there), exponentiate, divide by the sum -- or by 1
+  where the sum is 0.
+Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
+
+Multi-head attention, torch.nn.MultiheadAttention's layout (batch_first=True here)
+H heads attend in their own subspaces of size D = E / H; their outputs are concatenated and
+mixed by out_proj (Linear(E, E)):
+    q, k, v = x W_qᵀ + b_q, ...     in_proj_weight (3E, E) stacks W_q, W_k, W_v; in_proj_bias (3E,)
+    rearrange(q, "b t (h d) -> b h t d", h=H)           (N, L, E) -> (N, H, L, D)
+    weights = attention_weights(q, k, mask)              (N, H, L, S)
+    output  = out_proj(rearrange(weights @ v, "b h t d -> b t (h d)"))            (N, L, E)
+For self-attention (query is key is value) one matmul with the whole (3E, E) matrix, chunked in
+three, makes q, k and v. Init: ONE xavier_uniform_ over the stacked (3E, E) matrix (fan_in E,
+fan_out 3E, as torch), both biases zero; out_proj.weight keeps Linear's default.
+MultiheadAttention's boolean masks have the OPPOSITE polarity: key_padding_mask (N, S) is True
+where a key is padding, attn_mask (L, S) or (N·H, L, S) is True where attention is NOT allowed.
+_mask turns both into one additive mask of shape (N, H or 1, L or 1, S), or None.
+
+What you write
+causal_mask, masked_softmax, _additive_mask, attention_weights, scaled_dot_product_attention,
+and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads, from the
+projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
+(L, N, E) and unbatched layouts of forward and its returned weights are given.
+
+Classic pitfalls
+- Scaling by 1/d instead of 1/√d, or ignoring `scale` when it is given.
+- softmax over the queries (dim=-2): the rows over the keys must sum to 1.
+- A causal mask that hides the diagonal (tril(-1)), or is True where attention is forbidden.
+- masked_fill(mask, −inf) with a "True = allowed" mask: that hides exactly the allowed keys.
+- NaN for a fully masked row (a sequence of padding, a query before every key).
+- "b t (d h)" instead of "b t (h d)": each head owns a contiguous block of D features.
+- key_padding_mask read like scaled_dot_product_attention's mask (True = attend).
+
+Check it: minimod exercises check 8
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e08_attention import MultiheadAttention, causal_mask
+    >>> from exercises.e08_attention import scaled_dot_product_attention as attend
+    >>> causal_mask(3).int().tolist()
+    [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    >>> q = k = torch.zeros(1, 3, 4)
+    >>> v = torch.tensor([[[0.0], [1.0], [2.0]]])
+    >>> attend(q, k, v, is_causal=True).flatten().tolist()
+    [0.0, 0.5, 1.0]
+    >>> allowed = torch.tensor([[True, False, False], [False, False, False], [True, True, True]])
+    >>> attend(q, k, v, attn_mask=allowed).flatten().tolist()
+    [0.0, 0.0, 1.0]
+    >>> mha = MultiheadAttention(embed_dim=8, num_heads=2)
+    >>> x = torch.randn(2, 5, 8)
+    >>> output, weights = mha(x, x, x, average_attn_weights=False)
+    >>> tuple(output.shape), tuple(weights.shape)
+    ((2, 5, 8), (2, 2, 5, 5))
+"""

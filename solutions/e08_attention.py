@@ -1,0 +1,318 @@
+"""Lesson 8: Scaled dot-product attention, masks and multi-head attention
+
+The idea
+In attention every position (a query) looks at the positions it is allowed to see (the keys)
+and takes a weighted average of their values; the weights say how well query and key match:
+
+    scores  = Q Kᵀ · scale            Q (..., L, d), K (..., S, d)  ->  (..., L, S)
+    weights = softmax(scores + mask)  over the LAST axis (the keys): each row sums to 1
+    output  = weights V               V (..., S, d_v)  ->  (..., L, d_v)
+
+L queries, S keys and values; "..." is any batch shape (batch, heads), broadcast between Q, K, V.
+
+Why scale = 1/√d
+If the entries of q and k are independent with variance 1, q · k sums d such products: its
+variance is d. Scores of size ±√d saturate the softmax (one weight near 1, the rest near 0) and
+its gradients vanish. Multiplying by 1/√d brings the scores back to variance 1. A `scale`
+argument, when given, replaces 1/√d.
+
+Masks
+- boolean, scaled_dot_product_attention's convention: True = MAY attend. _additive_mask turns it
+  into 0 where True and −inf where False, added to the scores: e^(−inf) = 0. A float mask is
+  added as it is (−inf hides a key, finite values bias the scores).
+- is_causal: query i sees keys j ≤ i -- the diagonal too, a token sees itself.
+  causal_mask(L, S, offset) is True where j ≤ i + offset (torch.tril does it); with a KV cache,
+  offset = the number of keys already cached, so new query i still sees all that came before.
+- A query whose keys are ALL masked: softmax of a row of −inf is 0/0 = NaN, and one NaN spreads
+  to every gradient. masked_softmax gives such a row weights 0 (output 0): subtract a finite row
+  max (a row of −inf has max −inf: use 0 there), exponentiate, divide by the sum -- or by 1
+  where the sum is 0.
+Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
+
+Multi-head attention, torch.nn.MultiheadAttention's layout (batch_first=True here)
+H heads attend in their own subspaces of size D = E / H; their outputs are concatenated and
+mixed by out_proj (Linear(E, E)):
+    q, k, v = x W_qᵀ + b_q, ...     in_proj_weight (3E, E) stacks W_q, W_k, W_v; in_proj_bias (3E,)
+    rearrange(q, "b t (h d) -> b h t d", h=H)           (N, L, E) -> (N, H, L, D)
+    weights = attention_weights(q, k, mask)              (N, H, L, S)
+    output  = out_proj(rearrange(weights @ v, "b h t d -> b t (h d)"))            (N, L, E)
+For self-attention (query is key is value) one matmul with the whole (3E, E) matrix, chunked in
+three, makes q, k and v. Init: ONE xavier_uniform_ over the stacked (3E, E) matrix (fan_in E,
+fan_out 3E, as torch), both biases zero; out_proj.weight keeps Linear's default.
+MultiheadAttention's boolean masks have the OPPOSITE polarity: key_padding_mask (N, S) is True
+where a key is padding, attn_mask (L, S) or (N·H, L, S) is True where attention is NOT allowed.
+_mask turns both into one additive mask of shape (N, H or 1, L or 1, S), or None.
+
+What you write
+causal_mask, masked_softmax, _additive_mask, attention_weights, scaled_dot_product_attention,
+and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads, from the
+projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
+(L, N, E) and unbatched layouts of forward and its returned weights are given.
+
+Classic pitfalls
+- Scaling by 1/d instead of 1/√d, or ignoring `scale` when it is given.
+- softmax over the queries (dim=-2): the rows over the keys must sum to 1.
+- A causal mask that hides the diagonal (tril(-1)), or is True where attention is forbidden.
+- masked_fill(mask, −inf) with a "True = allowed" mask: that hides exactly the allowed keys.
+- NaN for a fully masked row (a sequence of padding, a query before every key).
+- "b t (d h)" instead of "b t (h d)": each head owns a contiguous block of D features.
+- key_padding_mask read like scaled_dot_product_attention's mask (True = attend).
+
+Check it: minimod exercises check 8
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e08_attention import MultiheadAttention, causal_mask
+    >>> from exercises.e08_attention import scaled_dot_product_attention as attend
+    >>> causal_mask(3).int().tolist()
+    [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    >>> q = k = torch.zeros(1, 3, 4)
+    >>> v = torch.tensor([[[0.0], [1.0], [2.0]]])
+    >>> attend(q, k, v, is_causal=True).flatten().tolist()
+    [0.0, 0.5, 1.0]
+    >>> allowed = torch.tensor([[True, False, False], [False, False, False], [True, True, True]])
+    >>> attend(q, k, v, attn_mask=allowed).flatten().tolist()
+    [0.0, 0.0, 1.0]
+    >>> mha = MultiheadAttention(embed_dim=8, num_heads=2)
+    >>> x = torch.randn(2, 5, 8)
+    >>> output, weights = mha(x, x, x, average_attn_weights=False)
+    >>> tuple(output.shape), tuple(weights.shape)
+    ((2, 5, 8), (2, 2, 5, 5))
+"""
+
+# Lesson 8 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+
+from minimod.nn import init
+from minimod.nn._checks import describe, expect_trailing_shape
+from minimod.nn.attention import _check_mask
+from minimod.nn.dropout import dropout
+from minimod.nn.linear import Linear, linear
+from minimod.nn.module import Module, Parameter
+
+# ---- from minimod/nn/attention.py ----------------------------------------
+
+
+def causal_mask(
+    length: int, source_length: int | None = None, offset: int = 0, device=None
+) -> torch.Tensor:
+    """Boolean (L, S) mask, True where query i may attend to key j: j ≤ i + offset (the diagonal
+    too). offset = the number of earlier keys, e.g. those already in a KV cache."""
+    source_length = length if source_length is None else source_length
+    # BEGIN YOUR CODE
+    return torch.ones(length, source_length, dtype=torch.bool, device=device).tril(offset)
+    # END YOUR CODE
+
+
+def masked_softmax(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis in which −inf scores get weight 0. A row whose scores are all
+    −inf (every key masked) gets all-zero weights, so its output is 0 -- not NaN -- and no
+    gradient flows through it."""
+    # BEGIN YOUR CODE
+    row_max = scores.amax(-1, keepdim=True).detach()
+    row_max = torch.where(torch.isinf(row_max), torch.zeros_like(row_max), row_max)
+    exp = torch.exp(scores - row_max)  # exp(−inf) = 0
+    total = exp.sum(-1, keepdim=True)
+    return exp / torch.where(total == 0, torch.ones_like(total), total)
+    # END YOUR CODE
+
+
+def _additive_mask(attn_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean mask (True = attend) as 0 / −inf to add to the scores; a float mask as is."""
+    # BEGIN YOUR CODE
+    if attn_mask.dtype == torch.bool:
+        zeros = torch.zeros(attn_mask.shape, dtype=dtype, device=attn_mask.device)
+        return zeros.masked_fill(~attn_mask, float("-inf"))
+    return attn_mask.to(dtype)
+    # END YOUR CODE
+
+
+def attention_weights(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """softmax(Q Kᵀ · scale + mask): (..., L, S), each row sums to 1 (or is all 0, see above)."""
+    length, source_length = query.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    if attn_mask is not None:
+        _check_mask(attn_mask, query, key)
+    # BEGIN YOUR CODE
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale
+    if is_causal:
+        attn_mask = causal_mask(length, source_length, device=query.device)
+    if attn_mask is not None:
+        scores = scores + _additive_mask(attn_mask, scores.dtype)
+    return masked_softmax(scores)
+    # END YOUR CODE
+
+
+def scaled_dot_product_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """torch.nn.functional.scaled_dot_product_attention's semantics: a boolean ``attn_mask`` is
+    True where attention is allowed; a float mask is added to the scores; ``is_causal`` hides
+    the future (keys after the query's position). Dropout (on the weights) only if dropout_p > 0.
+    """
+    weights = attention_weights(query, key, attn_mask, is_causal, scale)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    # BEGIN YOUR CODE
+    return weights @ value
+    # END YOUR CODE
+
+
+class MultiheadAttention(Module):
+    """torch.nn.MultiheadAttention's layer and state_dict layout: ``in_proj_weight`` (3E, E)
+    stacks the query, key and value projections, ``in_proj_bias`` (3E,), ``out_proj`` Linear.
+
+    forward(query (N, L, E), key (N, S, E), value (N, S, E)) -> (output (N, L, E), weights)
+    with batch_first=True (the default here; torch's default is False). Masks as in torch:
+    ``key_padding_mask`` (N, S) True = padding (ignored); ``attn_mask`` (L, S) or (N·H, L, S)
+    True = NOT allowed, or a float mask added to the scores. Unlike torch, a query whose keys
+    are all masked gets a zero output instead of NaN.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        batch_first: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if embed_dim % num_heads != 0:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim {embed_dim} is not divisible by "
+                f"num_heads {num_heads}"
+            )
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.head_dim, self.batch_first = embed_dim // num_heads, batch_first
+        factory = dict(device=device, dtype=dtype)
+        self.in_proj_weight = Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
+        if bias:
+            self.in_proj_bias = Parameter(torch.empty(3 * embed_dim, **factory))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # BEGIN YOUR CODE
+        # One xavier draw over the stacked (3E, E) matrix, as torch: fan_in E, fan_out 3E.
+        init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+        # END YOUR CODE
+
+    def _project(self, query, key, value):
+        """(q, k, v), each (N, T, E): rows 0..E−1 of in_proj_weight project the query,
+        E..2E−1 the key, 2E..3E−1 the value."""
+        # BEGIN YOUR CODE
+        weight, bias = self.in_proj_weight, self.in_proj_bias
+        if query is key and key is value:  # self-attention: one matmul for all three
+            return linear(query, weight, bias).chunk(3, dim=-1)
+        weights = weight.chunk(3)
+        biases = bias.chunk(3) if bias is not None else (None, None, None)
+        return tuple(
+            linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases, strict=True)
+        )
+        # END YOUR CODE
+
+    def _mask(self, key_padding_mask, attn_mask, batch, length, source_length, dtype):
+        """Both masks as one additive (N, H or 1, L or 1, S) tensor, or None."""
+        if key_padding_mask is not None and key_padding_mask.shape != (batch, source_length):
+            raise ValueError(
+                f"{describe(self)}: key_padding_mask must have shape "
+                f"(N, S) = {(batch, source_length)}, got {tuple(key_padding_mask.shape)}"
+            )
+        expected = [(length, source_length), (batch * self.num_heads, length, source_length)]
+        if attn_mask is not None and tuple(attn_mask.shape) not in expected:
+            raise ValueError(
+                f"{describe(self)}: attn_mask must have shape (L, S) or "
+                f"(N·num_heads, L, S), i.e. one of {expected}, got {tuple(attn_mask.shape)}"
+            )
+        # BEGIN YOUR CODE
+        mask = None
+        if key_padding_mask is not None:  # True = padding: NOT allowed
+            mask = _additive_mask(
+                ~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask,
+                dtype,
+            )[:, None, None, :]
+        if attn_mask is not None:  # True = NOT allowed, the opposite of attention_weights'
+            extra = _additive_mask(
+                ~attn_mask if attn_mask.dtype == torch.bool else attn_mask, dtype
+            )
+            if extra.dim() == 3:
+                extra = extra.view(batch, self.num_heads, length, source_length)
+            mask = extra if mask is None else mask + extra
+        return mask
+        # END YOUR CODE
+
+    def _attend(self, query, key, value, mask):
+        """query (N, L, E), key and value (N, S, E), mask additive or None -> the output
+        (N, L, E) and the attention weights of every head (N, H, L, S)."""
+        # BEGIN YOUR CODE
+        q, k, v = self._project(query, key, value)
+        q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=self.num_heads) for x in (q, k, v))
+        weights = attention_weights(q, k, mask)  # (N, H, L, S)
+        if self.training and self.dropout > 0:
+            weights = dropout(weights, self.dropout)
+        output = rearrange(weights @ v, "b h t d -> b t (h d)")
+        return self.out_proj(output), weights
+        # END YOUR CODE
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            expect_trailing_shape(f"{describe(self)} {name}", x, (self.embed_dim,))
+        unbatched = query.dim() == 2
+        if unbatched:  # (L, E): add a batch axis of 1
+            query, key, value = query[None], key[None], value[None]
+            key_padding_mask = None if key_padding_mask is None else key_padding_mask[None]
+        elif not self.batch_first:  # (L, N, E) -> (N, L, E)
+            query, key, value = (x.transpose(0, 1) for x in (query, key, value))
+        batch, length, source_length = query.shape[0], query.shape[1], key.shape[1]
+        if is_causal and attn_mask is None:
+            attn_mask = ~causal_mask(length, source_length, device=query.device)
+        mask = self._mask(key_padding_mask, attn_mask, batch, length, source_length, query.dtype)
+        output, weights = self._attend(query, key, value, mask)
+        if unbatched:
+            output, weights = output[0], weights[0]
+        elif not self.batch_first:
+            output = output.transpose(0, 1)
+        if not need_weights:
+            return output, None
+        return output, weights.mean(dim=-3) if average_attn_weights else weights
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"

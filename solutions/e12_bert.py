@@ -1,0 +1,289 @@
+"""Lesson 12: BERT -- embeddings, pooler and masked language modelling
+
+The model
+    input_ids, token_type_ids (B, T);  attention_mask (B, T): 1 = token, 0 = padding
+    x = dropout(LayerNorm(word(input_ids) + position(0 .. T−1) + token_type(token_type_ids)))
+    mask = attention_mask as booleans, shaped (B, 1, 1, T): True = attend; it broadcasts over
+           the heads and the queries (no mask: every token sees every token)
+    hidden = encoder(x, mask)             num_hidden_layers × BertLayer (lesson 11, given)
+    pooled = tanh(W · hidden[:, 0] + b)   the pooler: a sentence vector from the first token
+BERT returns (hidden (B, T, H), pooled (B, H)), pooled None when add_pooling_layer=False.
+Three tables are summed: words, positions (learned, up to max_position_embeddings) and token
+types (segment A = 0, B = 1 for sentence pairs; zeros when token_type_ids is None). The word
+table's padding row (pad_token_id) starts at zero.
+Every input starts with [CLS], whose final hidden state learns to sum up the sequence: that
+is why the pooler reads position 0 (and tanh keeps the sentence vector in (−1, 1)).
+
+Initialisation (init_bert_weights, run on every module with Module.apply)
+Linear and Embedding weights ~ N(0, std²) with std = initializer_range (0.02), Linear biases 0,
+and an Embedding's padding row set to zero again (the normal draw overwrote it) -- under
+torch.no_grad(), since it writes into a Parameter in place. LayerNorms keep γ = 1, β = 0.
+
+Masked language modelling, BERT's pretraining task
+Choose mlm_probability (15%) of the positions that are not special tokens (padding, [CLS],
+[SEP], ... in special_ids) and train the model to predict the original token there, from both
+sides. Of the chosen positions:
+    80% -> [MASK],   10% -> a random token from [0, vocab_size),   10% -> left unchanged
+labels = the original id at every chosen position, −100 everywhere else (ignored by the loss).
+Why not always [MASK]? [MASK] never appears when the model is later fine-tuned; with random and
+unchanged tokens among the targets, the model must keep a good representation of EVERY input
+token, since it cannot tell which ones were tampered with. One uniform draw per position
+decides: < 0.8 mask, < 0.9 random, else keep. Draw everything with `generator` (torch.rand,
+torch.randint), so masking is reproducible, and never change input_ids in place.
+
+The MLM head (given, except BertPredictionHeadTransform.forward: dense, GELU, then LayerNorm)
+cls.predictions.decoder is Linear(H, vocab_size) whose weight IS the word embedding matrix
+(tied, like GPT's lm_head), with one bias vector shared under both Hugging Face names
+(cls.predictions.bias and cls.predictions.decoder.bias). BERTForMaskedLM returns the logits
+(B, T, vocab_size) and the mean cross-entropy over the labelled positions (ignore_index=−100).
+
+What you write
+BertEmbeddings.forward, BertPooler.forward, init_bert_weights, BERT.forward,
+BertPredictionHeadTransform.forward, the tying in BERTForMaskedLM.__init__ and its forward,
+and mask_tokens. BERTConfig, the encoder, the modules' layers and the argument checks are given.
+
+Classic pitfalls
+- attention_mask used as it is (1/0 added to the scores), or read as True = padding.
+- token_type embeddings left out when token_type_ids is None, or positions counted from 1.
+- Pooling the mean of all tokens instead of the first one, or forgetting the tanh.
+- Labels only where [MASK] was put: the random and the unchanged 10% are predicted too.
+- Choosing special tokens, or separate draws for "mask" and "random" that break 80/10/10.
+- Tying with a copy of the embedding matrix.
+
+Check it: minimod exercises check 12
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from minimod.models.bert import BERTConfig
+    >>> from exercises.e12_bert import BERTForMaskedLM, mask_tokens
+    >>> ids = torch.randint(5, 100, (64, 128), generator=torch.Generator().manual_seed(0))
+    >>> inputs, labels = mask_tokens(ids, mask_token_id=4, vocab_size=100, special_ids=(0,))
+    >>> chosen = labels != -100
+    >>> 0.13 < chosen.float().mean().item() < 0.17, torch.equal(labels[chosen], ids[chosen])
+    (True, True)
+    >>> 0.75 < (inputs[chosen] == 4).float().mean().item() < 0.85
+    True
+    >>> sizes = dict(hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    >>> model = BERTForMaskedLM(BERTConfig(vocab_size=100, num_hidden_layers=1, **sizes))
+    >>> model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    True
+    >>> logits, loss = model(inputs[:2], labels=labels[:2])
+    >>> tuple(logits.shape), round(loss.item())  # ≈ log(100) = 4.6 at initialisation
+    ((2, 128, 100), 5)
+"""
+
+# Lesson 12 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+
+from minimod import nn
+from minimod.models.bert import BERTConfig, BertEncoder
+from minimod.nn import functional as F
+
+# ---- from minimod/models/bert.py ----------------------------------------
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.max_positions = config.max_position_embeddings
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None):
+        length = input_ids.shape[1]
+        if length > self.max_positions:
+            raise ValueError(
+                f"BERT: sequence of length {length} is longer than "
+                f"max_position_embeddings {self.max_positions}"
+            )
+        # BEGIN YOUR CODE
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        positions = torch.arange(length, device=input_ids.device)
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(positions)
+            + self.token_type_embeddings(token_type_ids)
+        )
+        return self.dropout(self.LayerNorm(x))
+        # END YOUR CODE
+
+
+class BertPooler(nn.Module):
+    """The sentence vector: tanh(W · h_[CLS] + b), from the first token's hidden state."""
+
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        # BEGIN YOUR CODE
+        return self.activation(self.dense(hidden[:, 0]))
+        # END YOUR CODE
+
+
+def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation: N(0, std²) weights, zero biases, padding row zero."""
+    # BEGIN YOUR CODE
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=std)
+        if module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    # END YOUR CODE
+
+
+class BERT(nn.Module):
+    """forward(input_ids (B, T), attention_mask (B, T) 1 = token / 0 = padding, token_type_ids)
+    -> (sequence_output (B, T, H), pooled_output (B, H) or None without a pooler)."""
+
+    def __init__(self, config: BERTConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.apply(lambda m: init_bert_weights(m, config.initializer_range))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ):
+        if input_ids.dim() != 2:
+            raise ValueError(
+                f"BERT: expected input_ids of shape (B, T), got {tuple(input_ids.shape)}"
+            )
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"BERT: attention_mask must have the shape of input_ids "
+                f"{tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}"
+            )
+        # BEGIN YOUR CODE
+        mask = None
+        if attention_mask is not None:
+            mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): True = attend
+        hidden = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        return hidden, pooled
+        # END YOUR CODE
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = nn.GELU()
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # BEGIN YOUR CODE
+        return self.LayerNorm(self.transform_act_fn(self.dense(x)))
+        # END YOUR CODE
+
+
+class BertLMPredictionHead(nn.Module):
+    """transform, then scores over the vocabulary with the word embedding matrix (tied)."""
+
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder.bias = self.bias  # one bias, under both of Hugging Face's names
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(x))
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictions(x)
+
+
+class BERTForMaskedLM(nn.Module):
+    """BERT + the masked-language-model head. Labels: the original id at masked positions,
+    −100 elsewhere (ignored by the loss)."""
+
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BERT(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.cls.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        # BEGIN YOUR CODE
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        # END YOUR CODE
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ):
+        """-> (logits (B, T, vocab_size), loss or None)."""
+        # BEGIN YOUR CODE
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        logits = self.cls(hidden)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                rearrange(logits, "b t v -> (b t) v"),
+                rearrange(labels, "b t -> (b t)"),
+                ignore_index=-100,
+            )
+        return logits, loss
+        # END YOUR CODE
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    mask_token_id: int,
+    vocab_size: int,
+    special_ids: tuple[int, ...] | list[int] = (),
+    mlm_probability: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking: choose mlm_probability of the positions that are not special tokens
+    (padding, [CLS], [SEP], … given in special_ids); of those, 80% become [MASK], 10% a random
+    token, 10% stay as they are. Returns (inputs, labels) with labels −100 where not chosen."""
+
+    # BEGIN YOUR CODE
+    def uniform() -> torch.Tensor:
+        return torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
+
+    maskable = ~torch.isin(
+        input_ids, torch.tensor(list(special_ids), dtype=input_ids.dtype, device=input_ids.device)
+    )
+    chosen = (uniform() < mlm_probability) & maskable
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    action = uniform()  # one draw decides: < 0.8 mask, < 0.9 random token, else keep
+    to_mask = chosen & (action < 0.8)
+    to_random = chosen & (action >= 0.8) & (action < 0.9)
+    random_ids = torch.randint(
+        vocab_size, input_ids.shape, generator=generator, device=input_ids.device
+    )
+    inputs = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
+    inputs = torch.where(to_random, random_ids, inputs)
+    return inputs, labels
+    # END YOUR CODE
