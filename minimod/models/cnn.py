@@ -111,8 +111,15 @@ class AudioCNNConfig:
     kernel_size: int = 5
 
     def __post_init__(self) -> None:
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"AudioCNNConfig: kernel_size must be odd, got {self.kernel_size}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"AudioCNNConfig: kernel_size must be odd and ≥ 1, got {self.kernel_size}"
+            )
+        if not self.widths or min(self.widths) < 1 or self.n_features < 1:
+            raise ValueError(
+                f"AudioCNNConfig: widths {self.widths} and n_features {self.n_features} "
+                "must be non-empty and ≥ 1"
+            )
 
 
 class AudioCNN(nn.Module):

@@ -68,6 +68,12 @@ def conv2d(
         return conv2d(input[None], weight, bias, stride, padding, dilation, groups)[0]
     stride, dilation = pair(stride), pair(dilation)
     kernel = tuple(weight.shape[-2:])
+    if isinstance(padding, str) and padding not in ("same", "valid"):
+        raise ValueError(
+            f"conv: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}"
+        )
+    if padding == "same" and stride != (1, 1):
+        raise ValueError(f"conv: padding='same' needs stride 1, got {stride}")
     if padding == "same":
         top, bottom, left, right = same_padding(kernel, dilation)
     elif padding == "valid":

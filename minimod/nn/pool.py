@@ -210,6 +210,15 @@ class AvgPool2d(_AvgPool):
 class AvgPool1d(_AvgPool):
     function = staticmethod(avg_pool1d)
 
+    def __init__(
+        self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
+    ) -> None:
+        # torch keeps AvgPool1d's sizes as 1-tuples (its repr shows kernel_size=(2,)).
+        stride = None if stride is None else pair(stride, 1)
+        super().__init__(
+            pair(kernel_size, 1), stride, pair(padding, 1), ceil_mode, count_include_pad
+        )
+
 
 class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size) -> None:

@@ -1,0 +1,492 @@
+"""Max, average and adaptive average pooling (functions and modules) against torch.nn.
+
+Geometry (kernel, stride, padding ≤ kernel/2, dilation, ceil_mode) is drawn first, then an
+input big enough for it. Windows made only of padding (possible with dilation > 1) are left
+out: torch gives −∞ there and routes the gradient to an arbitrary element.
+
+Tolerance: strategies.TOLERANCES (float32 rtol 1e-4 / atol 1e-5, float64 rtol 1e-9 /
+atol 1e-10): pooling sums at most 9 values.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+
+import impl
+from compare import assert_same_forward_backward, tolerance
+from strategies import dtypes, scales, seeds
+
+COUNT_INCLUDE_PAD_HINT = (
+    "count_include_pad misunderstood: with count_include_pad=True the divisor is the whole "
+    "window including its zero padding (kernel area, less any part past the padding in "
+    "ceil_mode); with False it counts only the real input elements in the window"
+)
+CEIL_HINT = (
+    "ceil_mode gave one window too many: a last window that would start in the right "
+    "padding (at or beyond input size + left padding) is dropped"
+)
+TIES_HINT = (
+    "max pooling sends each window's gradient to exactly one element (the first maximum, as "
+    "torch); your gradient is split among tied maxima (amax does that, max(dim).values does not)"
+)
+
+
+def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator, dtype=dtype) * scale
+
+
+def _windows_touch_input(size, kernel, stride, padding, dilation, ceil_mode) -> bool:
+    """Does every pooling window along one axis contain at least one real input element?"""
+    pooled = TF.max_pool1d(
+        torch.zeros(1, 1, size), kernel, stride or kernel, padding, dilation, ceil_mode
+    )
+    return bool(torch.isfinite(pooled).all())
+
+
+def _maybe_int(draw, values: tuple):
+    """Pass equal per-axis values as a plain int half of the time (both forms are allowed)."""
+    if len(set(values)) == 1 and draw(st.booleans()):
+        return values[0]
+    return values
+
+
+@st.composite
+def pool_geometries(draw, dims: int, kind: str) -> dict:
+    """kind "max" (with dilation) or "avg" (with count_include_pad)."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    stride = None if draw(st.booleans()) else tuple(draw(st.integers(1, 3)) for _ in kernel)
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    dilation = tuple(draw(st.integers(1, 2)) for _ in kernel) if kind == "max" else (1,) * dims
+    ceil_mode = draw(st.booleans())
+    sizes = []
+    for i, (k, p, d) in enumerate(zip(kernel, padding, dilation, strict=True)):
+        smallest = max(1, d * (k - 1) + 1 - 2 * p)
+        size = draw(st.integers(smallest, smallest + 5))
+        s = kernel[i] if stride is None else stride[i]
+        assume(_windows_touch_input(size, k, s, p, d, ceil_mode))
+        sizes.append(size)
+    batch = draw(st.sampled_from([(), (1,), (2,)]))
+    args = dict(
+        kernel_size=_maybe_int(draw, kernel),
+        stride=None if stride is None else _maybe_int(draw, stride),
+        padding=_maybe_int(draw, padding),
+        ceil_mode=ceil_mode,
+    )
+    if kind == "max":
+        args["dilation"] = _maybe_int(draw, dilation)
+    else:
+        args["count_include_pad"] = draw(st.booleans())
+    return dict(args=args, input_shape=(*batch, draw(st.integers(1, 3)), *sizes))
+
+
+def _matches(out: torch.Tensor, candidate: torch.Tensor) -> bool:
+    return out.shape == candidate.shape and torch.allclose(
+        out, candidate, **tolerance(candidate.dtype)
+    )
+
+
+def pool_hint(out: torch.Tensor, x: torch.Tensor, kind: str, dims: int, args: dict) -> str | None:
+    """Name the classic pooling mistake ``out`` equals, or None if it matches torch."""
+    reference = getattr(TF, f"{kind}_pool{dims}d")
+    with torch.no_grad():
+        right = reference(x, **args)
+        if _matches(out, right):
+            return None
+        if kind == "avg":
+            flipped = {**args, "count_include_pad": not args["count_include_pad"]}
+            if _matches(out, reference(x, **flipped)):
+                return f"{COUNT_INCLUDE_PAD_HINT} (count_include_pad={args['count_include_pad']})"
+        if args["ceil_mode"] and out.dim() == right.dim():
+            extra = [a - b for a, b in zip(out.shape, right.shape, strict=True)]
+            if set(extra) <= {0, 1} and 1 in extra:
+                return f"{CEIL_HINT}: got shape {tuple(out.shape)}, torch {tuple(right.shape)}"
+    return None
+
+
+def assert_pool_matches(function, x: torch.Tensor, kind: str, dims: int, args: dict) -> None:
+    reference = getattr(TF, f"{kind}_pool{dims}d")
+    with torch.no_grad():
+        hint = pool_hint(function(x, **args), x, kind, dims, args)
+    assert hint is None, hint
+    assert_same_forward_backward(lambda t: function(t, **args), lambda t: reference(t, **args), [x])
+
+
+# -- max and average pooling -----------------------------------------------------------------
+
+
+@given(g=pool_geometries(2, "max"), dtype=dtypes, seed=seeds, scale=scales)
+@example(
+    g=dict(
+        args=dict(kernel_size=2, stride=3, padding=1, dilation=1, ceil_mode=True),
+        input_shape=(1, 1, 4, 4),
+    ),
+    dtype=torch.float64,
+    seed=0,
+    scale=1.0,
+)
+@example(
+    g=dict(
+        args=dict(
+            kernel_size=(1, 3), stride=None, padding=(0, 1), dilation=(1, 2), ceil_mode=False
+        ),
+        input_shape=(2, 1, 3),
+    ),
+    dtype=torch.float32,
+    seed=1,
+    scale=1.0,
+)
+def test_max_pool2d_matches_torch(g, dtype, seed, scale):
+    x = randn(g["input_shape"], dtype, seed, scale)
+    assert_pool_matches(impl.F.max_pool2d, x, "max", 2, g["args"])
+
+
+@given(g=pool_geometries(1, "max"), dtype=dtypes, seed=seeds, scale=scales)
+@example(
+    g=dict(
+        args=dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True),
+        input_shape=(2, 3, 6),
+    ),
+    dtype=torch.float64,
+    seed=0,
+    scale=1.0,
+)
+def test_max_pool1d_matches_torch(g, dtype, seed, scale):
+    x = randn(g["input_shape"], dtype, seed, scale)
+    assert_pool_matches(impl.F.max_pool1d, x, "max", 1, g["args"])
+
+
+@given(g=pool_geometries(2, "avg"), dtype=dtypes, seed=seeds, scale=scales)
+@example(
+    g=dict(
+        args=dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=True),
+        input_shape=(1, 2, 4, 5),
+    ),
+    dtype=torch.float64,
+    seed=0,
+    scale=1.0,
+)
+@example(
+    g=dict(
+        args=dict(
+            kernel_size=(2, 3),
+            stride=None,
+            padding=(1, 1),
+            ceil_mode=False,
+            count_include_pad=False,
+        ),
+        input_shape=(2, 3, 3),
+    ),
+    dtype=torch.float32,
+    seed=1,
+    scale=1.0,
+)
+def test_avg_pool2d_matches_torch(g, dtype, seed, scale):
+    x = randn(g["input_shape"], dtype, seed, scale)
+    assert_pool_matches(impl.F.avg_pool2d, x, "avg", 2, g["args"])
+
+
+@given(g=pool_geometries(1, "avg"), dtype=dtypes, seed=seeds, scale=scales)
+@example(
+    g=dict(
+        args=dict(kernel_size=2, stride=3, padding=1, ceil_mode=True, count_include_pad=False),
+        input_shape=(1, 1, 4),
+    ),
+    dtype=torch.float64,
+    seed=0,
+    scale=1.0,
+)
+def test_avg_pool1d_matches_torch(g, dtype, seed, scale):
+    x = randn(g["input_shape"], dtype, seed, scale)
+    assert_pool_matches(impl.F.avg_pool1d, x, "avg", 1, g["args"])
+
+
+def test_functional_defaults():
+    """stride defaults to the kernel size, no padding, no dilation, floor mode, count pads."""
+    x = randn((2, 3, 7, 6), torch.float64, 0)
+    for mine, twin in (
+        (impl.F.max_pool2d, TF.max_pool2d),
+        (impl.F.avg_pool2d, TF.avg_pool2d),
+    ):
+        torch.testing.assert_close(mine(x, 2), twin(x, 2), **tolerance(torch.float64))
+        torch.testing.assert_close(mine(x, (3, 2)), twin(x, (3, 2)), **tolerance(torch.float64))
+    x1 = randn((2, 3, 7), torch.float64, 1)
+    for mine, twin in (
+        (impl.F.max_pool1d, TF.max_pool1d),
+        (impl.F.avg_pool1d, TF.avg_pool1d),
+    ):
+        torch.testing.assert_close(mine(x1, 3), twin(x1, 3), **tolerance(torch.float64))
+    x_pad = randn((1, 1, 5, 5), torch.float64, 2)
+    torch.testing.assert_close(
+        impl.F.avg_pool2d(x_pad, 3, 2, 1), TF.avg_pool2d(x_pad, 3, 2, 1), **tolerance(torch.float64)
+    )
+
+
+# -- ties: max pooling routes each window's gradient to one element ------------------------
+
+
+@given(
+    shape=st.sampled_from([(2, 2, 6, 6), (1, 3, 4, 6), (3, 5, 5)]),
+    kernel=st.integers(2, 3),
+    stride=st.integers(1, 3),
+    integers=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
+@example(shape=(1, 1, 4, 4), kernel=2, stride=2, integers=False, dtype=torch.float32, seed=0)
+def test_max_pool_ties_route_the_gradient_like_torch(shape, kernel, stride, integers, dtype, seed):
+    """ReLU'd inputs are full of zeros (tied maxima); small integers tie too."""
+    x = randn(shape, dtype, seed)
+    x = x.round().clamp(0, 2) if integers else x.relu()
+    with torch.no_grad():
+        x_grad = _ones_gradient(impl.F.max_pool2d, x, kernel, kernel)
+    hint = ties_hint(x_grad)
+    assert hint is None, hint
+    assert_same_forward_backward(
+        lambda t: impl.F.max_pool2d(t, kernel, stride),
+        lambda t: TF.max_pool2d(t, kernel, stride),
+        [x],
+    )
+    x1 = x.flatten(-2)
+    assert_same_forward_backward(
+        lambda t: impl.F.max_pool1d(t, kernel, stride),
+        lambda t: TF.max_pool1d(t, kernel, stride),
+        [x1],
+    )
+
+
+def _ones_gradient(function, x, kernel, stride) -> torch.Tensor:
+    """The input gradient of function(x).sum() (non-overlapping windows when stride = kernel)."""
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        function(x, kernel, stride).sum().backward()
+    return x.grad
+
+
+def ties_hint(x_grad: torch.Tensor) -> str | None:
+    """With non-overlapping windows and an all-ones upstream gradient, torch's input gradient
+    is 0 or 1 everywhere; fractions mean a window's gradient was split among ties."""
+    fractional = (x_grad - x_grad.round()).abs() > 1e-6
+    if fractional.any():
+        return f"{TIES_HINT} (gradient values {sorted(set(x_grad[fractional].tolist()))[:4]})"
+    return None
+
+
+# -- adaptive average pooling ----------------------------------------------------------------
+
+output_sides = st.integers(1, 8)
+
+
+@given(
+    batch=st.sampled_from([(), (1,), (2,)]),
+    size=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    output_size=st.one_of(
+        output_sides,
+        st.tuples(st.none() | output_sides, st.none() | output_sides),
+    ),
+    dtype=dtypes,
+    seed=seeds,
+    scale=scales,
+)
+@example(batch=(1,), size=(3, 5), output_size=1, dtype=torch.float32, seed=0, scale=1.0)
+@example(batch=(), size=(2, 3), output_size=(7, None), dtype=torch.float64, seed=1, scale=1.0)
+@example(batch=(2,), size=(5, 5), output_size=(3, 2), dtype=torch.float64, seed=2, scale=1.0)
+def test_adaptive_avg_pool2d_matches_torch(batch, size, output_size, dtype, seed, scale):
+    x = randn((*batch, 2, *size), dtype, seed, scale)
+    assert_same_forward_backward(
+        lambda t: impl.F.adaptive_avg_pool2d(t, output_size),
+        lambda t: TF.adaptive_avg_pool2d(t, output_size),
+        [x],
+    )
+
+
+@given(
+    batch=st.sampled_from([(), (1,), (3,)]),
+    size=st.integers(1, 8),
+    output_size=output_sides,
+    dtype=dtypes,
+    seed=seeds,
+    scale=scales,
+)
+@example(batch=(2,), size=3, output_size=8, dtype=torch.float64, seed=0, scale=1.0)
+@example(batch=(1,), size=7, output_size=3, dtype=torch.float32, seed=1, scale=1.0)
+def test_adaptive_avg_pool1d_matches_torch(batch, size, output_size, dtype, seed, scale):
+    x = randn((*batch, 2, size), dtype, seed, scale)
+    assert_same_forward_backward(
+        lambda t: impl.F.adaptive_avg_pool1d(t, output_size),
+        lambda t: TF.adaptive_avg_pool1d(t, output_size),
+        [x],
+    )
+
+
+# -- modules ---------------------------------------------------------------------------------
+
+
+@given(
+    g=pool_geometries(2, "max"),
+    kind=st.sampled_from(["max", "avg"]),
+    dims=st.sampled_from([1, 2]),
+    dtype=dtypes,
+    seed=seeds,
+)
+def test_pool_modules_match_torch(g, kind, dims, dtype, seed):
+    """The modules with the geometry of a drawn 2-D max pooling (1-D: its last axis)."""
+    args = dict(g["args"])
+    if dims == 1:
+        args = {k: v if isinstance(v, (int, bool)) or v is None else v[-1] for k, v in args.items()}
+        shape = g["input_shape"][:-2] + g["input_shape"][-1:]
+    else:
+        shape = g["input_shape"]
+    if kind == "avg":
+        del args["dilation"]
+        args["count_include_pad"] = seed % 2 == 0
+        assume(_avg_fits(shape, dims, args))
+    name = f"{kind.capitalize()}Pool{dims}d"
+    mine, twin = getattr(impl.nn, name)(**args), getattr(torch.nn, name)(**args)
+    x = randn(shape, dtype, seed)
+    assert_same_forward_backward(mine, twin, [x])
+
+
+def _avg_fits(shape, dims, args) -> bool:
+    """Average pooling has no dilation: is the input still at least one window?"""
+    try:
+        getattr(TF, f"avg_pool{dims}d")(torch.zeros(shape), **args)
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_module_defaults(dims):
+    x = randn((2, 3) + (7,) * dims, torch.float32, 0)
+    for kind in ("Max", "Avg"):
+        mine, twin = (
+            getattr(impl.nn, f"{kind}Pool{dims}d")(2),
+            getattr(torch.nn, f"{kind}Pool{dims}d")(2),
+        )
+        assert_same_forward_backward(mine, twin, [x])
+    mine = getattr(impl.nn, f"AdaptiveAvgPool{dims}d")(3)
+    twin = getattr(torch.nn, f"AdaptiveAvgPool{dims}d")(3)
+    assert_same_forward_backward(mine, twin, [x])
+    assert list(mine.state_dict()) == [], "pooling has no parameters or buffers"
+
+
+@given(
+    output_size=st.one_of(
+        output_sides, st.tuples(st.none() | output_sides, st.none() | output_sides)
+    ),
+    dims=st.sampled_from([1, 2]),
+    dtype=dtypes,
+    seed=seeds,
+)
+def test_adaptive_modules_match_torch(output_size, dims, dtype, seed):
+    if dims == 1:
+        output_size = output_size if isinstance(output_size, int) else output_size[0] or 2
+    x = randn((2, 3) + (5,) * dims, dtype, seed)
+    mine = getattr(impl.nn, f"AdaptiveAvgPool{dims}d")(output_size)
+    twin = getattr(torch.nn, f"AdaptiveAvgPool{dims}d")(output_size)
+    assert_same_forward_backward(mine, twin, [x])
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("MaxPool2d", dict(kernel_size=2)),
+        ("MaxPool2d", dict(kernel_size=(2, 3), stride=1, padding=1, dilation=2, ceil_mode=True)),
+        ("MaxPool1d", dict(kernel_size=3, stride=2)),
+        ("AvgPool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+        ("AvgPool1d", dict(kernel_size=2)),
+        ("AvgPool1d", dict(kernel_size=3, stride=2, padding=1)),
+        ("AdaptiveAvgPool2d", dict(output_size=1)),
+        ("AdaptiveAvgPool2d", dict(output_size=(None, 3))),
+        ("AdaptiveAvgPool1d", dict(output_size=4)),
+    ],
+)
+def test_repr_matches_torch(name, args):
+    from minimod import nn
+
+    assert repr(getattr(nn, name)(**args)) == repr(getattr(torch.nn, name)(**args))
+
+
+@pytest.mark.reference_only
+def test_bad_padding_is_a_value_error():
+    from minimod.nn import functional as F
+
+    x = torch.randn(1, 1, 6, 6)
+    with pytest.raises(ValueError, match=r"padding 2 must be at most half the kernel size 3"):
+        F.max_pool2d(x, 3, padding=2)
+    with pytest.raises(ValueError, match=r"input size 2.*smaller than the window 5"):
+        F.avg_pool1d(torch.randn(1, 1, 2), 5)
+
+
+# -- the hints fire on deliberately wrong implementations ------------------------------------
+
+
+def _flipped_count_avg_pool2d(
+    x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
+):
+    return TF.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, not count_include_pad)
+
+
+def _ceil_without_drop_max_pool2d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
+):
+    """ceil_mode that keeps a last window starting in the right padding."""
+    if not ceil_mode:
+        return TF.max_pool2d(x, kernel_size, stride, padding, dilation)
+    k, s, p = (
+        torch.nn.modules.utils._pair(v) for v in (kernel_size, stride or kernel_size, padding)
+    )
+    d = torch.nn.modules.utils._pair(dilation)
+    extra = []
+    for i in range(2):
+        span = d[i] * (k[i] - 1) + 1
+        room = x.shape[-2 + i] + 2 * p[i] - span
+        out = -(-room // s[i]) + 1
+        extra.append(max(0, (out - 1) * s[i] + span - (x.shape[-2 + i] + 2 * p[i])))
+    padded = TF.pad(x, (p[1], p[1] + extra[1], p[0], p[0] + extra[0]), value=float("-inf"))
+    return TF.max_pool2d(padded, kernel_size, stride, 0, dilation)
+
+
+def _amax_max_pool2d(x, kernel_size, stride=None):
+    """Max pooling with amax: a window's gradient is shared among its tied maxima."""
+    stride = stride or kernel_size
+    windows = x.unfold(-2, kernel_size, stride).unfold(-2, kernel_size, stride)
+    return windows.flatten(-2).amax(-1)
+
+
+@pytest.mark.reference_only
+def test_hint_count_include_pad_fires():
+    x = randn((1, 1, 4, 4), torch.float64, 0)
+    args = dict(kernel_size=3, stride=1, padding=1, ceil_mode=False, count_include_pad=True)
+    with pytest.raises(AssertionError, match="count_include_pad misunderstood"):
+        assert_pool_matches(_flipped_count_avg_pool2d, x, "avg", 2, args)
+
+
+@pytest.mark.reference_only
+def test_hint_ceil_mode_window_in_the_padding_fires():
+    x = randn((1, 1, 4, 4), torch.float64, 0)
+    args = dict(kernel_size=2, stride=3, padding=1, dilation=1, ceil_mode=True)
+    with pytest.raises(AssertionError, match="ceil_mode gave one window too many"):
+        assert_pool_matches(_ceil_without_drop_max_pool2d, x, "max", 2, args)
+
+
+@pytest.mark.reference_only
+def test_hint_ties_fires():
+    x = torch.zeros(1, 1, 4, 4)
+    grad = _ones_gradient(_amax_max_pool2d, x, 2, 2)
+    hint = ties_hint(grad)
+    assert hint is not None and "exactly one element" in hint
+    assert ties_hint(_ones_gradient(TF.max_pool2d, x, 2, 2)) is None
+
+
+@pytest.mark.reference_only
+def test_hints_stay_quiet_on_torch():
+    x = randn((1, 2, 5, 4), torch.float64, 0)
+    args = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    assert pool_hint(TF.avg_pool2d(x, **args), x, "avg", 2, args) is None
