@@ -1,13 +1,15 @@
 """The implementation under test, chosen with ``pytest --impl minimod|solutions|exercises``.
 
 Tests reach every definition through these namespaces -- ``impl.nn.Linear``, ``impl.F.gelu``,
-``impl.optim.AdamW``, ``impl.gpt.GPT`` -- so the same property tests check minimod, the generated
-solutions, or the learner's own exercise code. The reference twin is always ``torch.nn`` /
-``torch.optim``. ``impl.attention`` and ``impl.positional`` reach the functions of those files
-that ``minimod.nn`` does not export (``causal_mask``, ``apply_rotary``, ...).
+``impl.optim.AdamW``, ``impl.gpt.GPT``, ``impl.cnn.ResNet`` -- so the same property tests check
+minimod, the generated solutions, or the learner's own exercise code. The reference twin is
+always ``torch.nn`` / ``torch.optim``. ``impl.attention`` and ``impl.positional`` reach the
+functions of those files that ``minimod.nn`` does not export (``causal_mask``, ``apply_rotary``,
+...).
 """
 
 import minimod.models.bert
+import minimod.models.cnn
 import minimod.models.gpt
 import minimod.nn
 import minimod.nn.attention
@@ -29,8 +31,9 @@ attention = Namespace(minimod.nn.attention)
 positional = Namespace(minimod.nn.positional)
 gpt = Namespace(minimod.models.gpt)
 bert = Namespace(minimod.models.bert)
+cnn = Namespace(minimod.models.cnn)
 
-NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert)
+NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
 
 
 def select(implementation: str) -> None:

@@ -20,17 +20,10 @@ from hypothesis import strategies as st
 import impl
 import minimod.models.cnn
 from compare import assert_same_forward_backward, tolerance
-from minimod.workbook.implementations import Namespace
 from strategies import seeds
 
 FACTOR = 10.0
-cnn = Namespace(minimod.models.cnn)
-
-
-@pytest.fixture(autouse=True)
-def _cnn_implementation():
-    """The models build their layers from the implementation under test."""
-    cnn.implementation = impl.name()
+cnn = impl.cnn  # ResNet, AudioCNN, … as implemented under test (--impl)
 
 
 def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:

@@ -53,8 +53,12 @@ def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int =
 
 
 class BasicBlock(nn.Module):
+    """y = ReLU(F(x) + shortcut(x)): conv1 (3×3, stride) -> bn1 -> relu -> conv2 (3×3) -> bn2,
+    plus the shortcut (Identity, or conv_bn 1×1 with the stride when the shape changes)."""
+
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
+        # BEGIN SOLUTION
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU()
@@ -65,11 +69,14 @@ class BasicBlock(nn.Module):
         self.shortcut = (
             conv_bn(in_channels, out_channels, 1, stride) if changes_shape else nn.Identity()
         )
+        # END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # BEGIN SOLUTION
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
         return self.relu(y + self.shortcut(x))
+        # END SOLUTION
 
 
 class ResNet(nn.Module):
@@ -82,6 +89,7 @@ class ResNet(nn.Module):
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(),
         )
+        # BEGIN SOLUTION
         stages, channels = [], widths[0]
         for index, (width, depth) in enumerate(zip(widths, config.depths, strict=True)):
             blocks = [BasicBlock(channels, width, stride=1 if index == 0 else 2)]
@@ -89,6 +97,7 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             channels = width
         self.stages = nn.Sequential(*stages)
+        # END SOLUTION
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = widths[-1]
         self.head = nn.Linear(self.feature_dim, config.num_classes)
@@ -96,11 +105,15 @@ class ResNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) -> pooled features (N, feature_dim)."""
+        # BEGIN SOLUTION
         return self.pool(self.stages(self.stem(x))).flatten(1)
+        # END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) -> class scores (N, num_classes) (or whatever the head gives)."""
+        # BEGIN SOLUTION
         return self.head(self.features(x))
+        # END SOLUTION
 
 
 @dataclass
@@ -130,6 +143,7 @@ class AudioCNN(nn.Module):
     def __init__(self, config: AudioCNNConfig) -> None:
         super().__init__()
         self.config = config
+        # BEGIN SOLUTION
         layers, channels = [], config.n_features
         for index, width in enumerate(config.widths):
             layers += [
@@ -146,9 +160,10 @@ class AudioCNN(nn.Module):
             ]
             channels = width
         self.body = nn.Sequential(*layers)
+        # END SOLUTION
         self.pool = nn.AdaptiveAvgPool1d(1)
-        self.feature_dim = channels
-        self.head = nn.Linear(channels, config.num_classes)
+        self.feature_dim = config.widths[-1]
+        self.head = nn.Linear(self.feature_dim, config.num_classes)
         self.apply(_init_conv)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,10 +173,15 @@ class AudioCNN(nn.Module):
                 f"AudioCNN: expected features of shape (N, frames, "
                 f"{self.config.n_features}), got {tuple(x.shape)}"
             )
-        return self.pool(self.body(x.transpose(1, 2))).flatten(1)
+        # BEGIN SOLUTION
+        return self.pool(self.body(x.transpose(1, 2))).flatten(1)  # time is the conv axis
+        # END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, frames, n_features) -> class scores (N, num_classes)."""
+        # BEGIN SOLUTION
         return self.head(self.features(x))
+        # END SOLUTION
 
 
 def _init_conv(module: nn.Module) -> None:

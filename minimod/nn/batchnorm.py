@@ -32,14 +32,14 @@ def batch_norm(
     otherwise use the running statistics."""
     dims = [0] + list(range(2, input.dim()))
     shape = [1, -1] + [1] * (input.dim() - 2)  # (C,) -> broadcastable over (N, C, *)
+    if training and input.numel() // input.shape[1] <= 1:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when "
+            f"training, got input of shape {tuple(input.shape)}"
+        )
     # BEGIN SOLUTION
     if training:
-        count = input.numel() // input.shape[1]
-        if count <= 1:
-            raise ValueError(
-                f"batch_norm: expected more than 1 value per channel when "
-                f"training, got input of shape {tuple(input.shape)}"
-            )
+        count = input.numel() // input.shape[1]  # values per channel
         mean = input.mean(dims)
         var = input.var(dims, correction=0)  # biased: what normalises this batch
         if running_mean is not None:
@@ -89,6 +89,7 @@ class _BatchNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+        # BEGIN SOLUTION
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **factory))
             self.register_buffer("running_var", torch.ones(num_features, **factory))
@@ -99,6 +100,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        # END SOLUTION
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:

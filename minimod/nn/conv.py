@@ -46,8 +46,10 @@ def pad2d(
 
 def same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
     """(top, bottom, left, right) that keep the size at stride 1; odd totals pad more after."""
+    # BEGIN SOLUTION
     total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
     return total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2
+    # END SOLUTION
 
 
 def conv2d(

@@ -30,10 +30,12 @@ def pool_output_size(
         raise ValueError(
             f"pooling: input size {size} with padding {padding} is smaller than the window {span}"
         )
+    # BEGIN SOLUTION
     out = (math.ceil(room / stride) if ceil_mode else room // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1  # the last window must start inside the input or the left padding
     return out, max(0, (out - 1) * stride + span - (size + 2 * padding))
+    # END SOLUTION
 
 
 def _windows(x: torch.Tensor, kernel, stride, dilation, out_size) -> torch.Tensor:
@@ -101,11 +103,13 @@ def avg_pool2d(
 
 def _adaptive_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
     """(out, size): row i averages positions ⌊i·size/out⌋ … ⌈(i+1)·size/out⌉ − 1."""
+    # BEGIN SOLUTION
     matrix = like.new_zeros(out, size)
     for i in range(out):
         start, end = (i * size) // out, -((-(i + 1) * size) // out)
         matrix[i, start:end] = 1.0 / (end - start)
     return matrix
+    # END SOLUTION
 
 
 def adaptive_avg_pool2d(input: torch.Tensor, output_size) -> torch.Tensor:

@@ -1,0 +1,77 @@
+TEXT = """Lesson 15: Batch normalisation -- batch statistics and running estimates
+
+The idea
+Batch norm (Ioffe & Szegedy 2015) normalises each CHANNEL with the statistics of the current
+batch, taken over the batch and every spatial position -- LayerNorm (lesson 5) normalises each
+example's features instead. It keeps every layer's inputs centred and scaled whatever the
+weights before it do, which lets convolutional networks train fast with large learning rates.
+    input (N, C, *) (BatchNorm1d: (N, C) or (N, C, L); BatchNorm2d: (N, C, H, W))
+    statistics over dims (0, 2, 3, …): n = N · H · W values per channel -> shape (C,)
+    viewed as (1, C, 1, 1) to broadcast against the input
+
+Training: normalise with the batch
+    μ_B = mean(x),  σ²_B = mean((x − μ_B)²)        the BIASED variance (divide by n)
+    y = (x − μ_B) / √(σ²_B + ε) · γ + β            γ (weight) = 1, β (bias) = 0 initially
+The output of one example now depends on the others in its batch. n must be > 1: the given
+check refuses one value per channel (nothing to normalise against, and n − 1 = 0 below).
+
+Running estimates, for evaluation
+At inference there may be one example, and its prediction must not depend on its neighbours.
+So training also keeps estimates of the population's statistics, in BUFFERS: state, saved in
+the state_dict and moved by .to(), but not parameters (the optimizer never sees them):
+    running_mean ← (1 − m) · running_mean + m · μ_B
+    running_var  ← (1 − m) · running_var  + m · σ²_B · n / (n − 1)     the UNBIASED variance
+momentum m (0.1) is the weight of the NEW batch. running.lerp_(new, m) is exactly this update.
+Do it under torch.no_grad() (the buffers are not part of the graph) and keep their dtype.
+The batch is a sample of the population, and n/(n − 1) corrects its variance estimate.
+Buffers: running_mean zeros (C,), running_var ones (C,), num_batches_tracked tensor(0) of
+dtype torch.long -- with register_buffer, so the keys match torch's; with
+track_running_stats=False the three are registered as None (no keys, no running statistics).
+
+momentum=None: a cumulative average
+num_batches_tracked counts every training forward pass (while tracking). With momentum=None
+the factor is 1 / num_batches_tracked, counting this batch: the running statistics are then
+the plain average of all batches seen so far.
+
+Evaluation: normalise with the running estimates, and do not update them.
+    training or not track_running_stats  -> the batch's statistics
+    eval and track_running_stats        -> running_mean and running_var
+batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps), like
+torch's F.batch_norm: training=True normalises with the batch and updates the running
+statistics in place when they are given (None: no update); training=False uses them.
+The module's forward picks the statistics, the factor and what to pass.
+
+What you write
+batch_norm after the given check; the buffers in _BatchNorm.__init__; _BatchNorm.forward after
+the input checks (num_batches_tracked, the momentum factor, which statistics). The affine
+parameters, reset_parameters, the checks and BatchNorm1d / BatchNorm2d are given.
+
+Classic pitfalls
+- x.var() is unbiased: normalise with the biased variance, update running_var with the
+  unbiased one -- not the other way round.
+- Momentum backwards, (1 − m) · new + m · old: the running statistics then barely move.
+- Statistics over the batch axis only: for images n = N · H · W, not N.
+- Updating the running statistics in eval mode, or normalising with the batch in eval mode.
+- momentum=None computed as 1 / (num_batches_tracked + 1) after already counting the batch.
+- In your own projects: forgetting model.eval() before evaluating, so predictions depend on
+  which examples share a batch.
+
+Check it: minimod exercises check 15
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e15_batchnorm import BatchNorm1d
+    >>> bn = BatchNorm1d(2)
+    >>> x = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+    >>> [[round(v, 3) for v in row] for row in bn(x).tolist()]
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> [round(v, 4) for v in bn.running_mean.tolist() + bn.running_var.tolist()]
+    [0.2, 2.0, 1.1, 20.9]
+    >>> int(bn.num_batches_tracked), list(bn.state_dict())
+    (1, ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'])
+    >>> bool(bn.eval()(torch.tensor([[0.2, 2.0]])).abs().max() < 1e-6)  # eval: running stats
+    True
+    >>> average = BatchNorm1d(1, momentum=None)
+    >>> _ = average(torch.tensor([[0.0], [2.0]])), average(torch.tensor([[2.0], [4.0]]))
+    >>> average.running_mean.tolist()  # the plain mean of the batch means 1 and 3
+    [2.0]
+"""

@@ -1,0 +1,243 @@
+"""Lesson 15: Batch normalisation -- batch statistics and running estimates
+
+The idea
+Batch norm (Ioffe & Szegedy 2015) normalises each CHANNEL with the statistics of the current
+batch, taken over the batch and every spatial position -- LayerNorm (lesson 5) normalises each
+example's features instead. It keeps every layer's inputs centred and scaled whatever the
+weights before it do, which lets convolutional networks train fast with large learning rates.
+    input (N, C, *) (BatchNorm1d: (N, C) or (N, C, L); BatchNorm2d: (N, C, H, W))
+    statistics over dims (0, 2, 3, …): n = N · H · W values per channel -> shape (C,)
+    viewed as (1, C, 1, 1) to broadcast against the input
+
+Training: normalise with the batch
+    μ_B = mean(x),  σ²_B = mean((x − μ_B)²)        the BIASED variance (divide by n)
+    y = (x − μ_B) / √(σ²_B + ε) · γ + β            γ (weight) = 1, β (bias) = 0 initially
+The output of one example now depends on the others in its batch. n must be > 1: the given
+check refuses one value per channel (nothing to normalise against, and n − 1 = 0 below).
+
+Running estimates, for evaluation
+At inference there may be one example, and its prediction must not depend on its neighbours.
+So training also keeps estimates of the population's statistics, in BUFFERS: state, saved in
+the state_dict and moved by .to(), but not parameters (the optimizer never sees them):
+    running_mean ← (1 − m) · running_mean + m · μ_B
+    running_var  ← (1 − m) · running_var  + m · σ²_B · n / (n − 1)     the UNBIASED variance
+momentum m (0.1) is the weight of the NEW batch. running.lerp_(new, m) is exactly this update.
+Do it under torch.no_grad() (the buffers are not part of the graph) and keep their dtype.
+The batch is a sample of the population, and n/(n − 1) corrects its variance estimate.
+Buffers: running_mean zeros (C,), running_var ones (C,), num_batches_tracked tensor(0) of
+dtype torch.long -- with register_buffer, so the keys match torch's; with
+track_running_stats=False the three are registered as None (no keys, no running statistics).
+
+momentum=None: a cumulative average
+num_batches_tracked counts every training forward pass (while tracking). With momentum=None
+the factor is 1 / num_batches_tracked, counting this batch: the running statistics are then
+the plain average of all batches seen so far.
+
+Evaluation: normalise with the running estimates, and do not update them.
+    training or not track_running_stats  -> the batch's statistics
+    eval and track_running_stats        -> running_mean and running_var
+batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps), like
+torch's F.batch_norm: training=True normalises with the batch and updates the running
+statistics in place when they are given (None: no update); training=False uses them.
+The module's forward picks the statistics, the factor and what to pass.
+
+What you write
+batch_norm after the given check; the buffers in _BatchNorm.__init__; _BatchNorm.forward after
+the input checks (num_batches_tracked, the momentum factor, which statistics). The affine
+parameters, reset_parameters, the checks and BatchNorm1d / BatchNorm2d are given.
+
+Classic pitfalls
+- x.var() is unbiased: normalise with the biased variance, update running_var with the
+  unbiased one -- not the other way round.
+- Momentum backwards, (1 − m) · new + m · old: the running statistics then barely move.
+- Statistics over the batch axis only: for images n = N · H · W, not N.
+- Updating the running statistics in eval mode, or normalising with the batch in eval mode.
+- momentum=None computed as 1 / (num_batches_tracked + 1) after already counting the batch.
+- In your own projects: forgetting model.eval() before evaluating, so predictions depend on
+  which examples share a batch.
+
+Check it: minimod exercises check 15
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e15_batchnorm import BatchNorm1d
+    >>> bn = BatchNorm1d(2)
+    >>> x = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+    >>> [[round(v, 3) for v in row] for row in bn(x).tolist()]
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> [round(v, 4) for v in bn.running_mean.tolist() + bn.running_var.tolist()]
+    [0.2, 2.0, 1.1, 20.9]
+    >>> int(bn.num_batches_tracked), list(bn.state_dict())
+    (1, ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'])
+    >>> bool(bn.eval()(torch.tensor([[0.2, 2.0]])).abs().max() < 1e-6)  # eval: running stats
+    True
+    >>> average = BatchNorm1d(1, momentum=None)
+    >>> _ = average(torch.tensor([[0.0], [2.0]])), average(torch.tensor([[2.0], [4.0]]))
+    >>> average.running_mean.tolist()  # the plain mean of the batch means 1 and 3
+    [2.0]
+"""
+
+# Lesson 15 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+import torch
+
+from minimod.nn import init
+from minimod.nn._checks import describe, expect_floating
+from minimod.nn.module import Module, Parameter
+
+# ---- from minimod/nn/batchnorm.py ----------------------------------------
+
+
+def batch_norm(
+    input: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """input (N, C, *): normalise per channel (dim 1). With training=True use the batch's
+    statistics and update running_mean/running_var in place (when given) with ``momentum``;
+    otherwise use the running statistics."""
+    dims = [0] + list(range(2, input.dim()))
+    shape = [1, -1] + [1] * (input.dim() - 2)  # (C,) -> broadcastable over (N, C, *)
+    if training and input.numel() // input.shape[1] <= 1:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when "
+            f"training, got input of shape {tuple(input.shape)}"
+        )
+    # BEGIN YOUR CODE
+    if training:
+        count = input.numel() // input.shape[1]  # values per channel
+        mean = input.mean(dims)
+        var = input.var(dims, correction=0)  # biased: what normalises this batch
+        if running_mean is not None:
+            with torch.no_grad():
+                running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+                unbiased = var * (count / (count - 1))  # the estimate of the population's
+                running_var.lerp_(unbiased.to(running_var.dtype), momentum)
+    else:
+        mean, var = running_mean, running_var
+    output = (input - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps)
+    if weight is not None:
+        output = output * weight.view(shape)
+    if bias is not None:
+        output = output + bias.view(shape)
+    return output
+    # END YOUR CODE
+
+
+class _BatchNorm(Module):
+    """torch.nn's parameters and buffers: weight, bias (if affine; bias=False drops only the
+    bias), running_mean, running_var, num_batches_tracked (same names, shapes and dtypes)."""
+
+    input_dims: tuple[int, ...] = (2, 3, 4)
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        factory = dict(device=device, dtype=dtype)
+        if affine:
+            self.weight = Parameter(torch.empty(num_features, **factory))
+            if bias:
+                self.bias = Parameter(torch.empty(num_features, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        # BEGIN YOUR CODE
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer(
+                "num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        # END YOUR CODE
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        where = describe(self)
+        expect_floating(where, x)
+        if x.dim() not in self.input_dims:
+            raise ValueError(
+                f"{where}: expected a {' or '.join(map(str, self.input_dims))}-D "
+                f"input (N, C, …), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{where}: expected {self.num_features} channels on dim 1, got "
+                f"{x.shape[1]} (input shape {tuple(x.shape)})"
+            )
+        # BEGIN YOUR CODE
+        use_batch_stats = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked)
+        # Update the running statistics only while training (and only if we keep them).
+        update = self.training and self.track_running_stats
+        return batch_norm(
+            x,
+            self.running_mean if update or not use_batch_stats else None,
+            self.running_var if update or not use_batch_stats else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )
+        # END YOUR CODE
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L) inputs, e.g. features or audio frames."""
+
+    input_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W) images."""
+
+    input_dims = (4,)
