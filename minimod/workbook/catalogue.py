@@ -30,6 +30,7 @@ from minimod.workbook.lessons import (
     e14_pool,
     e15_batchnorm,
     e16_resnet,
+    e17_bpe,
 )
 
 
@@ -299,6 +300,21 @@ LESSONS: tuple[Lesson, ...] = (
         _names("minimod.models.cnn", "conv_bn", "BasicBlock", "ResNet", "AudioCNN", "_init_conv"),
         ("tests/test_cnn.py",),
         e16_resnet.TEXT,
+    ),
+    Lesson(
+        17,
+        "e17_bpe",
+        "Tokenization: byte-level BPE merges",
+        _names(
+            "minimod.data.bpe",
+            "count_pairs",
+            "merge_pair",
+            "learn_merges",
+            "apply_merges",
+            "ByteBPETokenizer",
+        ),
+        ("tests/test_tokenizers.py",),
+        e17_bpe.TEXT,
     ),
 )
 
