@@ -4,13 +4,21 @@
 - ``CharTokenizer``, ``ByteBPETokenizer``, ``WordPieceTokenizer``: text <-> ids, each with
   ``encode``, ``decode``, ``vocab_size``, ``save(path)`` and ``load(path)``;
   ``load_tokenizer(path)`` reads a saved tokenizer of any kind.
+- Seeded synthetic datasets (see data/README.md): ``make_reviews`` / ``review_corpus``
+  (compositional sentiment), ``make_shapes`` (images, labels, boxes), ``make_keywords`` /
+  ``keyword_features`` (pitch-contour "words", log-mel or MFCC features).
+- ``DataLoader``, ``collate_text`` (padding + attention masks), ``lm_batch`` (LM windows).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from minimod.data.audio import keyword_features, log_mel, make_keywords, mfcc
 from minimod.data.bpe import ByteBPETokenizer
+from minimod.data.loader import DataLoader, collate_text, lm_batch, pad_sequences
+from minimod.data.reviews import make_reviews, review_corpus
+from minimod.data.shapes import ShapesData, make_shapes
 from minimod.data.text import BUILTIN_CORPORA, load_corpus, pydoc_corpus, split_text
 from minimod.data.tokenizers import CharTokenizer, Tokenizer, read_tokenizer_file
 from minimod.data.wordpiece import WordPieceTokenizer
@@ -33,6 +41,18 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
 __all__ = [
     "BUILTIN_CORPORA",
+    "DataLoader",
+    "ShapesData",
+    "collate_text",
+    "keyword_features",
+    "lm_batch",
+    "log_mel",
+    "make_keywords",
+    "make_reviews",
+    "make_shapes",
+    "mfcc",
+    "pad_sequences",
+    "review_corpus",
     "TOKENIZER_TYPES",
     "ByteBPETokenizer",
     "CharTokenizer",
