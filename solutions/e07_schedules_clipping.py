@@ -13,12 +13,13 @@ scheduler.step() once after every optimizer.step(): t ← t + 1 and each group["
 So the k-th optimizer step (k = 0, 1, ...) trains with the lr of t = k.
 - LRScheduler (base): step(), get_last_lr(), state_dict() (every attribute but the optimizer).
 - LambdaLR: lr(t) = base_lr · factor(t), one factor function per group or one for all.
-- WarmupCosineLR(w warmup steps, T total steps, r min_lr_ratio):
+- WarmupDecayLR(w warmup steps, T total steps, r min_lr_ratio), the shared warmup + decay:
       factor(t) = t / w                                  for t < w  (so lr = 0 at t = 0)
-      factor(t) = r + (1 − r) · ½ · (1 + cos(π · q))     otherwise,
-      q = min(1, (t − w) / max(1, T − w))                the progress of the decay
-  so the factor is 1 at t = w, and r at t = T and after.
-- WarmupLinearLR: the same warmup, then r + (1 − r) · (1 − q).  ConstantWarmupLR: t / w, then 1.
+      factor(t) = r + (1 − r) · decay(q)                 otherwise,
+      q = min(1, (t − w) / (T − w))  (q = 1 if w = T)    the progress of the decay
+  so the factor is 1 at t = w, and r at t = T and after. Its subclasses give decay(q):
+  WarmupCosineLR: ½ · (1 + cos(π · q));  WarmupLinearLR: 1 − q.
+- ConstantWarmupLR: t / w, then 1.
 - LinearLR: factor = start + (end − start) · min(t, total_iters) / total_iters.
 - CosineAnnealingLR: lr(t) = η_min + (base_lr − η_min) · ½ · (1 + cos(π · t / T_max)); as in
   torch it rises again after T_max (period 2 · T_max).
@@ -173,18 +174,17 @@ class LambdaLR(LRScheduler):
         self.__dict__.update({k: v for k, v in state_dict.items() if k != "lr_lambdas"})
 
 
-class WarmupCosineLR(LambdaLR):
-    """Linear warmup from 0, then a half cosine down to ``min_lr_ratio`` · base lr.
+class WarmupDecayLR(LambdaLR):
+    """Linear warmup from 0, then a decay from the base lr down to ``min_lr_ratio`` · base lr.
 
     With w = warmup_steps, T = total_steps, r = min_lr_ratio:
 
-        factor(t) = t / w                                   for t < w   (0 at t = 0)
-        factor(t) = r + (1 - r) · ½ · (1 + cos(π · p))      otherwise,
-        p = min(1, (t - w) / (T - w))                        (p = 1 if w = T)
+        factor(t) = t / w                             for t < w   (0 at t = 0)
+        factor(t) = r + (1 - r) · decay(p)            otherwise,
+        p = min(1, (t - w) / (T - w))                 (p = 1 if w = T)
 
-    so the factor rises to 1 at t = w, is r at t = T and stays r after (unlike
-    CosineAnnealingLR, it does not rise again). With r = 0 and w < T this is Hugging Face's
-    get_cosine_schedule_with_warmup.
+    so the factor rises to 1 at t = w, is r at t = T and stays r after. Subclasses give the
+    shape of the decay: ``decay(p)`` goes from 1 at p = 0 to 0 at p = 1.
     """
 
     def __init__(
@@ -195,10 +195,13 @@ class WarmupCosineLR(LambdaLR):
         min_lr_ratio: float = 0.0,
         last_epoch: int = -1,
     ) -> None:
-        _check_schedule("WarmupCosineLR", warmup_steps, total_steps, min_lr_ratio)
+        _check_schedule(type(self).__name__, warmup_steps, total_steps, min_lr_ratio)
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self.min_lr_ratio = min_lr_ratio
         super().__init__(optimizer, self.factor, last_epoch)
+
+    def decay(self, progress: float) -> float:
+        raise NotImplementedError(f"{type(self).__name__} does not define decay()")
 
     def factor(self, step: int) -> float:
         # BEGIN YOUR CODE
@@ -206,39 +209,31 @@ class WarmupCosineLR(LambdaLR):
             return step / self.warmup_steps
         decay_steps = self.total_steps - self.warmup_steps
         progress = min(1.0, (step - self.warmup_steps) / decay_steps) if decay_steps else 1.0
-        cosine = 0.5 * (1 + math.cos(math.pi * progress))
-        return self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine
+        return self.min_lr_ratio + (1 - self.min_lr_ratio) * self.decay(progress)
         # END YOUR CODE
 
 
-class WarmupLinearLR(LambdaLR):
-    """Linear warmup from 0, then a straight line down to ``min_lr_ratio`` · base lr.
+class WarmupCosineLR(WarmupDecayLR):
+    """Warmup, then a half cosine: decay(p) = ½ · (1 + cos(π · p)).
 
-    factor(t) = t / w for t < w, else r + (1 - r) · (1 - p) with p as in WarmupCosineLR:
-    1 at t = w, r at t = T and after. With r = 0 and w < T this is Hugging Face's
-    get_linear_schedule_with_warmup.
+    Unlike CosineAnnealingLR, it does not rise again after T. With r = 0 and w < T this is
+    Hugging Face's get_cosine_schedule_with_warmup.
     """
 
-    def __init__(
-        self,
-        optimizer: Any,
-        warmup_steps: int,
-        total_steps: int,
-        min_lr_ratio: float = 0.0,
-        last_epoch: int = -1,
-    ) -> None:
-        _check_schedule("WarmupLinearLR", warmup_steps, total_steps, min_lr_ratio)
-        self.warmup_steps, self.total_steps = warmup_steps, total_steps
-        self.min_lr_ratio = min_lr_ratio
-        super().__init__(optimizer, self.factor, last_epoch)
-
-    def factor(self, step: int) -> float:
+    def decay(self, progress: float) -> float:
         # BEGIN YOUR CODE
-        if step < self.warmup_steps:
-            return step / self.warmup_steps
-        decay_steps = self.total_steps - self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / decay_steps) if decay_steps else 1.0
-        return self.min_lr_ratio + (1 - self.min_lr_ratio) * (1 - progress)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+        # END YOUR CODE
+
+
+class WarmupLinearLR(WarmupDecayLR):
+    """Warmup, then a straight line: decay(p) = 1 - p. With r = 0 and w < T this is Hugging
+    Face's get_linear_schedule_with_warmup.
+    """
+
+    def decay(self, progress: float) -> float:
+        # BEGIN YOUR CODE
+        return 1 - progress
         # END YOUR CODE
 
 

@@ -147,6 +147,7 @@ LESSONS: tuple[Lesson, ...] = (
             "minimod.optim.lr_scheduler",
             "LRScheduler",
             "LambdaLR",
+            "WarmupDecayLR",
             "WarmupCosineLR",
             "WarmupLinearLR",
             "ConstantWarmupLR",

@@ -13,12 +13,13 @@ scheduler.step() once after every optimizer.step(): t ← t + 1 and each group["
 So the k-th optimizer step (k = 0, 1, ...) trains with the lr of t = k.
 - LRScheduler (base): step(), get_last_lr(), state_dict() (every attribute but the optimizer).
 - LambdaLR: lr(t) = base_lr · factor(t), one factor function per group or one for all.
-- WarmupCosineLR(w warmup steps, T total steps, r min_lr_ratio):
+- WarmupDecayLR(w warmup steps, T total steps, r min_lr_ratio), the shared warmup + decay:
       factor(t) = t / w                                  for t < w  (so lr = 0 at t = 0)
-      factor(t) = r + (1 − r) · ½ · (1 + cos(π · q))     otherwise,
-      q = min(1, (t − w) / max(1, T − w))                the progress of the decay
-  so the factor is 1 at t = w, and r at t = T and after.
-- WarmupLinearLR: the same warmup, then r + (1 − r) · (1 − q).  ConstantWarmupLR: t / w, then 1.
+      factor(t) = r + (1 − r) · decay(q)                 otherwise,
+      q = min(1, (t − w) / (T − w))  (q = 1 if w = T)    the progress of the decay
+  so the factor is 1 at t = w, and r at t = T and after. Its subclasses give decay(q):
+  WarmupCosineLR: ½ · (1 + cos(π · q));  WarmupLinearLR: 1 − q.
+- ConstantWarmupLR: t / w, then 1.
 - LinearLR: factor = start + (end − start) · min(t, total_iters) / total_iters.
 - CosineAnnealingLR: lr(t) = η_min + (base_lr − η_min) · ½ · (1 + cos(π · t / T_max)); as in
   torch it rises again after T_max (period 2 · T_max).
