@@ -7,13 +7,14 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= ci
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-solutions lint workbook demo clean
+.PHONY: help setup test lint workbook demo bench clean
 
 help:
 	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
 	@echo "make demo      set up .venv and train a small minimod MLP on generated data"
 	@echo "make lint      ruff over the project"
 	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
+	@echo "make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")"
 	@echo "make clean     remove .venv and caches"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -30,7 +31,7 @@ test: $(STAMP)
 	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check minimod tests exercises solutions examples
+	$(BIN)/ruff check minimod tests exercises solutions examples benchmarks
 	$(BIN)/ruff format --check minimod tests
 
 workbook: $(STAMP)
@@ -38,6 +39,9 @@ workbook: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/spiral.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/resnet.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .hypothesis .pytest_cache .ruff_cache
