@@ -1,0 +1,47 @@
+"""Training: one loop for every task, safe checkpoints, metrics and progress.
+
+trainer = Trainer(model, optimizer, next_batch, TrainConfig(max_steps=1000, out_dir="runs/x"),
+                  scheduler=schedule, evaluate=evaluate)
+result = trainer.fit()                                   # or fit(resume_from="runs/x/last.pt")
+"""
+
+from minimod.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    make_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+from minimod.train.loop import TrainConfig, Trainer, TrainResult, resolve_device
+from minimod.train.metrics import (
+    accuracy,
+    classification_metrics,
+    confusion_matrix,
+    format_confusion_matrix,
+    macro_f1,
+    precision_recall_f1,
+)
+from minimod.train.progress import Progress
+from minimod.train.runlog import RunLog
+
+__all__ = [
+    "CheckpointError",
+    "Progress",
+    "RunLog",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "accuracy",
+    "classification_metrics",
+    "confusion_matrix",
+    "format_confusion_matrix",
+    "load_checkpoint",
+    "macro_f1",
+    "make_checkpoint",
+    "precision_recall_f1",
+    "resolve_device",
+    "restore_checkpoint",
+    "save_checkpoint",
+    "seed_everything",
+]

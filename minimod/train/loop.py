@@ -1,0 +1,373 @@
+"""One training loop for every task: language models, classifiers, detectors.
+
+    for each step (config.max_steps of them):
+        for each of k = grad_accum_steps micro-batches:
+            loss = loss_fn(model, batch); (loss / k).backward()
+        clip the gradients' joint norm to clip_grad_norm
+        optimizer.step(); scheduler.step()
+        every log_every steps:        a row of metrics (metrics.csv, metrics.jsonl)
+        every eval_every steps:       evaluate(model) in eval mode -> best.pt, early stopping
+        every checkpoint_every steps: last.pt, everything needed to resume exactly
+
+Why divide by k: gradients add up over ``backward()`` calls. For a loss that is a mean over its
+batch, the mean of k micro-batch means (b examples each) is the mean over all k·b examples, so
+accumulating the gradients of loss / k gives the gradient of one big batch: a large batch that
+does not fit in memory, computed in pieces. (With ignore_index the micro-batches may count
+different numbers of targets, and then it is close, not exact.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from minimod.nn.utils import clip_grad_norm_
+from minimod.train.checkpoint import (
+    check_config,
+    load_checkpoint,
+    make_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+    seed_everything,
+    to_plain,
+)
+from minimod.train.progress import Progress
+from minimod.train.runlog import RunLog, StepMeter
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000  # optimizer steps
+    grad_accum_steps: int = 1  # micro-batches per optimizer step
+    clip_grad_norm: float | None = 1.0  # max joint gradient norm; None = no clipping
+    log_every: int = 10  # steps between metric rows
+    eval_every: int = 0  # steps between evaluations; 0 = only after the last step
+    eval_metric: str = "loss"  # key of evaluate()'s dict that picks best.pt and early stopping
+    eval_mode: str = "min"  # "min" (a loss) or "max" (an accuracy)
+    patience: int | None = None  # stop after this many evaluations without improvement
+    checkpoint_every: int = 0  # steps between last.pt saves; 0 = only at the end
+    out_dir: str | None = None  # run folder (metrics, checkpoints); None = keep nothing
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    compile: bool = False  # torch.compile the model's forward
+    overfit_batch: bool = False  # train on the first batch again and again (a debugging check)
+    progress: bool = True  # progress bar on stderr
+
+    def __post_init__(self) -> None:
+        rules = {  # name: (valid?, what is expected)
+            "max_steps": (self.max_steps >= 1, "≥ 1"),
+            "grad_accum_steps": (self.grad_accum_steps >= 1, "≥ 1"),
+            "log_every": (self.log_every >= 1, "≥ 1"),
+            "eval_every": (self.eval_every >= 0, "≥ 0"),
+            "checkpoint_every": (self.checkpoint_every >= 0, "≥ 0"),
+            "clip_grad_norm": (
+                self.clip_grad_norm is None or self.clip_grad_norm > 0,
+                "> 0 or None",
+            ),
+            "eval_mode": (self.eval_mode in ("min", "max"), "'min' or 'max'"),
+            "patience": (self.patience is None or self.patience >= 1, "≥ 1 or None"),
+        }
+        for name, (valid, expected) in rules.items():
+            if not valid:
+                raise ValueError(
+                    f"TrainConfig: {name} must be {expected}, got {getattr(self, name)!r}"
+                )
+        if self.checkpoint_every and self.out_dir is None:
+            raise ValueError("TrainConfig: checkpoint_every needs an out_dir to write to")
+
+
+# Settings that may change when a run resumes: they do not change what the model learns.
+_RESUMABLE = "max_steps log_every eval_every patience checkpoint_every out_dir device compile"
+RESUMABLE_KEYS = tuple(f"train.{key}" for key in (_RESUMABLE + " progress").split())
+
+
+@dataclass
+class TrainResult:
+    step: int  # optimizer steps done
+    stopped_early: bool
+    best_value: float | None  # best evaluation of config.eval_metric, and its step
+    best_step: int | None
+    history: list[dict[str, Any]] = field(default_factory=list)  # every logged row
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device to train on: "auto" picks CUDA, else Apple's MPS, else the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    device = torch.device(name)
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if device.type in available and not available[device.type]():
+        raise ValueError(f"device {name!r} is not available here; use 'auto' or 'cpu'")
+    return device
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """The batch with every tensor (inside tuples, lists, dicts) on ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(move_to(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: move_to(item, device) for key, item in batch.items()}
+    return batch
+
+
+def model_loss(model: Any, batch: Any) -> torch.Tensor:
+    """The default loss_fn: ``model(*batch)`` returns (output, loss), as GPT(idx, targets) does."""
+    advice = (
+        "the default loss_fn calls model(*batch) and expects (output, loss) back; otherwise "
+        "pass loss_fn(model, batch) -> loss, e.g. lambda m, b: F.cross_entropy(m(b[0]), b[1])"
+    )
+    try:
+        output = model(*batch) if isinstance(batch, (tuple, list)) else model(batch)
+    except TypeError as error:
+        raise TypeError(f"{type(model).__name__}: {error}; {advice}") from error
+    if isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], torch.Tensor):
+        return output[1]
+    raise TypeError(f"{type(model).__name__} returned {type(output).__name__}; {advice}")
+
+
+def count_items(batch: Any) -> int:
+    """What a batch trains on: the targets, i.e. the last tensor of a (inputs, targets) batch --
+    B·T tokens for a language model, N examples for a classifier; else the first dimension."""
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[-1], torch.Tensor):
+        return batch[-1].numel()
+    return len(batch) if isinstance(batch, torch.Tensor) and batch.dim() else 0
+
+
+def grad_norm(parameters: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The joint L2 norm of all gradients (what clipping would measure), without clipping."""
+    norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.tensor(0.0)
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` (and ``scheduler``) on ``batches``.
+
+    batches: a callable ``next_batch(index) -> batch`` (index counts micro-batches from 0), or an
+        iterable of batches, restarted when it runs out (one epoch after another).
+    loss_fn(model, batch) -> scalar loss; default: the model returns (output, loss).
+    evaluate(model) -> {"name": number}: called in eval mode without gradients.
+    data_state: what holds the data stream's position (a torch.Generator, an object with
+        state_dict/load_state_dict, or a dict of them), saved in checkpoints for an exact
+        resume; default: ``batches`` itself if it has state_dict and load_state_dict.
+    model_config: the model's settings, saved in checkpoints and compared on resume;
+        default: ``model.config`` if the model has one.
+    count_fn(batch) -> items it trains on, for the items_per_s metric (default: count_items).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        batches: Callable[[int], Any] | Iterable[Any],
+        config: TrainConfig | None = None,
+        *,
+        loss_fn: Callable[[Any, Any], torch.Tensor] = model_loss,
+        scheduler: Any = None,
+        evaluate: Callable[[Any], dict[str, float]] | None = None,
+        data_state: Any = None,
+        model_config: Any = None,
+        count_fn: Callable[[Any], int] = count_items,
+    ) -> None:
+        self.config = config = TrainConfig() if config is None else config
+        if config.patience is not None and evaluate is None:
+            raise ValueError("Trainer: early stopping (patience) needs an evaluate function")
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.batches, self.loss_fn, self.count_fn = batches, loss_fn, count_fn
+        self.evaluate = evaluate
+        if data_state is None and all(
+            hasattr(batches, name) for name in ("state_dict", "load_state_dict")
+        ):
+            data_state = batches
+        self.data_state = data_state
+        self.model_config = getattr(model, "config", None) if model_config is None else model_config
+        self.out_dir = None if config.out_dir is None else Path(config.out_dir)
+        self.step = 0
+        # The loop's own state, saved in checkpoints: the best evaluation so far, and how many
+        # evaluations have not beaten it (for early stopping).
+        self.tracker = {"best_value": None, "best_step": None, "evals_without_gain": 0}
+        self.history: list[dict[str, Any]] = []  # every logged row
+        self.device: torch.device | None = None
+        self._iterator = self._first_batch = None
+        self._compiled = False
+
+    # -- one step ----------------------------------------------------------------------------
+    def train_step(self) -> dict[str, Any]:
+        """One optimizer step over grad_accum_steps micro-batches.
+
+        Returns the mean loss (a tensor: reading it would wait for the device), the gradient
+        norm before clipping, the lr this step used, and the number of items trained on.
+        """
+        model, optimizer, k = self.model, self.optimizer, self.config.grad_accum_steps
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        total_loss, items = torch.zeros(()), 0
+        for micro in range(k):
+            batch = self._batch(self.step * k + micro)
+            loss = self.loss_fn(model, batch)
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise TypeError(f"loss_fn must return a scalar tensor, got {loss!r:.80}")
+            (loss / k).backward()  # the gradients add up to the gradient of the mean loss
+            total_loss = total_loss.to(loss.device) + loss.detach() / k
+            items += self.count_fn(batch)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if self.config.clip_grad_norm is None:
+            norm = grad_norm(params)
+        else:
+            norm = clip_grad_norm_(params, self.config.clip_grad_norm)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()  # after optimizer.step(): step t trains with lr(t)
+        return {"loss": total_loss, "grad_norm": norm, "lr": lr, "items": items}
+
+    def run_evaluation(self) -> dict[str, float]:
+        """``evaluate(model)`` in eval mode (dropout off) without gradients; the model's mode
+        is restored afterwards."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                metrics = self.evaluate(self.model)
+        finally:
+            self.model.train(was_training)
+        return {name: float(value) for name, value in metrics.items()}
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self, resume_from: str | Path | None = None) -> TrainResult:
+        """Train until max_steps (or early stopping); resume from a checkpoint if given."""
+        config = self.config
+        self._prepare()
+        if resume_from is not None:
+            self.load(resume_from)
+        elif self.step == 0:  # a fresh run (a second fit() call continues the first)
+            seed_everything(config.seed)
+        runlog = None if self.out_dir is None else RunLog(self.out_dir)
+        if runlog is not None:
+            runlog.truncate_after(self.step)  # rows after the checkpoint are logged again
+            runlog.save_json("config.json", self.run_config())
+            self.history = runlog.rows()
+        progress = Progress(
+            config.max_steps, desc="train", unit="step", initial=self.step, enabled=config.progress
+        )
+        meter, stopped = StepMeter(), False
+        while self.step < config.max_steps and not stopped:
+            meter.begin()
+            meter.add(self.train_step())
+            self.step += 1
+            last = self.step == config.max_steps
+            due = _every(self.step, config.eval_every)
+            evaluating = self.evaluate is not None and (last or due)
+            if last or evaluating or self.step % config.log_every == 0:
+                row = meter.row(self.step)
+                self._record(row, runlog)
+                progress.values["loss"] = row["loss"]
+            progress.update()
+            if evaluating:
+                stopped = self._evaluate_and_track(runlog)
+            if runlog is not None and (
+                last or stopped or _every(self.step, config.checkpoint_every)
+            ):
+                self.save(self.out_dir / "last.pt")
+        progress.close()
+        best = self.tracker
+        return TrainResult(
+            self.step, stopped, best["best_value"], best["best_step"], list(self.history)
+        )
+
+    def _evaluate_and_track(self, runlog: RunLog | None) -> bool:
+        """Evaluate, log, keep best.pt; return True when patience has run out."""
+        config = self.config
+        metrics = self.run_evaluation()
+        if config.eval_metric not in metrics:
+            raise ValueError(
+                f"evaluate() returned {sorted(metrics)}, but config.eval_metric is "
+                f"{config.eval_metric!r}"
+            )
+        self._record({"step": self.step, **{f"eval_{k}": v for k, v in metrics.items()}}, runlog)
+        value, best, tracker = metrics[config.eval_metric], self.tracker["best_value"], self.tracker
+        if best is None or (value < best if config.eval_mode == "min" else value > best):
+            tracker.update(best_value=value, best_step=self.step, evals_without_gain=0)
+            if self.out_dir is not None:
+                self.save(self.out_dir / "best.pt")
+        else:
+            tracker["evals_without_gain"] += 1
+        return config.patience is not None and tracker["evals_without_gain"] >= config.patience
+
+    def _record(self, row: dict[str, Any], runlog: RunLog | None) -> None:
+        """Keep a metrics row in the history and the run folder; stop on a non-finite loss."""
+        if "loss" in row and not math.isfinite(row["loss"]):
+            raise FloatingPointError(
+                f"the training loss is {row['loss']} at step {row['step']}: lower the learning "
+                "rate, clip the gradients (clip_grad_norm) or check the data"
+            )
+        self.history.append(row)
+        if runlog is not None:
+            runlog.log(row)
+
+    # -- data --------------------------------------------------------------------------------
+    def _batch(self, index: int) -> Any:
+        """The index-th micro-batch of the run, on the training device."""
+        if not self.config.overfit_batch:
+            return move_to(self._draw(index), self.device)
+        if self._first_batch is None:
+            self._first_batch = move_to(self._draw(0), self.device)
+        return self._first_batch
+
+    def _draw(self, index: int) -> Any:
+        if callable(self.batches):
+            return self.batches(index)
+        if self._iterator is None:
+            self._iterator = iter(self.batches)
+        try:
+            return next(self._iterator)
+        except StopIteration:  # an epoch is over: start the next one
+            self._iterator = iter(self.batches)
+            return next(self._iterator)
+
+    # -- device, checkpoints -----------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Pick the device and move the model there (once), compile if asked."""
+        if self.device is None:
+            self.device = resolve_device(self.config.device)
+            self.model.to(self.device)
+        if self.config.compile and not self._compiled:
+            # An instance attribute shadows the method, so model(x) runs the compiled forward.
+            self.model.forward = torch.compile(self.model.forward)
+            self._compiled = True
+
+    def run_config(self) -> dict[str, Any]:
+        """The run's settings as plain data: {"train": ..., "model": ...}."""
+        return {"train": to_plain(self.config), "model": to_plain(self.model_config)}
+
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint of the run as it is now (atomically)."""
+        parts = (self.model, self.optimizer, self.scheduler, self.data_state)
+        save_checkpoint(make_checkpoint(self.step, *parts, self.run_config(), self.tracker), path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a run from a checkpoint; its config must match (see RESUMABLE_KEYS)."""
+        self._prepare()
+        checkpoint = load_checkpoint(path)
+        check_config(checkpoint, self.run_config(), RESUMABLE_KEYS, path)
+        self.step = restore_checkpoint(
+            checkpoint, self.model, self.optimizer, self.scheduler, self.data_state
+        )
+        self.tracker = dict(checkpoint["trainer"])
+        self._iterator = self._first_batch = None
+        if not callable(self.batches) and self.data_state is None:
+            # A plain iterable cannot jump: replay it to where the run stopped.
+            for _ in range(self.step * self.config.grad_accum_steps):
+                self._draw(0)
+
+
+def _every(step: int, interval: int) -> bool:
+    return interval > 0 and step % interval == 0

@@ -1,0 +1,136 @@
+"""Classification metrics from predicted and true labels (1-D integer tensors of equal length).
+
+Everything follows from the confusion matrix M, with M[i, j] = how many examples of true class
+i were predicted as class j (rows: truth, columns: prediction, as scikit-learn). For class c:
+
+    TP = M[c, c]       FP = column c's sum − TP       FN = row c's sum − TP
+    precision = TP / (TP + FP)     of the examples predicted c, the fraction that are c
+    recall    = TP / (TP + FN)     of the examples that are c, the fraction found
+    F1        = 2·TP / (2·TP + FP + FN)   (the harmonic mean of precision and recall)
+
+A ratio whose denominator is 0 (a class never predicted, or never present) is
+``zero_division`` (0 by default, as scikit-learn). Accuracy alone misleads on imbalanced data --
+always predicting the majority class of a 95/5 split scores 95% -- so report macro-F1 (every
+class counts the same) and look at the confusion matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def _check_labels(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int | None, where: str
+) -> int:
+    """Validate the two label tensors; return the number of classes (given, or max label + 1)."""
+    for name, labels in (("pred", pred), ("target", target)):
+        if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
+            shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
+            raise ValueError(f"{where}: {name} must be a 1-D tensor of class indices, got {shape}")
+        if labels.is_floating_point() or labels.is_complex():
+            raise TypeError(
+                f"{where}: {name} must hold integer class indices, got {labels.dtype} "
+                "(for scores, take .argmax(dim=-1) first)"
+            )
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{where}: pred and target must have the same length, got {len(pred)} and {len(target)}"
+        )
+    both = torch.cat([pred, target])
+    if num_classes is None:
+        return int(both.max()) + 1 if len(both) else 0
+    if len(both) and (both.min() < 0 or both.max() >= num_classes):
+        raise ValueError(
+            f"{where}: labels must be in [0, {num_classes}), got values from "
+            f"{int(both.min())} to {int(both.max())}"
+        )
+    return num_classes
+
+
+def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """The fraction of examples whose predicted label is the true one."""
+    _check_labels(pred, target, None, "accuracy")
+    if len(target) == 0:
+        raise ValueError("accuracy: no examples")
+    return (pred == target).double().mean().item()
+
+
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int | None = None
+) -> torch.Tensor:
+    """(num_classes, num_classes) int64 counts; [i, j] = true class i predicted as j."""
+    num_classes = _check_labels(pred, target, num_classes, "confusion_matrix")
+    # Each (true, predicted) pair gets its own bin: true · C + predicted.
+    pairs = target.long() * num_classes + pred.long()
+    counts = torch.bincount(pairs.cpu(), minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def precision_recall_f1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-class precision, recall and F1, each a float64 tensor of length num_classes."""
+    matrix = confusion_matrix(pred, target, num_classes).double()
+    tp = matrix.diagonal()
+    predicted, actual = matrix.sum(dim=0), matrix.sum(dim=1)  # TP + FP, TP + FN
+
+    def ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+        safe = denominator.clamp(min=1)
+        return torch.where(denominator > 0, numerator / safe, torch.full_like(safe, zero_division))
+
+    return ratio(tp, predicted), ratio(tp, actual), ratio(2 * tp, predicted + actual)
+
+
+def macro_f1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> float:
+    """The plain mean of the per-class F1 scores, over the classes that occur among the true
+    or predicted labels (as scikit-learn's f1_score(average="macro") with no labels given)."""
+    _, _, f1 = precision_recall_f1(pred, target, num_classes, zero_division)
+    present = torch.zeros(len(f1), dtype=torch.bool)
+    present[torch.cat([pred, target]).long().cpu()] = True
+    if not present.any():
+        raise ValueError("macro_f1: no examples")
+    return f1[present].mean().item()
+
+
+def classification_metrics(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int | None = None
+) -> dict[str, float]:
+    """{"accuracy", "macro_f1"}: what an ``evaluate`` function typically returns."""
+    return {"accuracy": accuracy(pred, target), "macro_f1": macro_f1(pred, target, num_classes)}
+
+
+def format_confusion_matrix(matrix: torch.Tensor, labels: Sequence[str] | None = None) -> str:
+    """A text table: one row per true class, one column per predicted class.
+
+    true\\pred  cat  dog
+    cat          5    1
+    dog          0    7
+    """
+    if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"format_confusion_matrix: expected a square matrix, got {matrix.shape}")
+    n = matrix.shape[0]
+    labels = [str(i) for i in range(n)] if labels is None else [str(label) for label in labels]
+    if len(labels) != n:
+        raise ValueError(f"format_confusion_matrix: {len(labels)} labels for {n} classes")
+    cells = [["true\\pred", *labels]]
+    cells += [
+        [label, *(str(int(value)) for value in row)]
+        for label, row in zip(labels, matrix.tolist(), strict=True)
+    ]
+    widths = [max(len(row[j]) for row in cells) for j in range(n + 1)]
+    lines = [
+        row[0].ljust(widths[0])
+        + "".join(f"  {cell:>{w}}" for cell, w in zip(row[1:], widths[1:], strict=True))
+        for row in cells
+    ]
+    return "\n".join(lines)
