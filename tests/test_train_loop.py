@@ -21,7 +21,7 @@ from minimod.train import (
     load_checkpoint,
     seed_everything,
 )
-from minimod.train.loop import count_items, resolve_device
+from minimod.train.batches import count_items, resolve_device
 
 
 def mlp(dropout: float = 0.0, seed: int = 0) -> nn.Module:

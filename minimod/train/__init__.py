@@ -5,6 +5,7 @@ trainer = Trainer(model, optimizer, next_batch, TrainConfig(max_steps=1000, out_
 result = trainer.fit()                                   # or fit(resume_from="runs/x/last.pt")
 """
 
+from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -13,7 +14,8 @@ from minimod.train.checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from minimod.train.loop import TrainConfig, Trainer, TrainResult, resolve_device
+from minimod.train.config import TrainConfig, TrainResult
+from minimod.train.loop import Trainer
 from minimod.train.metrics import (
     accuracy,
     classification_metrics,

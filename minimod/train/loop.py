@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from minimod.nn.utils import clip_grad_norm_
+from minimod.train.batches import count_items, grad_norm, model_loss, move_to, resolve_device
 from minimod.train.checkpoint import (
     check_config,
     load_checkpoint,
@@ -36,116 +36,9 @@ from minimod.train.checkpoint import (
     seed_everything,
     to_plain,
 )
+from minimod.train.config import RESUMABLE_KEYS, TrainConfig, TrainResult
 from minimod.train.progress import Progress
 from minimod.train.runlog import RunLog, StepMeter
-
-
-@dataclass
-class TrainConfig:
-    max_steps: int = 1000  # optimizer steps
-    grad_accum_steps: int = 1  # micro-batches per optimizer step
-    clip_grad_norm: float | None = 1.0  # max joint gradient norm; None = no clipping
-    log_every: int = 10  # steps between metric rows
-    eval_every: int = 0  # steps between evaluations; 0 = only after the last step
-    eval_metric: str = "loss"  # key of evaluate()'s dict that picks best.pt and early stopping
-    eval_mode: str = "min"  # "min" (a loss) or "max" (an accuracy)
-    patience: int | None = None  # stop after this many evaluations without improvement
-    checkpoint_every: int = 0  # steps between last.pt saves; 0 = only at the end
-    out_dir: str | None = None  # run folder (metrics, checkpoints); None = keep nothing
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    compile: bool = False  # torch.compile the model's forward
-    overfit_batch: bool = False  # train on the first batch again and again (a debugging check)
-    progress: bool = True  # progress bar on stderr
-
-    def __post_init__(self) -> None:
-        rules = {  # name: (valid?, what is expected)
-            "max_steps": (self.max_steps >= 1, "≥ 1"),
-            "grad_accum_steps": (self.grad_accum_steps >= 1, "≥ 1"),
-            "log_every": (self.log_every >= 1, "≥ 1"),
-            "eval_every": (self.eval_every >= 0, "≥ 0"),
-            "checkpoint_every": (self.checkpoint_every >= 0, "≥ 0"),
-            "clip_grad_norm": (
-                self.clip_grad_norm is None or self.clip_grad_norm > 0,
-                "> 0 or None",
-            ),
-            "eval_mode": (self.eval_mode in ("min", "max"), "'min' or 'max'"),
-            "patience": (self.patience is None or self.patience >= 1, "≥ 1 or None"),
-        }
-        for name, (valid, expected) in rules.items():
-            if not valid:
-                raise ValueError(
-                    f"TrainConfig: {name} must be {expected}, got {getattr(self, name)!r}"
-                )
-        if self.checkpoint_every and self.out_dir is None:
-            raise ValueError("TrainConfig: checkpoint_every needs an out_dir to write to")
-
-
-# Settings that may change when a run resumes: they do not change what the model learns.
-_RESUMABLE = "max_steps log_every eval_every patience checkpoint_every out_dir device compile"
-RESUMABLE_KEYS = tuple(f"train.{key}" for key in (_RESUMABLE + " progress").split())
-
-
-@dataclass
-class TrainResult:
-    step: int  # optimizer steps done
-    stopped_early: bool
-    best_value: float | None  # best evaluation of config.eval_metric, and its step
-    best_step: int | None
-    history: list[dict[str, Any]] = field(default_factory=list)  # every logged row
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """The device to train on: "auto" picks CUDA, else Apple's MPS, else the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-    device = torch.device(name)
-    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
-    if device.type in available and not available[device.type]():
-        raise ValueError(f"device {name!r} is not available here; use 'auto' or 'cpu'")
-    return device
-
-
-def move_to(batch: Any, device: torch.device) -> Any:
-    """The batch with every tensor (inside tuples, lists, dicts) on ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(move_to(item, device) for item in batch)
-    if isinstance(batch, dict):
-        return {key: move_to(item, device) for key, item in batch.items()}
-    return batch
-
-
-def model_loss(model: Any, batch: Any) -> torch.Tensor:
-    """The default loss_fn: ``model(*batch)`` returns (output, loss), as GPT(idx, targets) does."""
-    advice = (
-        "the default loss_fn calls model(*batch) and expects (output, loss) back; otherwise "
-        "pass loss_fn(model, batch) -> loss, e.g. lambda m, b: F.cross_entropy(m(b[0]), b[1])"
-    )
-    try:
-        output = model(*batch) if isinstance(batch, (tuple, list)) else model(batch)
-    except TypeError as error:
-        raise TypeError(f"{type(model).__name__}: {error}; {advice}") from error
-    if isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], torch.Tensor):
-        return output[1]
-    raise TypeError(f"{type(model).__name__} returned {type(output).__name__}; {advice}")
-
-
-def count_items(batch: Any) -> int:
-    """What a batch trains on: the targets, i.e. the last tensor of a (inputs, targets) batch --
-    B·T tokens for a language model, N examples for a classifier; else the first dimension."""
-    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[-1], torch.Tensor):
-        return batch[-1].numel()
-    return len(batch) if isinstance(batch, torch.Tensor) and batch.dim() else 0
-
-
-def grad_norm(parameters: Iterable[torch.Tensor]) -> torch.Tensor:
-    """The joint L2 norm of all gradients (what clipping would measure), without clipping."""
-    norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.tensor(0.0)
 
 
 class Trainer:
