@@ -1,7 +1,8 @@
 """The implementation under test, chosen with ``pytest --impl minimod|solutions|exercises``.
 
 Tests reach every definition through these namespaces -- ``impl.nn.Linear``, ``impl.F.gelu``,
-``impl.optim.AdamW``, ``impl.gpt.GPT``, ``impl.cnn.ResNet`` -- so the same property tests check
+``impl.optim.AdamW``, ``impl.gpt.GPT``, ``impl.cnn.ResNet``, ``impl.train.Trainer``,
+``impl.checkpoint.save_checkpoint``, ``impl.metrics.macro_f1`` -- so the same property tests check
 minimod, the generated solutions, or the learner's own exercise code. The reference twin is
 always ``torch.nn`` / ``torch.optim``. ``impl.attention`` and ``impl.positional`` reach the
 functions of those files that ``minimod.nn`` does not export (``causal_mask``, ``apply_rotary``,
@@ -19,6 +20,9 @@ import minimod.nn.positional
 import minimod.nn.utils
 import minimod.optim
 import minimod.optim.lr_scheduler
+import minimod.train.checkpoint
+import minimod.train.loop
+import minimod.train.metrics
 from minimod.workbook.implementations import Namespace
 
 nn = Namespace(minimod.nn)
@@ -32,8 +36,12 @@ positional = Namespace(minimod.nn.positional)
 gpt = Namespace(minimod.models.gpt)
 bert = Namespace(minimod.models.bert)
 cnn = Namespace(minimod.models.cnn)
+train = Namespace(minimod.train.loop)
+checkpoint = Namespace(minimod.train.checkpoint)
+metrics = Namespace(minimod.train.metrics)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
+NAMESPACES += (train, checkpoint, metrics)
 
 
 def select(implementation: str) -> None:

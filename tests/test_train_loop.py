@@ -1,5 +1,8 @@
 """The training loop (minimod.train.loop): gradient accumulation, clipping, schedules,
-evaluation modes, early stopping, metrics files, determinism and exact resume."""
+evaluation modes, early stopping, metrics files, determinism and exact resume.
+
+Lesson 18's tests reach the Trainer through ``impl.train`` (minimod, solutions/ or exercises/);
+the tests of minimod's own behaviour (reference_only) import it from minimod."""
 
 from __future__ import annotations
 
@@ -10,17 +13,11 @@ import json
 import pytest
 import torch
 
+import impl
 from minimod import nn, optim
 from minimod.models.gpt import GPT, GPTConfig
 from minimod.nn import functional as F
-from minimod.train import (
-    CheckpointError,
-    RunLog,
-    TrainConfig,
-    Trainer,
-    load_checkpoint,
-    seed_everything,
-)
+from minimod.train import CheckpointError, RunLog, TrainConfig, Trainer, seed_everything
 from minimod.train.batches import count_items, resolve_device
 
 
@@ -74,7 +71,7 @@ def test_accumulating_k_micro_batches_equals_one_big_batch(k, clip):
     )
     chunks = list(zip(x.chunk(k), y.chunk(k), strict=True))
     lr = 0.5
-    trainer = Trainer(
+    trainer = impl.train.Trainer(
         model,
         optim.SGD(model.parameters(), lr=lr),
         lambda i: chunks[i],
@@ -107,7 +104,9 @@ def test_the_lr_of_each_step_follows_the_schedule():
     opt = optim.SGD(model.parameters(), lr=0.1)
     schedule = optim.lr_scheduler.WarmupLinearLR(opt, warmup_steps=2, total_steps=5)
     factors = [schedule.factor(t) for t in range(5)]
-    result = Trainer(model, opt, Stream(), config(max_steps=5), loss_fn=ce_loss, scheduler=schedule)
+    result = impl.train.Trainer(
+        model, opt, Stream(), config(max_steps=5), loss_fn=ce_loss, scheduler=schedule
+    )
     rows = result.fit().history
     # Step t (1-based) trains with lr(t - 1): scheduler.step() comes after optimizer.step().
     assert [row["lr"] for row in rows] == pytest.approx([0.1 * f for f in factors])
@@ -124,7 +123,7 @@ def test_overfit_batch_repeats_the_first_batch_and_drives_the_loss_to_zero():
 
     opt = optim.AdamW(model.parameters(), lr=2e-2, weight_decay=0.0)
     cfg = config(max_steps=150, overfit_batch=True, log_every=50)
-    rows = Trainer(model, opt, next_batch, cfg, loss_fn=ce_loss).fit().history
+    rows = impl.train.Trainer(model, opt, next_batch, cfg, loss_fn=ce_loss).fit().history
     assert calls == [0], "overfit_batch draws one batch and reuses it"
     assert rows[-1]["loss"] < 1e-2, f"a tiny model should memorise one batch, got {rows}"
 
@@ -136,7 +135,11 @@ def test_gpt_trains_with_its_own_loss_and_counts_tokens():
     idx = torch.randint(0, 11, (2, 9), generator=g)
     batch = (idx[:, :-1], idx[:, 1:])
     opt = optim.AdamW(model.parameters(), lr=3e-2, weight_decay=0.0)
-    rows = Trainer(model, opt, lambda i: batch, config(max_steps=12, log_every=6)).fit().history
+    rows = (
+        impl.train.Trainer(model, opt, lambda i: batch, config(max_steps=12, log_every=6))
+        .fit()
+        .history
+    )
     assert rows[-1]["loss"] < rows[0]["loss"]
     assert count_items(batch) == 16, "a language model counts its target tokens (B·T)"
     assert count_items((torch.zeros(4, 3, 8, 8), torch.zeros(4))) == 4
@@ -162,7 +165,7 @@ def test_train_mode_for_steps_eval_mode_without_gradients_for_evaluation():
         return {"loss": 1.0}
 
     cfg = config(max_steps=4, eval_every=2)
-    Trainer(
+    impl.train.Trainer(
         model,
         optim.SGD(model.parameters(), lr=0.1),
         Stream(),
@@ -170,8 +173,12 @@ def test_train_mode_for_steps_eval_mode_without_gradients_for_evaluation():
         loss_fn=ce_loss,
         evaluate=evaluate,
     ).fit()
-    assert model.modes == [True, True, False, True, True, False]
-    assert seen == [(False, False), (False, False)]
+    assert model.modes == [True, True, False, True, True, False], (
+        "training steps run in train mode (model.train()), evaluation in eval mode (model.eval())"
+    )
+    assert seen == [(False, False), (False, False)], (
+        "evaluate(model) must run in eval mode inside torch.no_grad(): (training, grad enabled)"
+    )
     assert model.training, "evaluation restores the mode the model had"
 
 
@@ -179,14 +186,15 @@ def test_train_mode_for_steps_eval_mode_without_gradients_for_evaluation():
 @pytest.mark.parametrize("mode", ["min", "max"])
 def test_early_stopping_keeps_the_best_checkpoint(tmp_path, mode):
     sign = 1 if mode == "min" else -1
-    values = iter([3.0, 2.0, 2.5, 2.0, 1.0, 0.5])  # best at the 2nd evaluation, then no gain
+    # Best at the 2nd evaluation, then no gain; one value for each of the 20 possible steps.
+    values = iter([3.0, 2.0, 2.5, 2.0, 1.0] + [0.5] * 15)
 
     def evaluate(model):
         return {"accuracy": 0.0, "loss": sign * next(values)}
 
     model = mlp()
     cfg = config(max_steps=20, eval_every=1, patience=2, eval_mode=mode, out_dir=str(tmp_path))
-    trainer = Trainer(
+    trainer = impl.train.Trainer(
         model,
         optim.SGD(model.parameters(), lr=0.1),
         Stream(),
@@ -195,10 +203,13 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path, mode):
         evaluate=evaluate,
     )
     result = trainer.fit()
-    assert (result.stopped_early, result.step) == (True, 4)
-    assert (result.best_value, result.best_step) == (sign * 2.0, 2)
-    assert load_checkpoint(tmp_path / "best.pt")["step"] == 2
-    assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
+    tie = "a value equal to the best is no gain: only a strict improvement resets patience"
+    assert (result.best_value, result.best_step) == (sign * 2.0, 2), tie
+    assert (result.stopped_early, result.step) == (True, 4), (
+        "stop once `patience` evaluations in a row brought no gain"
+    )
+    assert impl.checkpoint.load_checkpoint(tmp_path / "best.pt")["step"] == 2
+    assert impl.checkpoint.load_checkpoint(tmp_path / "last.pt")["step"] == 4
 
 
 def test_metrics_files_hold_every_row_and_are_written_as_training_goes(tmp_path):
@@ -210,7 +221,7 @@ def test_metrics_files_hold_every_row_and_are_written_as_training_goes(tmp_path)
         return ce_loss(m, batch)
 
     cfg = config(max_steps=6, eval_every=3, out_dir=str(tmp_path))
-    Trainer(
+    impl.train.Trainer(
         model,
         optim.SGD(model.parameters(), lr=0.1),
         Stream(),
@@ -233,6 +244,7 @@ def test_metrics_files_hold_every_row_and_are_written_as_training_goes(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["train"]["max_steps"] == 6
 
 
+@pytest.mark.reference_only
 def test_the_run_log_widens_its_csv_skips_a_cut_line_and_truncates(tmp_path):
     log = RunLog(tmp_path)
     log.log({"step": 1, "loss": 2.0})
@@ -261,7 +273,9 @@ def test_same_seed_gives_identical_parameters_and_another_seed_does_not():
     def run(seed):
         model = mlp(dropout=0.3)
         opt = optim.AdamW(model.parameters(), lr=1e-2)
-        Trainer(model, opt, Stream(), config(max_steps=5, seed=seed), loss_fn=ce_loss).fit()
+        impl.train.Trainer(
+            model, opt, Stream(), config(max_steps=5, seed=seed), loss_fn=ce_loss
+        ).fit()
         return params(model)
 
     first, again, other = run(0), run(0), run(1)
@@ -275,7 +289,7 @@ def test_a_second_fit_continues_the_run():
     def trainer():
         model = mlp(dropout=0.3)
         opt = optim.AdamW(model.parameters(), lr=1e-2)
-        return Trainer(model, opt, Stream(), config(max_steps=6), loss_fn=ce_loss)
+        return impl.train.Trainer(model, opt, Stream(), config(max_steps=6), loss_fn=ce_loss)
 
     whole, halves = trainer(), trainer()
     whole.fit()
@@ -311,7 +325,7 @@ def make_run(tmp_path, seed: int, crash_at_call: int | None = None):
         out_dir=str(tmp_path),
     )
     evaluate = lambda m: {"loss": ce_loss(m, Stream(seed=9)(0)).item()}  # noqa: E731
-    return Trainer(
+    return impl.train.Trainer(
         model, opt, Stream(seed=seed), cfg, loss_fn=loss_fn, scheduler=schedule, evaluate=evaluate
     )
 
@@ -349,7 +363,7 @@ def test_an_iterable_of_batches_is_replayed_on_resume(tmp_path):
         model = mlp(seed=0 if resume is None else 3)
         opt = optim.AdamW(model.parameters(), lr=1e-2)
         cfg = config(max_steps=max_steps, out_dir=str(folder))
-        trainer = Trainer(model, opt, data, cfg, loss_fn=ce_loss)
+        trainer = impl.train.Trainer(model, opt, data, cfg, loss_fn=ce_loss)
         trainer.fit(resume_from=resume)
         return params(model)
 
@@ -390,7 +404,7 @@ def test_compile_wraps_the_forward_with_torch_compile(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     model = mlp()
-    Trainer(
+    impl.train.Trainer(
         model,
         optim.SGD(model.parameters(), lr=0.1),
         Stream(),

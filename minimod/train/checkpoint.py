@@ -207,6 +207,7 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> None:
     path = Path(path)
     check_plain(dict(checkpoint))
     path.parent.mkdir(parents=True, exist_ok=True)
+    # BEGIN SOLUTION
     temp = path.with_name(f".{path.name}.tmp")
     try:
         with open(temp, "wb") as file:
@@ -223,6 +224,7 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+    # END SOLUTION
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

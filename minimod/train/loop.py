@@ -94,20 +94,21 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
-        """One optimizer step over grad_accum_steps micro-batches.
+        """One optimizer step over grad_accum_steps micro-batches: micro-batch ``m`` of this step
+        is ``self._batch(self.step * grad_accum_steps + m)``, its loss ``self._loss(batch)``.
 
-        Returns the mean loss (a tensor: reading it would wait for the device), the gradient
-        norm before clipping, the lr this step used, and the number of items trained on.
+        Returns {"loss": the mean loss (a tensor: reading it would wait for the device),
+        "grad_norm": the gradients' joint norm before clipping, "lr": the lr this step used,
+        "items": the number of items trained on (``self.count_fn(batch)`` summed)}.
         """
+        # BEGIN SOLUTION
         model, optimizer, k = self.model, self.optimizer, self.config.grad_accum_steps
         model.train()
         optimizer.zero_grad(set_to_none=True)
         total_loss, items = torch.zeros(()), 0
         for micro in range(k):
             batch = self._batch(self.step * k + micro)
-            loss = self.loss_fn(model, batch)
-            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-                raise TypeError(f"loss_fn must return a scalar tensor, got {loss!r:.80}")
+            loss = self._loss(batch)
             (loss / k).backward()  # the gradients add up to the gradient of the mean loss
             total_loss = total_loss.to(loss.device) + loss.detach() / k
             items += self.count_fn(batch)
@@ -121,10 +122,19 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()  # after optimizer.step(): step t trains with lr(t)
         return {"loss": total_loss, "grad_norm": norm, "lr": lr, "items": items}
+        # END SOLUTION
+
+    def _loss(self, batch: Any) -> torch.Tensor:
+        """``loss_fn(model, batch)``, checked to be a scalar tensor."""
+        loss = self.loss_fn(self.model, batch)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TypeError(f"loss_fn must return a scalar tensor, got {loss!r:.80}")
+        return loss
 
     def run_evaluation(self) -> dict[str, float]:
         """``evaluate(model)`` in eval mode (dropout off) without gradients; the model's mode
-        is restored afterwards."""
+        is restored afterwards (even when evaluate raises). The values become floats."""
+        # BEGIN SOLUTION
         was_training = self.model.training
         self.model.eval()
         try:
@@ -133,6 +143,7 @@ class Trainer:
         finally:
             self.model.train(was_training)
         return {name: float(value) for name, value in metrics.items()}
+        # END SOLUTION
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
@@ -177,7 +188,10 @@ class Trainer:
         )
 
     def _evaluate_and_track(self, runlog: RunLog | None) -> bool:
-        """Evaluate, log, keep best.pt; return True when patience has run out."""
+        """Evaluate, log, keep best.pt; return True when patience has run out.
+
+        ``self.tracker`` holds best_value, best_step and evals_without_gain (saved in checkpoints).
+        """
         config = self.config
         metrics = self.run_evaluation()
         if config.eval_metric not in metrics:
@@ -186,6 +200,7 @@ class Trainer:
                 f"{config.eval_metric!r}"
             )
         self._record({"step": self.step, **{f"eval_{k}": v for k, v in metrics.items()}}, runlog)
+        # BEGIN SOLUTION
         value, best, tracker = metrics[config.eval_metric], self.tracker["best_value"], self.tracker
         if best is None or (value < best if config.eval_mode == "min" else value > best):
             tracker.update(best_value=value, best_step=self.step, evals_without_gain=0)
@@ -194,6 +209,7 @@ class Trainer:
         else:
             tracker["evals_without_gain"] += 1
         return config.patience is not None and tracker["evals_without_gain"] >= config.patience
+        # END SOLUTION
 
     def _record(self, row: dict[str, Any], runlog: RunLog | None) -> None:
         """Keep a metrics row in the history and the run folder; stop on a non-finite loss."""

@@ -31,6 +31,8 @@ from minimod.workbook.lessons import (
     e15_batchnorm,
     e16_resnet,
     e17_bpe,
+    e18_training_loop,
+    e19_metrics,
 )
 
 
@@ -316,6 +318,23 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         ("tests/test_tokenizers.py",),
         e17_bpe.TEXT,
+    ),
+    Lesson(
+        18,
+        "e18_training_loop",
+        "The training loop: accumulation, clipping, schedules, evaluation, checkpoints",
+        _names("minimod.train.loop", "Trainer")
+        + _names("minimod.train.checkpoint", "save_checkpoint", "load_checkpoint"),
+        ("tests/test_train_loop.py", "tests/test_checkpoint.py"),
+        e18_training_loop.TEXT,
+    ),
+    Lesson(
+        19,
+        "e19_metrics",
+        "Classification metrics: confusion matrix, precision, recall, F1",
+        _names("minimod.train.metrics", "confusion_matrix", "precision_recall_f1", "macro_f1"),
+        ("tests/test_metrics.py",),
+        e19_metrics.TEXT,
     ),
 )
 

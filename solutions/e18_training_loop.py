@@ -1,0 +1,424 @@
+"""Lesson 18: The training loop -- accumulation, clipping, schedules, evaluation, checkpoints
+
+The idea
+One loop trains every model in minimod. Each optimizer step does the same few things, in an
+order that matters, and every part of the run's state is saved so a crash costs nothing:
+    model.train(); optimizer.zero_grad()
+    for each of k = grad_accum_steps micro-batches:  loss = loss_fn(model, batch)
+                                                      (loss / k).backward()
+    norm = clip_grad_norm_(params, max_norm)          (or just measure it: clip_grad_norm=None)
+    lr = the lr this step uses;  optimizer.step();  scheduler.step()
+    every eval_every steps: evaluate in eval mode without gradients; keep best.pt; stop early
+    every checkpoint_every steps: last.pt, written atomically
+
+Gradient accumulation: why divide by k
+backward() ADDS into .grad. With a loss that is a mean over its b examples,
+    ∇ (1/k) Σ_m mean_b(loss of micro-batch m) = ∇ mean over all k·b examples,
+so summing the gradients of loss / k gives exactly the gradient of one batch of k·b examples,
+computed in k pieces that each fit in memory. Summing plain losses instead multiplies the
+gradient (and so the lr, for SGD) by k. The loss to report is the mean, Σ loss.detach() / k:
+detach it, or every micro-batch's graph stays alive. zero_grad comes once per STEP, not per
+micro-batch. Micro-batch m of step s is the (s·k + m)-th batch: self._batch(s * k + m).
+
+Clipping and the schedule (lesson 7)
+Clip after ALL k backward passes (the joint norm of the accumulated gradient), before
+optimizer.step(). With clip_grad_norm=None still report the norm (batches.grad_norm): its
+spikes show trouble. Read lr = optimizer.param_groups[0]["lr"] BEFORE stepping: step t (from
+0) trains with lr(t), then scheduler.step() moves to lr(t + 1).
+
+Evaluation: eval mode, no gradients, the mode restored
+Dropout must be off and batch norm must use its running statistics (model.eval()), and no
+graph is needed (torch.no_grad(): faster, less memory). Afterwards put the model back in the
+mode it had, model.train(was_training), in a finally block so an error in evaluate cannot
+leave the model in eval mode. Convert the metrics to floats (they may be 0-dim tensors).
+
+Best and patience
+tracker = {"best_value", "best_step", "evals_without_gain"}, saved in every checkpoint.
+The first value is the best; later, only a STRICT improvement counts (value < best for
+eval_mode "min", value > best for "max"): it resets evals_without_gain to 0 and writes best.pt
+(when there is an out_dir); anything else adds 1. Stop when patience is set and
+evals_without_gain >= patience.
+
+Atomic checkpoints, and loading without running code
+A run can be killed at any moment, also in the middle of torch.save. Never write over the
+only good checkpoint: write a temp file in the SAME folder (path.with_name(f".{name}.tmp")),
+file.flush() and os.fsync(file.fileno()) so the bytes are on disk, then os.replace(temp, path):
+within one filesystem the rename is atomic, so readers see the old file or the new one. On any
+failure (except BaseException: KeyboardInterrupt too) delete the temp file and re-raise. On
+POSIX, fsync the folder too (os.open it O_RDONLY) so the rename itself survives a power cut.
+A .pt file is a pickle, and unpickling can run any code. A checkpoint holds only tensors and
+plain data, so load_checkpoint (given) reads it with torch.load(path, weights_only=True),
+which refuses anything else. Read it, and never load an untrusted file without that flag.
+
+What you write
+Trainer.train_step, Trainer.run_evaluation, the best/patience block of
+Trainer._evaluate_and_track, and the write-fsync-replace part of save_checkpoint. The rest of
+the Trainer (fit, logging, data, resume) and load_checkpoint are given: read them.
+
+Classic pitfalls
+- (loss).backward() per micro-batch without / k: the step is k times too large.
+- optimizer.zero_grad() inside the micro-batch loop: only the last micro-batch counts.
+- Clipping each micro-batch's gradient, or clipping after optimizer.step().
+- scheduler.step() before optimizer.step(), or logging the lr after the scheduler moved it.
+- Evaluating in train mode (dropout on), with gradients, or leaving the model in eval mode.
+- value <= best counted as a gain, so a plateau never runs out of patience.
+- torch.save straight to path (a crash leaves half a file), a temp file in /tmp (another
+  filesystem: the rename is a copy), or forgetting fsync before the rename.
+
+Check it: minimod exercises check 18
+Try it (python, in the repository folder):
+    >>> import pathlib, tempfile, torch
+    >>> from exercises.e18_training_loop import Trainer, load_checkpoint
+    >>> from minimod import nn, optim
+    >>> from minimod.nn import functional as F
+    >>> from minimod.train import TrainConfig
+    >>> model = nn.Linear(1, 1, bias=False); _ = nn.init.zeros_(model.weight)
+    >>> batches = [(torch.tensor([[1.0]]), torch.tensor([[2.0]])),
+    ...            (torch.tensor([[3.0]]), torch.tensor([[6.0]]))]  # two micro-batches, y = 2x
+    >>> settings = dict(clip_grad_norm=None, device="cpu", progress=False)
+    >>> config = TrainConfig(max_steps=1, grad_accum_steps=2, **settings)
+    >>> mse = lambda m, batch: F.mse_loss(m(batch[0]), batch[1])
+    >>> trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), batches, config,
+    ...                   loss_fn=mse)
+    >>> row = trainer.fit().history[0]  # mean loss (4 + 36) / 2, gradient mean(-4, -36)
+    >>> row["loss"], row["grad_norm"], model.weight.item()  # w = 0 - 0.1 · (-20)
+    (20.0, 20.0, 2.0)
+    >>> folder = pathlib.Path(tempfile.mkdtemp()); trainer.save(folder / "last.pt")
+    >>> [p.name for p in folder.iterdir()], load_checkpoint(folder / "last.pt")["step"]
+    (['last.pt'], 1)
+    >>> scores = iter([0.5, 0.7, 0.6, 0.7])  # best at step 2, then two evaluations without gain
+    >>> config = TrainConfig(max_steps=9, eval_every=1, eval_metric="accuracy",
+    ...                      eval_mode="max", patience=2, **settings)
+    >>> result = Trainer(model, optim.SGD(model.parameters(), lr=0.1), batches, config,
+    ...                  loss_fn=mse, evaluate=lambda m: {"accuracy": next(scores)}).fit()
+    >>> result.stopped_early, result.step, result.best_value, result.best_step
+    (True, 4, 0.7, 2)
+"""
+
+# Lesson 18 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from minimod.nn.utils import clip_grad_norm_
+from minimod.train.batches import count_items, grad_norm, model_loss, move_to, resolve_device
+from minimod.train.checkpoint import (
+    FORMAT,
+    VERSION,
+    CheckpointError,
+    check_config,
+    check_plain,
+    make_checkpoint,
+    restore_checkpoint,
+    seed_everything,
+    to_plain,
+)
+from minimod.train.config import RESUMABLE_KEYS, TrainConfig, TrainResult
+from minimod.train.loop import _every
+from minimod.train.progress import Progress
+from minimod.train.runlog import RunLog, StepMeter
+
+# ---- from minimod/train/loop.py ----------------------------------------
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` (and ``scheduler``) on ``batches``.
+
+    batches: a callable ``next_batch(index) -> batch`` (index counts micro-batches from 0), or an
+        iterable of batches, restarted when it runs out (one epoch after another).
+    loss_fn(model, batch) -> scalar loss; default: the model returns (output, loss).
+    evaluate(model) -> {"name": number}: called in eval mode without gradients.
+    data_state: what holds the data stream's position (a torch.Generator, an object with
+        state_dict/load_state_dict, or a dict of them), saved in checkpoints for an exact
+        resume; default: ``batches`` itself if it has state_dict and load_state_dict.
+    model_config: the model's settings, saved in checkpoints and compared on resume;
+        default: ``model.config`` if the model has one.
+    count_fn(batch) -> items it trains on, for the items_per_s metric (default: count_items).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        batches: Callable[[int], Any] | Iterable[Any],
+        config: TrainConfig | None = None,
+        *,
+        loss_fn: Callable[[Any, Any], torch.Tensor] = model_loss,
+        scheduler: Any = None,
+        evaluate: Callable[[Any], dict[str, float]] | None = None,
+        data_state: Any = None,
+        model_config: Any = None,
+        count_fn: Callable[[Any], int] = count_items,
+    ) -> None:
+        self.config = config = TrainConfig() if config is None else config
+        if config.patience is not None and evaluate is None:
+            raise ValueError("Trainer: early stopping (patience) needs an evaluate function")
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.batches, self.loss_fn, self.count_fn = batches, loss_fn, count_fn
+        self.evaluate = evaluate
+        if data_state is None and all(
+            hasattr(batches, name) for name in ("state_dict", "load_state_dict")
+        ):
+            data_state = batches
+        self.data_state = data_state
+        self.model_config = getattr(model, "config", None) if model_config is None else model_config
+        self.out_dir = None if config.out_dir is None else Path(config.out_dir)
+        self.step = 0
+        # The loop's own state, saved in checkpoints: the best evaluation so far, and how many
+        # evaluations have not beaten it (for early stopping).
+        self.tracker = {"best_value": None, "best_step": None, "evals_without_gain": 0}
+        self.history: list[dict[str, Any]] = []  # every logged row
+        self.device: torch.device | None = None
+        self._iterator = self._first_batch = None
+        self._compiled = False
+
+    # -- one step ----------------------------------------------------------------------------
+    def train_step(self) -> dict[str, Any]:
+        """One optimizer step over grad_accum_steps micro-batches: micro-batch ``m`` of this step
+        is ``self._batch(self.step * grad_accum_steps + m)``, its loss ``self._loss(batch)``.
+
+        Returns {"loss": the mean loss (a tensor: reading it would wait for the device),
+        "grad_norm": the gradients' joint norm before clipping, "lr": the lr this step used,
+        "items": the number of items trained on (``self.count_fn(batch)`` summed)}.
+        """
+        # BEGIN YOUR CODE
+        model, optimizer, k = self.model, self.optimizer, self.config.grad_accum_steps
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        total_loss, items = torch.zeros(()), 0
+        for micro in range(k):
+            batch = self._batch(self.step * k + micro)
+            loss = self._loss(batch)
+            (loss / k).backward()  # the gradients add up to the gradient of the mean loss
+            total_loss = total_loss.to(loss.device) + loss.detach() / k
+            items += self.count_fn(batch)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if self.config.clip_grad_norm is None:
+            norm = grad_norm(params)
+        else:
+            norm = clip_grad_norm_(params, self.config.clip_grad_norm)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()  # after optimizer.step(): step t trains with lr(t)
+        return {"loss": total_loss, "grad_norm": norm, "lr": lr, "items": items}
+        # END YOUR CODE
+
+    def _loss(self, batch: Any) -> torch.Tensor:
+        """``loss_fn(model, batch)``, checked to be a scalar tensor."""
+        loss = self.loss_fn(self.model, batch)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TypeError(f"loss_fn must return a scalar tensor, got {loss!r:.80}")
+        return loss
+
+    def run_evaluation(self) -> dict[str, float]:
+        """``evaluate(model)`` in eval mode (dropout off) without gradients; the model's mode
+        is restored afterwards (even when evaluate raises). The values become floats."""
+        # BEGIN YOUR CODE
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                metrics = self.evaluate(self.model)
+        finally:
+            self.model.train(was_training)
+        return {name: float(value) for name, value in metrics.items()}
+        # END YOUR CODE
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self, resume_from: str | Path | None = None) -> TrainResult:
+        """Train until max_steps (or early stopping); resume from a checkpoint if given."""
+        config = self.config
+        self._prepare()
+        if resume_from is not None:
+            self.load(resume_from)
+        elif self.step == 0:  # a fresh run (a second fit() call continues the first)
+            seed_everything(config.seed)
+        runlog = None if self.out_dir is None else RunLog(self.out_dir)
+        if runlog is not None:
+            runlog.truncate_after(self.step)  # rows after the checkpoint are logged again
+            runlog.save_json("config.json", self.run_config())
+            self.history = runlog.rows()
+        progress = Progress(
+            config.max_steps, desc="train", unit="step", initial=self.step, enabled=config.progress
+        )
+        meter, stopped = StepMeter(), False
+        while self.step < config.max_steps and not stopped:
+            meter.begin()
+            meter.add(self.train_step())
+            self.step += 1
+            last = self.step == config.max_steps
+            due = _every(self.step, config.eval_every)
+            evaluating = self.evaluate is not None and (last or due)
+            if last or evaluating or self.step % config.log_every == 0:
+                row = meter.row(self.step)
+                self._record(row, runlog)
+                progress.values["loss"] = row["loss"]
+            progress.update()
+            if evaluating:
+                stopped = self._evaluate_and_track(runlog)
+            if runlog is not None and (
+                last or stopped or _every(self.step, config.checkpoint_every)
+            ):
+                self.save(self.out_dir / "last.pt")
+        progress.close()
+        best = self.tracker
+        return TrainResult(
+            self.step, stopped, best["best_value"], best["best_step"], list(self.history)
+        )
+
+    def _evaluate_and_track(self, runlog: RunLog | None) -> bool:
+        """Evaluate, log, keep best.pt; return True when patience has run out.
+
+        ``self.tracker`` holds best_value, best_step and evals_without_gain (saved in checkpoints).
+        """
+        config = self.config
+        metrics = self.run_evaluation()
+        if config.eval_metric not in metrics:
+            raise ValueError(
+                f"evaluate() returned {sorted(metrics)}, but config.eval_metric is "
+                f"{config.eval_metric!r}"
+            )
+        self._record({"step": self.step, **{f"eval_{k}": v for k, v in metrics.items()}}, runlog)
+        # BEGIN YOUR CODE
+        value, best, tracker = metrics[config.eval_metric], self.tracker["best_value"], self.tracker
+        if best is None or (value < best if config.eval_mode == "min" else value > best):
+            tracker.update(best_value=value, best_step=self.step, evals_without_gain=0)
+            if self.out_dir is not None:
+                self.save(self.out_dir / "best.pt")
+        else:
+            tracker["evals_without_gain"] += 1
+        return config.patience is not None and tracker["evals_without_gain"] >= config.patience
+        # END YOUR CODE
+
+    def _record(self, row: dict[str, Any], runlog: RunLog | None) -> None:
+        """Keep a metrics row in the history and the run folder; stop on a non-finite loss."""
+        if "loss" in row and not math.isfinite(row["loss"]):
+            raise FloatingPointError(
+                f"the training loss is {row['loss']} at step {row['step']}: lower the learning "
+                "rate, clip the gradients (clip_grad_norm) or check the data"
+            )
+        self.history.append(row)
+        if runlog is not None:
+            runlog.log(row)
+
+    # -- data --------------------------------------------------------------------------------
+    def _batch(self, index: int) -> Any:
+        """The index-th micro-batch of the run, on the training device."""
+        if not self.config.overfit_batch:
+            return move_to(self._draw(index), self.device)
+        if self._first_batch is None:
+            self._first_batch = move_to(self._draw(0), self.device)
+        return self._first_batch
+
+    def _draw(self, index: int) -> Any:
+        if callable(self.batches):
+            return self.batches(index)
+        if self._iterator is None:
+            self._iterator = iter(self.batches)
+        try:
+            return next(self._iterator)
+        except StopIteration:  # an epoch is over: start the next one
+            self._iterator = iter(self.batches)
+            return next(self._iterator)
+
+    # -- device, checkpoints -----------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Pick the device and move the model there (once), compile if asked."""
+        if self.device is None:
+            self.device = resolve_device(self.config.device)
+            self.model.to(self.device)
+        if self.config.compile and not self._compiled:
+            # An instance attribute shadows the method, so model(x) runs the compiled forward.
+            self.model.forward = torch.compile(self.model.forward)
+            self._compiled = True
+
+    def run_config(self) -> dict[str, Any]:
+        """The run's settings as plain data: {"train": ..., "model": ...}."""
+        return {"train": to_plain(self.config), "model": to_plain(self.model_config)}
+
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint of the run as it is now (atomically)."""
+        parts = (self.model, self.optimizer, self.scheduler, self.data_state)
+        save_checkpoint(make_checkpoint(self.step, *parts, self.run_config(), self.tracker), path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a run from a checkpoint; its config must match (see RESUMABLE_KEYS)."""
+        self._prepare()
+        checkpoint = load_checkpoint(path)
+        check_config(checkpoint, self.run_config(), RESUMABLE_KEYS, path)
+        self.step = restore_checkpoint(
+            checkpoint, self.model, self.optimizer, self.scheduler, self.data_state
+        )
+        self.tracker = dict(checkpoint["trainer"])
+        self._iterator = self._first_batch = None
+        if not callable(self.batches) and self.data_state is None:
+            # A plain iterable cannot jump: replay it to where the run stopped.
+            for _ in range(self.step * self.config.grad_accum_steps):
+                self._draw(0)
+
+
+# ---- from minimod/train/checkpoint.py ----------------------------------------
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> None:
+    """Write atomically: to a temp file in the same folder, fsync, then ``os.replace``.
+
+    ``os.replace`` within one folder (one filesystem) is atomic: readers see the old file or the
+    new one. fsync first, so the rename never points at data still in the OS's buffers.
+    """
+    path = Path(path)
+    check_plain(dict(checkpoint))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # BEGIN YOUR CODE
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temp, "wb") as file:
+            torch.save(dict(checkpoint), file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    # END YOUR CODE
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``: a file that would run code is refused."""
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain data, "
+            "and unpickling them could run arbitrary code (torch.load with "
+            f"weights_only=True rejected it). Only load checkpoints you trust.\n  {error}"
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a minimod training checkpoint (no format {FORMAT!r}); for bare "
+            "weights use model.load_state_dict(torch.load(path, weights_only=True))"
+        )
+    if checkpoint.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {checkpoint['version']}, newer than this "
+            f"minimod reads ({VERSION}); update minimod"
+        )
+    return checkpoint

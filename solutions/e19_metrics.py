@@ -1,0 +1,121 @@
+"""Lesson 19: Classification metrics -- confusion matrix, precision, recall, F1
+
+The idea
+Accuracy alone misleads when the classes are imbalanced: on a 95/5 split, always predicting
+the majority class scores 95% and finds none of the rare class. Every useful number follows
+from one table, the confusion matrix, so compute that once and derive the rest.
+    pred, target: 1-D integer tensors of class indices, the same length N
+    confusion matrix M: (C, C) int64, M[i, j] = examples of TRUE class i predicted as j
+    (rows: truth, columns: prediction -- scikit-learn's convention)
+
+The confusion matrix without a Python loop
+Give each (true, predicted) pair its own bin, true · C + predicted (0 ... C² − 1), count the
+bins with torch.bincount(pairs, minlength=C·C) (minlength: classes never seen still get a
+row), and reshape the C² counts to (C, C). bincount wants int64 on the CPU.
+
+Precision, recall, F1 per class c
+    TP = M[c, c]          (the diagonal)
+    TP + FP = column c's sum   (everything predicted c)    -> precision = TP / (TP + FP)
+    TP + FN = row c's sum      (everything that is c)      -> recall    = TP / (TP + FN)
+    F1 = 2·P·R / (P + R) = 2·TP / (2·TP + FP + FN)         the harmonic mean of P and R
+Use the count form of F1: it needs no special case when P + R = 0. A denominator of 0 (a class
+never predicted, or never present) gives zero_division (0 by default, as scikit-learn);
+torch.where(den > 0, num / den.clamp(min=1), zero_division) avoids dividing by zero. Compute
+in float64 (matrix.double()): each result is a float64 tensor of length C.
+
+Macro-F1
+The plain mean of the per-class F1 over the classes that OCCUR among the true or predicted
+labels (as scikit-learn's f1_score(average="macro") with no labels given): a class that
+appears nowhere has nothing to score. Every class counts the same, so the rare class's F1 of
+0 pulls the majority-class predictor far below its accuracy.
+
+What you write
+confusion_matrix after the given label checks; precision_recall_f1; macro_f1 after its checks.
+accuracy, classification_metrics and format_confusion_matrix are minimod's.
+
+Classic pitfalls
+- Rows and columns swapped (M[pred, true]): precision and recall trade places.
+- bincount without minlength: a class that never appears shrinks the matrix.
+- Averaging precision and recall arithmetically instead of harmonically.
+- Macro-F1 over all C classes, also those absent from both pred and target.
+- Dividing by zero and getting nan instead of zero_division.
+
+Check it: minimod exercises check 19
+Try it (python, in the repository folder):
+    >>> import torch
+    >>> from exercises.e19_metrics import confusion_matrix, macro_f1, precision_recall_f1
+    >>> target = torch.tensor([0, 0, 0, 1, 1, 2])
+    >>> pred = torch.tensor([0, 0, 1, 1, 2, 2])
+    >>> confusion_matrix(pred, target).tolist()
+    [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    >>> [[round(v, 3) for v in t.tolist()] for t in precision_recall_f1(pred, target)]
+    [[1.0, 0.5, 0.5], [0.667, 0.5, 1.0], [0.8, 0.5, 0.667]]
+    >>> round(macro_f1(pred, target), 4)
+    0.6556
+    >>> majority = torch.zeros(20, dtype=torch.long)  # predicts class 0 for 19 zeros and a one
+    >>> round(macro_f1(majority, torch.tensor([0] * 19 + [1])), 4)  # accuracy would be 0.95
+    0.4872
+"""
+
+# Lesson 19 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+import torch
+
+from minimod.train.metrics import _check_labels
+
+# ---- from minimod/train/metrics.py ----------------------------------------
+
+
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int | None = None
+) -> torch.Tensor:
+    """(num_classes, num_classes) int64 counts; [i, j] = true class i predicted as j."""
+    num_classes = _check_labels(pred, target, num_classes, "confusion_matrix")
+    # BEGIN YOUR CODE
+    # Each (true, predicted) pair gets its own bin: true · C + predicted.
+    pairs = target.long() * num_classes + pred.long()
+    counts = torch.bincount(pairs.cpu(), minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+    # END YOUR CODE
+
+
+def precision_recall_f1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-class precision, recall and F1, each a float64 tensor of length num_classes; a ratio
+    whose denominator is 0 is ``zero_division``."""
+    # BEGIN YOUR CODE
+    matrix = confusion_matrix(pred, target, num_classes).double()
+    tp = matrix.diagonal()
+    predicted, actual = matrix.sum(dim=0), matrix.sum(dim=1)  # TP + FP, TP + FN
+
+    def ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+        safe = denominator.clamp(min=1)
+        return torch.where(denominator > 0, numerator / safe, torch.full_like(safe, zero_division))
+
+    return ratio(tp, predicted), ratio(tp, actual), ratio(2 * tp, predicted + actual)
+    # END YOUR CODE
+
+
+def macro_f1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> float:
+    """The plain mean of the per-class F1 scores, over the classes that occur among the true
+    or predicted labels (as scikit-learn's f1_score(average="macro") with no labels given)."""
+    _, _, f1 = precision_recall_f1(pred, target, num_classes, zero_division)
+    if len(target) == 0:
+        raise ValueError("macro_f1: no examples")
+    # BEGIN YOUR CODE
+    present = torch.zeros(len(f1), dtype=torch.bool)
+    present[torch.cat([pred, target]).long().cpu()] = True
+    return f1[present].mean().item()
+    # END YOUR CODE
