@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
-	@echo "make demo      set up .venv and train a small minimod MLP on generated data"
+	@echo "make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)"
 	@echo "make lint      ruff over the project"
 	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
 	@echo "make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")"
@@ -38,7 +38,7 @@ workbook: $(STAMP)
 	$(BIN)/python -m minimod.workbook.generate
 
 demo: $(STAMP)
-	$(BIN)/python examples/spiral.py
+	$(BIN)/minimod demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/resnet.py $(BENCH_ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from typing import NoReturn
 
 from minimod import __version__
 
@@ -36,8 +37,29 @@ def use_mine_if_asked(args: argparse.Namespace) -> contextlib.AbstractContextMan
     return contextlib.nullcontext()
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad options are one plain line on stderr and exit status 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="minimod",
         description="minimod: build deep-learning models from tensor ops, then train them.",
     )
@@ -62,7 +84,201 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument(
         "--yes", action="store_true", help="overwrite the file even though it holds your code"
     )
+    add_training_commands(commands)
     return parser
+
+
+PRETRAIN_HELP = """\
+Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer, loss curve).
+
+  gpt    next-token language model on text (default: Python's documentation, built in;
+         --data any UTF-8 .txt file), one token per character
+  bert   masked language model (15% of tokens: 80% [MASK], 10% random, 10% kept) on synthetic
+         reviews (default) or --data text, word-level WordPiece vocabulary
+  cnn    ResNet classifying generated shapes (synthetic, seeded)
+  audio  1-D CNN classifying generated spoken keywords from log-mel features (synthetic)
+
+Presets: tiny (seconds: tests and demos), baby (gpt: nanoGPT's CPU "baby GPT" config, 4 layers,
+128 wide, block 64, batch 12, lr 1e-3, 2000 steps, warmup 100 then cosine to lr/10, AdamW
+betas 0.9/0.99, weight decay 0.1, grad clip 1.0), small (larger; wants a GPU).
+The last 10% of the text (or a separately generated set) is held out and evaluated every
+eval_every steps and at the end.
+
+  minimod pretrain gpt --preset tiny --out runs/first
+  minimod pretrain gpt --preset baby --data shakespeare.txt --out runs/baby
+  minimod pretrain gpt --out runs/first --resume --max-steps 200
+"""
+
+
+def add_training_commands(commands: argparse._SubParsersAction) -> None:
+    """``pretrain``, ``evaluate``, ``generate`` and ``demo``."""
+    from minimod.tasks.presets import PRESET_NAMES, TASKS
+
+    raw = argparse.RawDescriptionHelpFormatter
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain gpt, bert, cnn or audio",
+        description=PRETRAIN_HELP,
+        formatter_class=raw,
+    )
+    pretrain.add_argument("model", choices=TASKS, help="what to pretrain")
+    option = pretrain.add_argument
+    option("--data", metavar="PATH", help="UTF-8 text file for gpt/bert (default: built in)")
+    option("--preset", choices=PRESET_NAMES, default="tiny", help="model size (default: tiny)")
+    option("--max-steps", type=positive_int, metavar="N", help="steps (default: the preset's)")
+    option("--batch-size", type=positive_int, metavar="N", help="default: the preset's")
+    option("--lr", type=positive_float, metavar="X", help="peak learning rate (default: preset's)")
+    option("--out", metavar="DIR", help="run folder (default: runs/MODEL-PRESET)")
+    option("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    option("--compile", action="store_true", help="torch.compile the model (default: off)")
+    option("--seed", type=int, default=0, help="random seed (default: 0)")
+    option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    option(
+        "--overfit-batch",
+        action="store_true",
+        help="train on one batch over and over: the loss should go to ~0 (a debugging check)",
+    )
+    add_use_mine_argument(pretrain)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="held-out metrics of a run",
+        description="Print a run's held-out metrics: loss and perplexity (gpt, bert), or "
+        "accuracy, macro-F1 and the confusion matrix (cnn, audio).\n\n"
+        "  minimod evaluate --from runs/first",
+        formatter_class=raw,
+    )
+    evaluate.add_argument("--from", dest="run", required=True, metavar="RUN", help="run folder")
+    evaluate.add_argument(
+        "--data",
+        metavar="PATH",
+        help="evaluate on the last 10%% of this text file (default: the run's own data)",
+    )
+    evaluate.add_argument("--device", default="cpu", help="default: cpu")
+
+    generate = commands.add_parser(
+        "generate",
+        help="sample text from a gpt run",
+        description="Continue a prompt with a pretrained gpt run.\n\n"
+        "  minimod generate --from runs/first --prompt 'The ' --max-new-tokens 300",
+        formatter_class=raw,
+    )
+    option = generate.add_argument
+    option("--from", dest="run", required=True, metavar="RUN", help="a gpt run folder")
+    option("--prompt", default="\n", help="text to continue (default: a newline)")
+    option("--max-new-tokens", type=positive_int, default=300, help="default: 300")
+    option("--temperature", type=float, default=0.8, help="0 = greedy (default: 0.8)")
+    option("--top-k", type=positive_int, help="sample among the k likeliest (default: all)")
+    option("--top-p", type=float, help="nucleus sampling, in (0, 1] (default: off)")
+    option("--seed", type=int, default=0, help="random seed (default: 0)")
+    option("--device", default="cpu", help="default: cpu")
+
+    demo = commands.add_parser(
+        "demo",
+        help="pretrain a small GPT and BERT on built-in data (minutes on a CPU)",
+        description="Pretrain a small GPT on Python's documentation (samples before and after), "
+        "then a small BERT on synthetic reviews (fill in the blanks), and say what to try next.",
+    )
+    demo.add_argument("--out", default="runs", metavar="DIR", help="where (default: runs)")
+    demo.add_argument(
+        "--max-steps",
+        type=positive_int,
+        metavar="N",
+        help="steps for each model (default: 2000 for each)",
+    )
+    demo.add_argument("--device", default="auto", help="default: auto")
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from minimod.tasks import pretrain
+
+    with use_mine_if_asked(args):
+        summary = pretrain(
+            args.model,
+            args.preset,
+            data=args.data,
+            out=args.out,
+            resume=args.resume,
+            seed=args.seed,
+            device=args.device,
+            compile=args.compile,
+            overfit_batch=args.overfit_batch,
+            max_steps=args.max_steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+        )
+    print(describe(summary))
+    print(summary["plot"])
+    if summary["confusion"]:
+        print(summary["confusion"])
+    run = summary["run"]
+    if args.model == "gpt":
+        print(
+            f"next: minimod generate --from {run} --prompt 'The ' or minimod evaluate --from {run}"
+        )
+    else:
+        print(f"next: minimod evaluate --from {run}")
+    return 0
+
+
+def describe(summary: dict) -> str:
+    """The one-line summary of a finished run."""
+    metrics = ", ".join(
+        f"{name} {value:.4g}" for name, value in summary["final"].items() if name != "batches"
+    )
+    batches = summary["final"].get("batches")
+    held_out = f"held-out {metrics}" + (f" ({batches} batches)" if batches else "")
+    speed = summary["ms_per_step"]
+    return (
+        f"done: step {summary['step']}, {held_out}, "
+        f"{speed:.1f} ms/step (median), {summary['wall_s']:.1f} s in all -> {summary['run']}"
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from minimod.tasks import evaluate_run
+
+    record, metrics, confusion = evaluate_run(args.run, args.data, args.device)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "batches")
+    where = f" on {metrics['batches']} held-out batches" if "batches" in metrics else " held out"
+    print(f"{record['task']} ({record['preset']}) {args.run}{where}: {shown}")
+    if confusion:
+        print(confusion)
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from minimod.tasks import UsageError, generate_text, load_run
+
+    record, wired, model = load_run(args.run, device=args.device)
+    if record["task"] != "gpt":
+        raise UsageError(f"{args.run} is a {record['task']} run; generate needs a gpt run")
+    text = generate_text(
+        model,
+        wired.tokenizer,
+        args.prompt,
+        args.max_new_tokens,
+        args.temperature,
+        args.top_k,
+        args.top_p,
+        args.seed,
+    )
+    print(text)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from minimod.tasks.demo import demo
+
+    return demo(args.out, args.max_steps, args.device)
+
+
+TRAINING_COMMANDS = {
+    "pretrain": run_pretrain,
+    "evaluate": run_evaluate,
+    "generate": run_generate,
+    "demo": run_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
             return commands.list_lessons()
         except FileNotFoundError as error:
             print(f"minimod exercises: {error}", file=sys.stderr)
+            return 2
+    if args.command in TRAINING_COMMANDS:
+        from minimod.tasks import UsageError
+
+        try:
+            return TRAINING_COMMANDS[args.command](args)
+        except UsageError as error:
+            print(f"minimod {args.command}: {error}", file=sys.stderr)
             return 2
     parser.print_help()
     return 0

@@ -1,0 +1,108 @@
+"""The settings of each task's presets: ``PRESETS[task][preset]`` -> a dict of settings.
+
+gpt ``baby`` is exactly nanoGPT's CPU config for Shakespeare characters (its README's "baby
+GPT": n_layer 4, n_head 4, n_embd 128, block 64, batch 12, 2000 iterations, lr 1e-3 decayed
+to 1e-4 by a cosine after 100 warmup steps, dropout 0, no biases, AdamW betas (0.9, 0.99),
+weight decay 0.1, gradients clipped to 1.0, 20 evaluation batches every 250 steps).
+``tiny`` runs in seconds (tests, demos); ``small`` is nanoGPT's shakespeare_char GPU config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Shared by every preset unless it says otherwise.
+COMMON: dict[str, Any] = {
+    "betas": (0.9, 0.99),
+    "weight_decay": 0.1,
+    "min_lr_ratio": 0.1,  # the cosine ends at lr / 10
+    "clip_grad_norm": 1.0,
+    "log_every": 10,
+}
+
+GPT = {
+    "tiny": dict(
+        model=dict(n_layer=1, n_head=2, n_embd=32, block_size=32, dropout=0.0, bias=False),
+        batch_size=8, lr=3e-3, max_steps=60, warmup_steps=5,
+        eval_every=30, eval_batches=4, final_eval_batches=8,
+    ),
+    "baby": dict(
+        model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False),
+        batch_size=12, lr=1e-3, max_steps=2000, warmup_steps=100,
+        eval_every=250, eval_batches=20, final_eval_batches=200,
+    ),
+    "small": dict(
+        model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False),
+        batch_size=64, lr=1e-3, max_steps=5000, warmup_steps=100,
+        eval_every=250, eval_batches=20, final_eval_batches=200,
+    ),
+}  # fmt: skip
+
+BERT = {
+    "tiny": dict(
+        model=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=64, hidden_dropout_prob=0.0,
+                   attention_probs_dropout_prob=0.0),
+        block_size=32, max_words=300, batch_size=8, lr=3e-3, max_steps=60, warmup_steps=5,
+        eval_every=30, eval_batches=4, final_eval_batches=8,
+    ),
+    "baby": dict(
+        model=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                   intermediate_size=512, hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1),
+        block_size=64, max_words=2000, batch_size=16, lr=1e-3, max_steps=2000, warmup_steps=100,
+        eval_every=250, eval_batches=20, final_eval_batches=100,
+    ),
+    "small": dict(
+        model=dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4,
+                   intermediate_size=1024, hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1),
+        block_size=128, max_words=8000, batch_size=32, lr=5e-4, max_steps=5000,
+        warmup_steps=200, eval_every=250, eval_batches=20, final_eval_batches=100,
+    ),
+}  # fmt: skip
+
+CNN = {
+    "tiny": dict(
+        model=dict(widths=(8, 16), depths=(1, 1)), image_size=16, n_train=256, n_val=64,
+        batch_size=32, lr=3e-3, max_steps=30, warmup_steps=3, weight_decay=0.01,
+        eval_every=15, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(widths=(16, 32, 64), depths=(1, 1, 1)), image_size=32, n_train=4000,
+        n_val=1000, batch_size=64, lr=3e-3, max_steps=1000, warmup_steps=50, weight_decay=0.01,
+        eval_every=250, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(widths=(32, 64, 128), depths=(2, 2, 2)), image_size=32, n_train=10000,
+        n_val=2000, batch_size=64, lr=2e-3, max_steps=3000, warmup_steps=100,
+        weight_decay=0.01, eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+
+AUDIO = {
+    "tiny": dict(
+        model=dict(widths=(16, 16), kernel_size=5), n_train=128, n_val=64,
+        batch_size=32, lr=3e-3, max_steps=30, warmup_steps=3, weight_decay=0.01,
+        eval_every=15, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(widths=(32, 64, 64), kernel_size=5), n_train=2000, n_val=500,
+        batch_size=64, lr=3e-3, max_steps=1000, warmup_steps=50, weight_decay=0.01,
+        eval_every=250, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(widths=(64, 128, 128), kernel_size=5), n_train=6000, n_val=1000,
+        batch_size=64, lr=2e-3, max_steps=3000, warmup_steps=100, weight_decay=0.01,
+        eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+
+PRESETS = {"gpt": GPT, "bert": BERT, "cnn": CNN, "audio": AUDIO}
+TASKS = tuple(PRESETS)
+PRESET_NAMES = ("tiny", "baby", "small")
+
+
+def settings_for(task: str, preset: str) -> dict[str, Any]:
+    """The full settings of ``task`` at ``preset`` (COMMON, then the preset's own)."""
+    return {**COMMON, **PRESETS[task][preset]}
