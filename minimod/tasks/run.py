@@ -34,6 +34,7 @@ from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import CheckpointError, load_checkpoint, seed_everything, to_plain
 from minimod.train.config import TrainConfig
 from minimod.train.loop import Trainer
+from minimod.train.runlog import write_text_atomic
 
 BUILDERS: dict[str, Callable[..., TaskData]] = {
     "gpt": lm.gpt,
@@ -298,9 +299,7 @@ def generate_text(
 
 # -- files --------------------------------------------------------------------------------------
 def _write_json(path: Path, value: Any) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(to_plain(value), indent=2) + "\n", encoding="utf-8")
-    temp.replace(path)
+    write_text_atomic(path, json.dumps(to_plain(value), indent=2) + "\n")
 
 
 def plot_losses(run_dir: str | Path) -> str:

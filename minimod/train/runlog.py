@@ -57,11 +57,11 @@ class RunLog:
 
     def save_json(self, name: str, value: Any) -> None:
         """Write ``folder/name`` as indented JSON (e.g. the run's config), atomically."""
-        _write_atomic(self.folder / name, json.dumps(value, indent=2) + "\n")
+        write_text_atomic(self.folder / name, json.dumps(value, indent=2) + "\n")
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         self.columns = _columns(rows)
-        _write_atomic(self.jsonl_path, "".join(json.dumps(row) + "\n" for row in rows))
+        write_text_atomic(self.jsonl_path, "".join(json.dumps(row) + "\n" for row in rows))
         temp = self.csv_path.with_name(f".{self.csv_path.name}.tmp")
         with open(temp, "w", newline="") as file:
             writer = csv.DictWriter(file, self.columns)
@@ -75,9 +75,11 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``: a crash leaves
+    the old file or the new one, never half of one."""
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text)
+    temp.write_text(text, encoding="utf-8")
     os.replace(temp, path)
 
 
