@@ -7,11 +7,12 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= ci
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint workbook demo bench clean
+.PHONY: help setup test lint workbook demo results bench clean
 
 help:
 	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
 	@echo "make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)"
+	@echo "make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README"
 	@echo "make lint      ruff over the project"
 	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
 	@echo "make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")"
@@ -19,7 +20,7 @@ help:
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,interop]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,interop,plot]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,7 +32,7 @@ test: $(STAMP)
 	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check minimod tests exercises solutions examples benchmarks
+	$(BIN)/ruff check minimod tests exercises solutions examples benchmarks experiments
 	$(BIN)/ruff format --check minimod tests
 
 workbook: $(STAMP)
@@ -39,6 +40,9 @@ workbook: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/minimod demo
+
+results: $(STAMP)
+	$(BIN)/python experiments/finetune_results.py $(RESULTS_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/resnet.py $(BENCH_ARGS)

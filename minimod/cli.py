@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="overwrite the file even though it holds your code"
     )
     add_training_commands(commands)
+    from minimod.cli_finetune import add_finetune_commands
+
+    add_finetune_commands(commands)
     return parser
 
 
@@ -237,6 +240,12 @@ def describe(summary: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from minimod.tasks import evaluate_run
+    from minimod.tasks.run import read_run
+
+    if read_run(args.run).get("kind") == "finetune":
+        from minimod.cli_finetune import run_evaluate_finetuned
+
+        return run_evaluate_finetuned(args)
 
     record, metrics, confusion = evaluate_run(args.run, args.data, args.device)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "batches")
@@ -249,7 +258,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     from minimod.tasks import UsageError, generate_text, load_run
+    from minimod.tasks.run import read_run
 
+    if read_run(args.run).get("kind") == "finetune":
+        raise UsageError(f"{args.run} is a fine-tune run; generate needs a gpt pretrain run")
     record, wired, model = load_run(args.run, device=args.device)
     if record["task"] != "gpt":
         raise UsageError(f"{args.run} is a {record['task']} run; generate needs a gpt run")
@@ -273,8 +285,22 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo(args.out, args.max_steps, args.device)
 
 
+def run_finetune(args: argparse.Namespace) -> int:
+    from minimod.cli_finetune import run_finetune
+
+    return run_finetune(args)
+
+
+def run_lr_find(args: argparse.Namespace) -> int:
+    from minimod.cli_finetune import run_lr_find
+
+    return run_lr_find(args)
+
+
 TRAINING_COMMANDS = {
     "pretrain": run_pretrain,
+    "finetune": run_finetune,
+    "lr-find": run_lr_find,
     "evaluate": run_evaluate,
     "generate": run_generate,
     "demo": run_demo,

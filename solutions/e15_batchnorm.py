@@ -133,9 +133,27 @@ def batch_norm(
 
 class _BatchNorm(Module):
     """torch.nn's parameters and buffers: weight, bias (if affine; bias=False drops only the
-    bias), running_mean, running_var, num_batches_tracked (same names, shapes and dtypes)."""
+    bias), running_mean, running_var, num_batches_tracked (same names, shapes and dtypes).
+
+    ``freeze_stats = True`` (minimod's, for linear probing and frozen backbones) makes the layer
+    behave as in eval mode even after ``model.train()``: it normalises with its running
+    statistics and never updates them. It works through the ``training`` property below:
+    ``train()``/``eval()`` still record the mode asked for, and ``training`` reads False while
+    the statistics are frozen, so ``forward`` needs no special case.
+    """
 
     input_dims: tuple[int, ...] = (2, 3, 4)
+    freeze_stats: bool = False  # a class default; set on an instance to freeze its statistics
+
+    # Module.train() sets ``training`` with object.__setattr__, which still goes through a data
+    # descriptor such as this property: the requested mode is kept in ``_training``.
+    @property
+    def training(self) -> bool:
+        return self.__dict__.get("_training", True) and not self.freeze_stats
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self.__dict__["_training"] = bool(mode)
 
     def __init__(
         self,

@@ -12,15 +12,18 @@ functions of those files that ``minimod.nn`` does not export (``causal_mask``, `
 import minimod.models.bert
 import minimod.models.cnn
 import minimod.models.gpt
+import minimod.models.heads
 import minimod.nn
 import minimod.nn.attention
 import minimod.nn.functional
 import minimod.nn.init
+import minimod.nn.lora
 import minimod.nn.positional
 import minimod.nn.utils
 import minimod.optim
 import minimod.optim.lr_scheduler
 import minimod.train.checkpoint
+import minimod.train.finetune
 import minimod.train.loop
 import minimod.train.metrics
 from minimod.workbook.implementations import Namespace
@@ -39,9 +42,12 @@ cnn = Namespace(minimod.models.cnn)
 train = Namespace(minimod.train.loop)
 checkpoint = Namespace(minimod.train.checkpoint)
 metrics = Namespace(minimod.train.metrics)
+heads = Namespace(minimod.models.heads)
+finetune = Namespace(minimod.train.finetune)
+lora = Namespace(minimod.nn.lora)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
-NAMESPACES += (train, checkpoint, metrics)
+NAMESPACES += (train, checkpoint, metrics, heads, finetune, lora)
 
 
 def select(implementation: str) -> None:

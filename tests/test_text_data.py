@@ -10,13 +10,20 @@ from hypothesis import strategies as st
 from minimod.data import BUILTIN_CORPORA, load_corpus, pydoc_corpus, split_text
 
 
+def test_reviews_corpus_by_name_is_the_synthetic_review_corpus():
+    from minimod.data import review_corpus
+
+    text = load_corpus("reviews")
+    assert text == review_corpus(20000) and len(text.splitlines()) == 20000
+
+
 def test_builtin_corpus_is_large_deterministic_english_prose():
     from pydoc_data.topics import topics
 
     text = load_corpus()
     assert len(text.encode("utf-8")) >= 400_000
     assert text == load_corpus(None) == load_corpus("pydoc") == pydoc_corpus()
-    assert BUILTIN_CORPORA == ("pydoc",)
+    assert BUILTIN_CORPORA == ("pydoc", "reviews")
     # every help() topic, in sorted order of its name
     assert text.startswith(topics[min(topics)])
     end = 0

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUILTIN_CORPORA = ("pydoc",)
+BUILTIN_CORPORA = ("pydoc", "reviews")
+REVIEW_SENTENCES = 20000  # the "reviews" corpus: this many synthetic reviews (seed 0)
 
 
 def pydoc_corpus() -> str:
@@ -31,13 +32,18 @@ def pydoc_corpus() -> str:
 
 
 def load_corpus(path_or_name: str | Path | None = None) -> str:
-    """The text of a built-in corpus (``None`` or ``"pydoc"``) or of a UTF-8 text file.
+    """The text of a built-in corpus (``None`` or ``"pydoc"``: Python's documentation;
+    ``"reviews"``: the synthetic reviews of ``review_corpus``) or of a UTF-8 text file.
 
     A missing file is a FileNotFoundError; an empty or non-UTF-8 one a ValueError. Both name the
     path. Line endings are kept as they are in the file.
     """
     if path_or_name is None or path_or_name == "pydoc":
         return pydoc_corpus()
+    if path_or_name == "reviews":
+        from minimod.data.reviews import review_corpus
+
+        return review_corpus(REVIEW_SENTENCES)
     path = Path(path_or_name)
     if not path.exists():
         raise FileNotFoundError(

@@ -9,7 +9,8 @@ from minimod.nn.conv import Conv1d, Conv2d
 from minimod.nn.dropout import Dropout
 from minimod.nn.embedding import Embedding
 from minimod.nn.linear import Linear
-from minimod.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from minimod.nn.lora import LoRALinear, apply_lora, load_lora, lora_state_dict, merge_lora
+from minimod.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, MSELoss
 from minimod.nn.module import LoadResult, Module, Parameter
 from minimod.nn.norm import LayerNorm, RMSNorm
 from minimod.nn.pool import (
@@ -39,11 +40,13 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "FocalLoss",
     "GELU",
     "Identity",
     "LayerNorm",
     "LearnedPositional",
     "Linear",
+    "LoRALinear",
     "LoadResult",
     "LogSoftmax",
     "MSELoss",
@@ -61,6 +64,10 @@ __all__ = [
     "SinusoidalPositional",
     "Softmax",
     "Tanh",
+    "apply_lora",
+    "load_lora",
+    "lora_state_dict",
+    "merge_lora",
     "functional",
     "init",
     "utils",

@@ -11,7 +11,7 @@ from minimod.nn.conv import conv1d, conv2d
 from minimod.nn.dropout import dropout
 from minimod.nn.embedding import embedding
 from minimod.nn.linear import linear
-from minimod.nn.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from minimod.nn.loss import binary_cross_entropy_with_logits, cross_entropy, focal_loss, mse_loss
 from minimod.nn.norm import layer_norm, rms_norm
 from minimod.nn.pool import (
     adaptive_avg_pool1d,
@@ -36,6 +36,7 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "embedding",
+    "focal_loss",
     "gelu",
     "layer_norm",
     "linear",

@@ -1,4 +1,4 @@
-"""Losses: cross-entropy, mean squared error and binary cross-entropy on logits."""
+"""Losses: cross-entropy, focal loss, mean squared error and binary cross-entropy on logits."""
 
 from __future__ import annotations
 
@@ -23,21 +23,23 @@ def _check_reduction(where: str, reduction: str) -> None:
         raise ValueError(f"{where}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _check_targets(input: torch.Tensor, target: torch.Tensor, ignore_index: int) -> None:
+def _check_targets(
+    input: torch.Tensor, target: torch.Tensor, ignore_index: int, where: str = "cross_entropy"
+) -> None:
     """Class indices: shape of input without the class axis, values in [0, C) or ignore_index."""
     expected = input.shape[:1] + input.shape[2:]
     if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(f"cross_entropy: class-index targets must be integers, got {target.dtype}")
+        raise TypeError(f"{where}: class-index targets must be integers, got {target.dtype}")
     if target.shape != expected:
         raise ValueError(
-            f"cross_entropy: input of shape {tuple(input.shape)} (classes on dim 1) "
+            f"{where}: input of shape {tuple(input.shape)} (classes on dim 1) "
             f"needs targets of shape {tuple(expected)}, got {tuple(target.shape)}"
         )
     num_classes = input.shape[1]
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if target.device.type == "cpu" and bool(bad.any()):  # on a GPU this check would sync
         raise IndexError(
-            f"cross_entropy: target {int(target[bad][0])} is out of range for "
+            f"{where}: target {int(target[bad][0])} is out of range for "
             f"{num_classes} classes (and is not ignore_index={ignore_index})"
         )
 
@@ -105,6 +107,60 @@ def cross_entropy(
         # Every target ignored: the mean is 0/0 = nan (as torch), but the gradient must be 0,
         # not nan, so one padding-only batch cannot poison accumulated gradients.
         total = target_weight.sum()
+        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
+        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
+    return _reduce(loss, reduction)
+    # END SOLUTION
+
+
+def focal_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017): −w_t · (1 − p_t)^γ · log p_t, p_t = softmax(input)[target].
+
+    Cross-entropy scaled down for examples the model already gets right (p_t near 1), so the
+    many easy examples of a common class stop drowning the few hard ones. gamma=0 is exactly
+    ``cross_entropy``; gamma=2 is the paper's default. w_t = weight[target] (the α of the paper).
+    input: logits (N, C) or (N, C, d1, ...) or unbatched (C,); target: class indices (N,) /
+    (N, d1, ...) / (); targets equal to ignore_index count for nothing. reduction="mean"
+    divides the sum by Σ w_t over the counted targets, as ``cross_entropy`` does.
+    """
+    _check_reduction("focal_loss", reduction)
+    if not gamma >= 0:
+        raise ValueError(f"focal_loss: gamma must be >= 0, got {gamma}")
+    if input.dim() == 0:
+        raise ValueError(
+            "focal_loss: expected logits (C,), (N, C) or (N, C, d1, ...), got a scalar"
+        )
+    if input.dim() == 1:  # unbatched: add a batch axis, remove it again at the end
+        loss = focal_loss(input[None], target[None], gamma, weight, ignore_index, reduction)
+        return loss[0] if reduction == "none" else loss
+    num_classes = input.shape[1]
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(
+            f"focal_loss: weight must have shape ({num_classes},), got {tuple(weight.shape)}"
+        )
+    _check_targets(input, target, ignore_index, "focal_loss")
+    # BEGIN SOLUTION
+    logp = log_softmax(input, dim=1)  # never log(softmax(x)): that is -inf once p underflows
+    counted = target != ignore_index
+    safe_target = torch.where(counted, target, torch.zeros_like(target))
+    logp_t = logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    # 1 − p_t = −expm1(log p_t), exact even when p_t is near 1. The clamp keeps the gradient of
+    # (1 − p_t)^γ finite (0 · ∞ would be nan) when p_t rounds to exactly 1.
+    tiny = torch.finfo(logp_t.dtype).tiny
+    modulating = (-torch.expm1(logp_t)).clamp_min(tiny) ** gamma
+    target_weight = counted.to(logp.dtype)
+    if weight is not None:
+        target_weight = target_weight * weight[safe_target]
+    loss = -modulating * logp_t * target_weight
+    if reduction == "mean":
+        total = target_weight.sum()  # every target ignored: nan, as cross_entropy
         safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
         return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
     return _reduce(loss, reduction)
@@ -204,3 +260,28 @@ class BCEWithLogitsLoss(Module):
         return binary_cross_entropy_with_logits(
             input, target, self.weight, self.reduction, self.pos_weight
         )
+
+
+class FocalLoss(Module):
+    """``FocalLoss(gamma=2.0, weight=None, ignore_index=-100, reduction="mean")``: the module
+    form of ``focal_loss``; ``weight`` (per class) is a buffer, so ``.to()`` moves it."""
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        _check_reduction("FocalLoss", reduction)
+        if not gamma >= 0:
+            raise ValueError(f"FocalLoss: gamma must be >= 0, got {gamma}")
+        self.register_buffer("weight", weight)
+        self.gamma, self.ignore_index, self.reduction = gamma, ignore_index, reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return focal_loss(input, target, self.gamma, self.weight, self.ignore_index, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}"

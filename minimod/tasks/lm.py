@@ -21,7 +21,6 @@ from minimod.data import (
     lm_batch,
     load_corpus,
     load_tokenizer,
-    review_corpus,
     split_text,
 )
 from minimod.data.wordpiece import SPECIAL_TOKENS, basic_tokenize
@@ -31,20 +30,16 @@ from minimod.tasks.common import TaskData, UsageError, device_of
 from minimod.train.progress import Progress
 
 TOKENIZER_FILE = "tokenizer.json"
-REVIEW_SENTENCES = 20000  # BERT's default corpus: this many synthetic reviews
 
 
 def read_text(data: str | None, task: str) -> tuple[str, str]:
     """(train, val) text of ``data`` (a path, or None for the task's built-in corpus)."""
-    if data is None and task == "bert":
-        text = review_corpus(REVIEW_SENTENCES)
-    else:
-        try:
-            text = load_corpus(data)
-        except FileNotFoundError as error:
-            raise UsageError(str(error)) from None
-        except (ValueError, RuntimeError) as error:
-            raise UsageError(str(error)) from None
+    if data is None:
+        data = "reviews" if task == "bert" else "pydoc"
+    try:
+        text = load_corpus(data)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise UsageError(str(error)) from None
     return split_text(text, 0.1)
 
 

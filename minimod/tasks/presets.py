@@ -106,3 +106,33 @@ PRESET_NAMES = ("tiny", "baby", "small")
 def settings_for(task: str, preset: str) -> dict[str, Any]:
     """The full settings of ``task`` at ``preset`` (COMMON, then the preset's own)."""
     return {**COMMON, **PRESETS[task][preset]}
+
+
+# -- fine-tuning ------------------------------------------------------------------------------
+# Fine-tuning settings per model kind (the architecture comes from the --from run, or from
+# the pretraining preset for --from scratch). n_train: labelled examples drawn for training
+# (--labels overrides); n_val picks best.pt; n_test is the held-out set of the final report.
+FINETUNE = {
+    "bert": dict(
+        batch_size=32, lr=1e-3, max_steps=150, warmup_steps=15, weight_decay=0.01,
+        eval_every=50, n_train=1000, n_val=400, n_test=1000, dropout=0.1, pooling="cls",
+    ),
+    "gpt": dict(
+        batch_size=32, lr=1e-3, max_steps=150, warmup_steps=15, weight_decay=0.01,
+        eval_every=50, n_train=1000, n_val=400, n_test=1000, dropout=0.1, pooling="last",
+    ),
+    "cnn": dict(
+        batch_size=32, lr=2e-3, max_steps=150, warmup_steps=15, weight_decay=0.01,
+        eval_every=50, n_train=1000, n_val=300, n_test=600, dropout=0.0, pooling=None,
+    ),
+    "audio": dict(
+        batch_size=32, lr=3e-3, max_steps=120, warmup_steps=12, weight_decay=0.01,
+        eval_every=40, n_train=300, n_val=300, n_test=600, dropout=0.0, pooling=None,
+    ),
+}  # fmt: skip
+FINETUNE_TASKS = {
+    "bert": ("sentiment",),
+    "gpt": ("sentiment",),
+    "cnn": ("shapes", "detect"),
+    "audio": ("keywords",),
+}

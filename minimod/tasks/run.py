@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from minimod.data.text import BUILTIN_CORPORA
 from minimod.models.gpt import GPT
 from minimod.optim import AdamW
 from minimod.optim.lr_scheduler import WarmupCosineLR
@@ -62,6 +63,13 @@ def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> di
     settings["seed"] = seed
     settings["warmup_steps"] = min(settings["warmup_steps"], settings["max_steps"])
     return to_plain(settings)
+
+
+def _data_name(data: str | None) -> str | None:
+    """A built-in corpus's name as it is, a file as its absolute path (runs move folders)."""
+    if data is None or data in BUILTIN_CORPORA:
+        return data
+    return str(Path(data).resolve())
 
 
 def _tuples(settings: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +115,7 @@ def pretrain(
     settings = make_settings(task, preset, seed, **overrides)
     _device(device)
     run_dir = Path(out) if out is not None else Path("runs") / f"{task}-{preset}"
-    data = None if data is None else str(Path(data).resolve())
+    data = _data_name(data)
     record = {"task": task, "preset": preset, "data": data, "settings": settings}
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--out {run_dir} is a file, not a folder")
@@ -223,8 +231,9 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise UsageError(f"{run_dir} is not a run folder (no {RUN_FILE}); make one with pretrain")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        if record["task"] not in BUILDERS or not isinstance(record["settings"], dict):
-            raise ValueError(record["task"])
+        model = record["model"] if record.get("kind") == "finetune" else record["task"]
+        if model not in BUILDERS or not isinstance(record["settings"], dict):
+            raise ValueError(model)
     except (ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path} is corrupt ({error!r}); pretrain again") from None
     return record
@@ -234,8 +243,13 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
     """(record, wired task, model with the last checkpoint's weights) of a run folder."""
     run_dir = Path(run_dir)
     record = read_run(run_dir)
+    if record.get("kind") == "finetune":
+        raise UsageError(
+            f"{run_dir} is a fine-tune run ({record['model']} on {record['task']}); "
+            "load it with minimod.tasks.finetune.evaluate_finetuned"
+        )
     device = _device(device)
-    data = record["data"] if data is None else str(Path(data).resolve())
+    data = record["data"] if data is None else _data_name(data)
     settings = _tuples(record["settings"])
     try:
         wired = BUILDERS[record["task"]](settings, data, run_dir, fresh=False)

@@ -3,6 +3,10 @@
 trainer = Trainer(model, optimizer, next_batch, TrainConfig(max_steps=1000, out_dir="runs/x"),
                   scheduler=schedule, evaluate=evaluate)
 result = trainer.fit()                                   # or fit(resume_from="runs/x/last.pt")
+
+Fine-tuning tools (``minimod.train.finetune``): freeze / unfreeze by name pattern, linear
+probing, layer-wise learning-rate groups, gradual unfreezing, class weights and a weighted
+sampler; ``lr_find`` sweeps the learning rate.
 """
 
 from minimod.train.batches import resolve_device
@@ -15,13 +19,26 @@ from minimod.train.checkpoint import (
     seed_everything,
 )
 from minimod.train.config import TrainConfig, TrainResult
+from minimod.train.finetune import (
+    GradualUnfreezer,
+    WeightedSampler,
+    class_weights,
+    count_parameters,
+    freeze,
+    linear_probe,
+    param_groups,
+    trainable_summary,
+    unfreeze,
+)
 from minimod.train.loop import Trainer
+from minimod.train.lr_find import LRFindResult, lr_find, plot_lr_find
 from minimod.train.metrics import (
     accuracy,
     classification_metrics,
     confusion_matrix,
     format_confusion_matrix,
     macro_f1,
+    plot_confusion_matrix,
     precision_recall_f1,
 )
 from minimod.train.progress import Progress
@@ -29,6 +46,19 @@ from minimod.train.runlog import RunLog
 
 __all__ = [
     "CheckpointError",
+    "GradualUnfreezer",
+    "LRFindResult",
+    "WeightedSampler",
+    "class_weights",
+    "count_parameters",
+    "freeze",
+    "linear_probe",
+    "lr_find",
+    "param_groups",
+    "plot_confusion_matrix",
+    "plot_lr_find",
+    "trainable_summary",
+    "unfreeze",
     "Progress",
     "RunLog",
     "TrainConfig",

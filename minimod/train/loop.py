@@ -54,6 +54,9 @@ class Trainer:
     model_config: the model's settings, saved in checkpoints and compared on resume;
         default: ``model.config`` if the model has one.
     count_fn(batch) -> items it trains on, for the items_per_s metric (default: count_items).
+    callbacks: functions ``callback(trainer)`` called before every step (``trainer.step`` is the
+        step about to run), e.g. gradual unfreezing. A resumed run calls them again from the
+        checkpoint's step, so they should depend on the step alone.
     """
 
     def __init__(
@@ -69,12 +72,14 @@ class Trainer:
         data_state: Any = None,
         model_config: Any = None,
         count_fn: Callable[[Any], int] = count_items,
+        callbacks: Iterable[Callable[[Trainer], Any]] = (),
     ) -> None:
         self.config = config = TrainConfig() if config is None else config
         if config.patience is not None and evaluate is None:
             raise ValueError("Trainer: early stopping (patience) needs an evaluate function")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.batches, self.loss_fn, self.count_fn = batches, loss_fn, count_fn
+        self.callbacks = list(callbacks)
         self.evaluate = evaluate
         if data_state is None and all(
             hasattr(batches, name) for name in ("state_dict", "load_state_dict")
@@ -147,7 +152,20 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
-        """Train until max_steps (or early stopping); resume from a checkpoint if given."""
+        """Train until max_steps (or early stopping); resume from a checkpoint if given.
+
+        Runs with torch's deterministic algorithms on (restored afterwards): on the CPU,
+        indexing's backward (embeddings) otherwise adds repeated rows in parallel, in a varying
+        order, and a resumed run would drift from the uninterrupted one in the last bits."""
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            return self._fit(resume_from)
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
+
+    def _fit(self, resume_from: str | Path | None) -> TrainResult:
         config = self.config
         self._prepare()
         if resume_from is not None:
@@ -164,6 +182,8 @@ class Trainer:
         )
         meter, stopped = StepMeter(), False
         while self.step < config.max_steps and not stopped:
+            for callback in self.callbacks:
+                callback(self)
             meter.begin()
             meter.add(self.train_step())
             self.step += 1

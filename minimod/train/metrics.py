@@ -17,6 +17,7 @@ class counts the same) and look at the confusion matrix.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -141,3 +142,61 @@ def format_confusion_matrix(matrix: torch.Tensor, labels: Sequence[str] | None =
         for row in cells
     ]
     return "\n".join(lines)
+
+
+def plot_confusion_matrix(
+    matrix: torch.Tensor,
+    labels: Sequence[str] | None,
+    path: str | Path,
+    *,
+    normalize: bool = False,
+    title: str | None = None,
+) -> str:
+    """Draw ``matrix`` (C, C) -- rows: true class, columns: predicted -- as a PNG at ``path``
+    with every cell's count written in it; ``normalize`` colours each row by its share (the
+    diagonal is then each class's recall). Returns a line saying where the picture is, or,
+    when matplotlib is missing, how to get it (``pip install 'minimod[plot]'``)."""
+    if (
+        not isinstance(matrix, torch.Tensor)
+        or matrix.dim() != 2
+        or matrix.shape[0] != matrix.shape[1]
+    ):
+        shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise ValueError(f"plot_confusion_matrix: expected a square (C, C) matrix, got {shape}")
+    n = matrix.shape[0]
+    labels = [str(i) for i in range(n)] if labels is None else [str(label) for label in labels]
+    if len(labels) != n:
+        raise ValueError(f"plot_confusion_matrix: {len(labels)} labels for {n} classes")
+    path = Path(path)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return f"no {path.name}: matplotlib is not installed (pip install 'minimod[plot]')"
+    counts = matrix.detach().cpu().double()
+    shown = counts / counts.sum(dim=1, keepdim=True).clamp(min=1) if normalize else counts
+    size = min(12.0, 2.5 + 0.6 * n)
+    figure, axes = plt.subplots(figsize=(size, size))
+    image = axes.imshow(shown.numpy(), cmap="Blues", vmin=0)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    axes.set_xticks(range(n), labels, rotation=45, ha="right")
+    axes.set_yticks(range(n), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if title:
+        axes.set_title(title)
+    threshold = float(shown.max()) / 2 if n else 0.0
+    for i in range(n):
+        for j in range(n):
+            text = f"{int(counts[i, j])}"
+            if normalize:
+                text += f"\n{float(shown[i, j]):.0%}"
+            color = "white" if float(shown[i, j]) > threshold else "black"
+            axes.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return f"confusion matrix: {path}"

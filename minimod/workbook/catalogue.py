@@ -33,6 +33,10 @@ from minimod.workbook.lessons import (
     e17_bpe,
     e18_training_loop,
     e19_metrics,
+    e20_heads,
+    e21_freezing,
+    e22_lora,
+    e23_imbalance,
 )
 
 
@@ -335,6 +339,66 @@ LESSONS: tuple[Lesson, ...] = (
         _names("minimod.train.metrics", "confusion_matrix", "precision_recall_f1", "macro_f1"),
         ("tests/test_metrics.py",),
         e19_metrics.TEXT,
+    ),
+    Lesson(
+        20,
+        "e20_heads",
+        "Heads and pooling: fine-tuning a pretrained body",
+        _names(
+            "minimod.models.heads",
+            "pool",
+            "_TextModel",
+            "SequenceClassifier",
+            "TokenClassifier",
+            "FeatureClassifier",
+            "decode_boxes",
+            "box_iou",
+            "box_loss",
+            "BoxRegressor",
+        ),
+        ("tests/test_heads.py",),
+        e20_heads.TEXT,
+    ),
+    Lesson(
+        21,
+        "e21_freezing",
+        "Freezing and learning-rate groups: linear probes, layer decay, gradual unfreezing",
+        _names(
+            "minimod.train.finetune",
+            "freeze",
+            "unfreeze",
+            "linear_probe",
+            "param_groups",
+            "GradualUnfreezer",
+        ),
+        ("tests/test_finetune.py",),
+        e21_freezing.TEXT,
+    ),
+    Lesson(
+        22,
+        "e22_lora",
+        "LoRA: low-rank adapters and merging",
+        _names(
+            "minimod.nn.lora",
+            "LoRALinear",
+            "lora_layers",
+            "apply_lora",
+            "merge_lora",
+            "adapter_keys",
+            "lora_state_dict",
+            "load_lora",
+        ),
+        ("tests/test_lora.py",),
+        e22_lora.TEXT,
+    ),
+    Lesson(
+        23,
+        "e23_imbalance",
+        "Evaluating and imbalanced data: class weights, weighted sampling, focal loss",
+        _names("minimod.nn.loss", "focal_loss", "FocalLoss")
+        + _names("minimod.train.finetune", "class_weights", "WeightedSampler"),
+        ("tests/test_imbalance.py",),
+        e23_imbalance.TEXT,
     ),
 )
 

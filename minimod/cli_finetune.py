@@ -1,0 +1,208 @@
+"""``minimod finetune`` and ``minimod lr-find``: the fine-tuning half of the command line.
+
+Thin, like ``minimod.cli``: it parses options and calls ``minimod.tasks.finetune``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+FINETUNE_HELP = """\
+Fine-tune a pretrained model with a new head (or the same architecture from scratch).
+
+  bert   --task sentiment   labelled synthetic reviews (CLS pooling)
+  gpt    --task sentiment   the same (last-token pooling: only it has read the whole text)
+  cnn    --task shapes      shape classification; --task detect: one box per image (IoU)
+  audio  --task keywords    the three keywords audio pretraining never heard
+
+--from is a pretrain (or fine-tune) run of the same model, or `scratch` for the --preset's
+architecture with fresh weights. Only the body's weights are loaded: the pretraining head is
+skipped and listed in load_report.txt with the reason. The final metrics are on a held-out test
+split, with the weights of the best validation step (best.pt).
+
+  minimod finetune bert --from runs/bert-tiny --task sentiment --labels 300
+  minimod finetune bert --from scratch --task sentiment --labels 300
+  minimod finetune bert --from runs/bert-tiny --task sentiment --freeze body      # linear probe
+  minimod finetune bert --from runs/bert-tiny --task sentiment --lora-rank 4
+  minimod finetune bert --from runs/bert-tiny --task sentiment --imbalance 9 --class-weights auto
+  minimod finetune cnn --from runs/cnn-tiny --task detect
+"""
+
+LR_FIND_HELP = """\
+Find a learning rate: train for a few steps with the lr growing exponentially from --start-lr
+to --end-lr, plot the loss against the lr (lr_find.png) and suggest the lr where the loss falls
+fastest. The model is restored afterwards: nothing is trained, nothing but the plot is written.
+
+  minimod lr-find bert --from runs/bert-tiny --task sentiment
+"""
+
+
+def _positive_int(text: str) -> int:
+    from minimod.cli import positive_int
+
+    return positive_int(text)
+
+
+def _positive_float(text: str) -> float:
+    from minimod.cli import positive_float
+
+    return positive_float(text)
+
+
+def _add_setup_options(parser: argparse.ArgumentParser) -> None:
+    """What both commands share: the model, its source, the task and the trainable set."""
+    from minimod.tasks.presets import FINETUNE_TASKS, PRESET_NAMES
+
+    tasks = sorted({task for names in FINETUNE_TASKS.values() for task in names})
+    option = parser.add_argument
+    parser.add_argument("model", choices=tuple(FINETUNE_TASKS), help="the pretrained model kind")
+    option("--from", dest="source", required=True, metavar="RUN",
+           help="a pretrain run folder of this model, or `scratch`")  # fmt: skip
+    option("--task", required=True, choices=tasks, help="what to fine-tune for (see above)")
+    option("--preset", choices=PRESET_NAMES, default="tiny",
+           help="architecture for --from scratch (default: tiny)")  # fmt: skip
+    option("--labels", type=_positive_int, metavar="N",
+           help="labelled training examples to use (default: the task's, e.g. 1000)")  # fmt: skip
+    option("--head", choices=("cls", "mean", "last"), dest="pooling",
+           help="pooling of the sequence head (default: cls for bert, last for gpt)")  # fmt: skip
+    option("--freeze", default="none", metavar="body|none|PATTERN",
+           help="body = linear probe (only the head trains, batch norm statistics frozen); "
+           "PATTERN = freeze parameters whose names match a glob, e.g. 'body.*.h.0.*' "
+           "(default: none)")  # fmt: skip
+    option("--unfreeze-every", type=_positive_int, metavar="N",
+           help="gradual unfreezing: start with the head, unfreeze one more layer from the top "
+           "every N steps (default: off)")  # fmt: skip
+    option("--lora-rank", type=_positive_int, metavar="R",
+           help="train rank-R LoRA adapters on the attention and MLP layers (+ the head) "
+           "instead of the weights (default: off)")  # fmt: skip
+    option("--lora-alpha", type=_positive_float, metavar="A",
+           help="LoRA scale alpha (the update is alpha/R · B·A; default: 2·R)")  # fmt: skip
+    option("--layer-decay", type=_positive_float, metavar="D",
+           help="layer-wise lr decay: layer l of L gets lr · D^(L+1-l), the head the full lr "
+           "(default: off, every layer the same lr)")  # fmt: skip
+    option(
+        "--class-weights",
+        choices=("none", "auto"),
+        default="none",
+        help="auto = weight each class's loss by its inverse frequency (default: none)",
+    )
+    option("--sampler", choices=("random", "weighted"), default="random",
+           help="weighted = draw examples so that every class is equally likely "
+           "(default: random)")  # fmt: skip
+    option(
+        "--loss",
+        choices=("ce", "focal"),
+        default="ce",
+        help="cross-entropy, or focal loss (1-p)^gamma · CE for imbalanced data (default: ce)",
+    )
+    option("--imbalance", type=_positive_float, metavar="R",
+           help="keep class 0 R times as frequent as class 1 in every split, e.g. 9 for 1:9 "
+           "(sentiment only; default: balanced)")  # fmt: skip
+    option("--batch-size", type=_positive_int, metavar="N", help="default: the task's")
+    option("--lr", type=_positive_float, metavar="X", help="peak learning rate (default: task's)")
+    option(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed: the head, the labelled subset, the batches (default: 0)",
+    )
+    option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+
+
+def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    finetune = commands.add_parser(
+        "finetune", help="fine-tune a pretrained run with a new head", description=FINETUNE_HELP,
+        formatter_class=raw,
+    )  # fmt: skip
+    _add_setup_options(finetune)
+    option = finetune.add_argument
+    option("--max-steps", type=_positive_int, metavar="N", help="default: the task's")
+    option("--out", metavar="DIR", help="run folder (default: runs/finetune-MODEL-TASK)")
+    option("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    from minimod.cli import add_use_mine_argument
+
+    add_use_mine_argument(finetune)
+
+    lr_find = commands.add_parser(
+        "lr-find", help="sweep the learning rate and suggest one", description=LR_FIND_HELP,
+        formatter_class=raw,
+    )  # fmt: skip
+    _add_setup_options(lr_find)
+    option = lr_find.add_argument
+    option("--start-lr", type=_positive_float, default=1e-6, help="default: 1e-6")
+    option("--end-lr", type=_positive_float, default=1.0, help="default: 1")
+    option("--steps", type=_positive_int, default=60, help="sweep steps (default: 60)")
+    option("--out", default="runs/lr-find", metavar="DIR",
+           help="folder for lr_find.png (default: runs/lr-find)")  # fmt: skip
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(
+        freeze=args.freeze, unfreeze_every=args.unfreeze_every, lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha, layer_decay=args.layer_decay,
+        class_weights=args.class_weights, sampler=args.sampler, loss=args.loss,
+        pooling=args.pooling,
+    )  # fmt: skip
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from minimod.cli import use_mine_if_asked
+    from minimod.tasks.finetune import finetune
+
+    with use_mine_if_asked(args):
+        summary = finetune(
+            args.model, args.source, args.task, preset=args.preset, out=args.out,
+            resume=args.resume, seed=args.seed, device=args.device, labels=args.labels,
+            imbalance=args.imbalance, max_steps=args.max_steps, batch_size=args.batch_size,
+            lr=args.lr, **_options(args),
+        )  # fmt: skip
+    print(describe_finetune(summary))
+    print(summary["plot"])
+    if summary.get("confusion"):
+        print(summary["confusion"])
+        print(summary["confusion_png"])
+    if "adapter_bytes" in summary:
+        print(f"LoRA adapter + head: {summary['adapter_bytes'] / 1024:.0f} KiB in adapter.pt")
+    print(f"next: minimod evaluate --from {summary['run']}")
+    return 0
+
+
+def describe_finetune(summary: dict[str, Any]) -> str:
+    metrics = ", ".join(f"{name} {value:.4g}" for name, value in summary["test"].items())
+    return (
+        f"done: step {summary['step']} (best.pt from step {summary['best_step']}), test {metrics}; "
+        f"{summary['trainable']:,}/{summary['total']:,} parameters trained, "
+        f"{summary['wall_s']:.1f} s -> {summary['run']}"
+    )
+
+
+def run_lr_find(args: argparse.Namespace) -> int:
+    from minimod.tasks.finetune import find_lr
+
+    result = find_lr(
+        args.model, args.source, args.task, preset=args.preset, out=args.out,
+        seed=args.seed, device=args.device, labels=args.labels, imbalance=args.imbalance,
+        batch_size=args.batch_size, lr=args.lr, start_lr=args.start_lr, end_lr=args.end_lr,
+        steps=args.steps, **_options(args),
+    )  # fmt: skip
+    print(result["text"])
+    return 0
+
+
+def run_evaluate_finetuned(args: argparse.Namespace) -> int:
+    from minimod.tasks.finetune import evaluate_finetuned
+
+    if args.data is not None:
+        from minimod.tasks import UsageError
+
+        raise UsageError("--data is for pretrain runs; a fine-tune run evaluates on its test split")
+    summary = evaluate_finetuned(args.run, args.device)
+    record = summary["record"]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in summary["test"].items())
+    print(f"{record['model']} fine-tuned on {record['task']} {args.run}, test split: {shown}")
+    if summary.get("confusion"):
+        print(summary["confusion"])
+        print(summary["confusion_png"])
+    return 0
