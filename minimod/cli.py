@@ -133,6 +133,11 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     option("--lr", type=positive_float, metavar="X", help="peak learning rate (default: preset's)")
     option("--out", metavar="DIR", help="run folder (default: runs/MODEL-PRESET)")
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    option(
+        "--features",
+        choices=("log_mel", "mfcc"),
+        help="audio only: 40 log-mel bands or 13 MFCCs per frame (default: log_mel)",
+    )
     option("--compile", action="store_true", help="torch.compile the model (default: off)")
     option("--seed", type=int, default=0, help="random seed (default: 0)")
     option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
@@ -209,6 +214,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
             batch_size=args.batch_size,
             lr=args.lr,
+            features=args.features,
         )
     print(describe(summary))
     print(summary["plot"])

@@ -58,7 +58,8 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     option = parser.add_argument
     parser.add_argument("model", choices=tuple(FINETUNE_TASKS), help="the pretrained model kind")
     option("--from", dest="source", required=True, metavar="RUN",
-           help="a pretrain run folder of this model, or `scratch`")  # fmt: skip
+           help="a pretrain run folder of this model, `minilm` (bert: the real "
+           "all-MiniLM-L6-v2, see make real), or `scratch`")  # fmt: skip
     option("--task", required=True, choices=tasks, help="what to fine-tune for (see above)")
     option("--preset", choices=PRESET_NAMES, default="tiny",
            help="architecture for --from scratch (default: tiny)")  # fmt: skip

@@ -193,6 +193,12 @@ def test_the_console_script_fine_tunes_and_evaluates(bodies, tmp_path):
         (["lr-find", "cnn", "--from", "{cnn}", "--task", "shapes", "--start-lr", "1",
           "--end-lr", "0.1"], ["--start-lr (1.0) must be below --end-lr (0.1)"]),
         (["generate", "--from", "{ft}"], ["is a fine-tune run"]),
+        (["finetune", "cnn", "--from", "{cnn}", "--task", "shapes", "--out", "{ft}"],
+         ["already holds a run", "--resume"]),
+        (["finetune", "cnn", "--from", "{cnn}", "--task", "shapes", "--out", "{ft}", "--resume",
+          "--labels", "40", "--lr", "0.5"], ["cannot resume", "lr (run 0.002, now 0.5)"]),
+        (["finetune", "cnn", "--from", "{cnn}", "--task", "shapes", "--out", "{ft}", "--resume",
+          "--labels", "40", "--freeze", "body"], ["cannot resume", "options"]),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_status_2(bodies, tmp_path, args, words):

@@ -17,6 +17,16 @@ from pathlib import Path
 from minimod.data.audio import keyword_features, log_mel, make_keywords, mfcc
 from minimod.data.bpe import ByteBPETokenizer
 from minimod.data.loader import DataLoader, collate_text, lm_batch, pad_sequences
+from minimod.data.real import (
+    MissingDataError,
+    digits,
+    movie_ratings,
+    movie_sentiment,
+    prepare_vader,
+    read_idx,
+    read_text_label_tsv,
+    spoken_digits,
+)
 from minimod.data.reviews import make_reviews, review_corpus
 from minimod.data.shapes import ShapesData, make_shapes
 from minimod.data.text import BUILTIN_CORPORA, load_corpus, pydoc_corpus, split_text
@@ -40,6 +50,14 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
 
 __all__ = [
+    "MissingDataError",
+    "digits",
+    "movie_ratings",
+    "movie_sentiment",
+    "prepare_vader",
+    "read_idx",
+    "read_text_label_tsv",
+    "spoken_digits",
     "BUILTIN_CORPORA",
     "DataLoader",
     "ShapesData",

@@ -90,8 +90,9 @@ def cnn(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) 
 
 def audio(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
     _no_data(data, "audio")
-    train = keyword_features(settings["n_train"], seed=TRAIN_SEED, words=PRETRAIN_WORDS)
-    val = keyword_features(settings["n_val"], seed=VAL_SEED, words=PRETRAIN_WORDS)
+    kind = settings.get("features", "log_mel")  # 40 log-mel bands, or 13 MFCCs
+    train = keyword_features(settings["n_train"], seed=TRAIN_SEED, kind=kind, words=PRETRAIN_WORDS)
+    val = keyword_features(settings["n_val"], seed=VAL_SEED, kind=kind, words=PRETRAIN_WORDS)
     config = AudioCNNConfig(
         n_features=train.features.shape[-1], num_classes=len(train.word_names), **settings["model"]
     )

@@ -59,7 +59,14 @@ from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks import lm
 from minimod.tasks.classify import NEW_WORDS
 from minimod.tasks.common import UsageError, device_of
-from minimod.tasks.presets import FINETUNE, FINETUNE_TASKS, PRESET_NAMES, settings_for
+from minimod.tasks.presets import (
+    FINETUNE,
+    FINETUNE_TASKS,
+    PRESET_NAMES,
+    TASK_SETTINGS,
+    settings_for,
+)
+from minimod.tasks.run import check_resume, plot_losses, read_run
 from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import (
     CheckpointError,
@@ -96,8 +103,6 @@ LORA_TARGETS = {
     "gpt": ("*.c_attn", "*.c_proj", "*.c_fc"),
     "bert": ("*.query", "*.key", "*.value", "*.dense"),
 }
-# Options that may differ when a run resumes (they do not change what the model learns).
-RESUMABLE = ("max_steps",)
 
 
 @dataclass
@@ -148,9 +153,33 @@ def _scratch_tokenizer(kind: str, settings: dict[str, Any]) -> Any:
     return CharTokenizer.train(train_text + val_text)
 
 
-def read_source(kind: str, source: str, preset: str = "tiny") -> Source:
+def _minilm_source(kind: str) -> Source:
+    """all-MiniLM-L6-v2, the real pretrained BERT that `make real` installs."""
+    from minimod.models.pretrained import (
+        MissingExtraError,
+        bert_config_from_hf,
+        load_safetensors_state,
+        minilm_path,
+    )
+
+    if kind != "bert":
+        raise UsageError(f"--from minilm is a BERT: use `minimod finetune bert`, not {kind}")
+    try:
+        folder = minilm_path()
+    except MissingExtraError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    config = bert_config_from_hf(folder / "config.json")
+    tokenizer = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=True)
+    state = load_safetensors_state(folder / "model.safetensors")
+    return Source(kind, "minilm", config, tokenizer, state, "", {})
+
+
+def read_source(kind: str, source: str, preset: str = "tiny", task: str | None = None) -> Source:
     """The body's config, tokenizer and weights: ``source`` is a run folder (pretrain or
-    fine-tune, of the same model kind) or ``"scratch"`` (the ``preset``'s architecture)."""
+    fine-tune, of the same model kind), ``"minilm"`` (the real all-MiniLM-L6-v2, for bert) or
+    ``"scratch"`` (the ``preset``'s architecture, fresh weights)."""
+    if source == "minilm":
+        return _minilm_source(kind)
     if source == "scratch":
         if preset not in PRESET_NAMES:
             raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
@@ -169,12 +198,11 @@ def read_source(kind: str, source: str, preset: str = "tiny") -> Source:
             tokenizer = _scratch_tokenizer(kind, settings)
             config = GPTConfig(vocab_size=tokenizer.vocab_size, **model)
         elif kind == "cnn":
-            config = ResNetConfig(in_channels=3, num_classes=5, **model)
+            config = ResNetConfig(in_channels=3, num_classes=6, **model)
         else:
-            config = AudioCNNConfig(n_features=40, num_classes=5, **model)
+            n_features = 13 if task == "spoken-digits" else 40  # MFCCs, or log-mel bands
+            config = AudioCNNConfig(n_features=n_features, num_classes=5, **model)
         return Source(kind, "scratch", config, tokenizer, None, "", to_plain(settings))
-    from minimod.tasks.run import read_run  # run.py imports this module
-
     run = Path(source)
     record = read_run(run)
     finetuned = record.get("kind") == "finetune"
@@ -212,7 +240,7 @@ def build_model(kind: str, task: str, config: Any, num_labels: int, options: dic
         body = ResNet(config)
     else:
         body = AudioCNN(config)
-    if task == "sentiment":
+    if task in ("sentiment", "sentiment-real"):
         return SequenceClassifier(body, num_labels, options["pooling"], options["dropout"])
     if task == "detect":
         return BoxRegressor(body)
@@ -286,25 +314,33 @@ class Split:
 
 
 def load_splits(kind: str, task: str, source: Source, settings: dict[str, Any], seed: int):
-    """(train, val, test, class names) of a task; ``settings["n_train"]`` labelled examples."""
+    """(train, val, test, {name: extra test split}, class names) of a task, with
+    ``settings["n_train"]`` labelled training examples."""
     n_train, n_val, n_test = settings["n_train"], settings["n_val"], settings["n_test"]
     ratio = settings.get("imbalance")
-    if task == "sentiment":
+    if task == "sentiment":  # the synthetic reviews
         tokenizer = source.tokenizer
         if isinstance(tokenizer, WordPieceTokenizer):
             max_length = source.config.max_position_embeddings
         else:
             max_length = source.config.block_size
+        # val picks best.pt; test is an independent draw of the same distribution; the
+        # "test" split of make_reviews holds out compositions ("not" + adjectives it never
+        # negates in training): reported as compositional_accuracy, a harder question.
         splits = []
         for n, split_seed, split in (
             (n_train, seed, "train"),
             (n_val, 0, "val"),
+            (n_test, 1, "val"),
             (n_test, 0, "test"),
-        ):  # noqa: E501
+        ):
             rows = _reviews(n, split_seed, split, ratio)
             ids = _encode_texts(tokenizer, [text for text, _ in rows], max_length, kind)
             splits.append(Split(ids, torch.tensor([y for _, y in rows])))
-        return (*splits, ("negative", "positive"))
+        train, val, test, compositional = splits
+        return train, val, test, {"compositional": compositional}, ("negative", "positive")
+    if task in REAL_TASKS:
+        return _real_splits(kind, task, source, settings, seed)
     if task in ("shapes", "detect"):
         size = source.settings.get("image_size") or settings_for("cnn", "tiny")["image_size"]
         parts = []
@@ -312,13 +348,66 @@ def load_splits(kind: str, task: str, source: Source, settings: dict[str, Any], 
             data = make_shapes(n, seed=SHAPES_SEEDS[name] + (seed if name == "train" else 0),
                                size=size)  # fmt: skip
             parts.append(Split(data.images, data.boxes if task == "detect" else data.labels))
-        return (*parts, data.class_names)
+        return (*parts, {}, data.class_names)
     parts = []
+    kind = "mfcc" if source.config.n_features == 13 else "log_mel"  # as the body was trained
     for n, name in ((n_train, "train"), (n_val, "val"), (n_test, "test")):
         data = keyword_features(n, seed=SHAPES_SEEDS[name] + (seed if name == "train" else 0),
-                                words=NEW_WORDS)  # fmt: skip
+                                kind=kind, words=NEW_WORDS)  # fmt: skip
         parts.append(Split(data.features, data.labels))
-    return (*parts, tuple(NEW_WORDS))
+    return (*parts, {}, tuple(NEW_WORDS))
+
+
+REAL_TASKS = ("sentiment-real", "digits", "spoken-digits")
+
+
+def _subset(n: int | None, total: int, seed: int) -> torch.Tensor:
+    """All ``total`` rows, or a seeded random ``n`` of them (the few-label studies)."""
+    if n is None or n >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
+def _as_images(images: torch.Tensor) -> torch.Tensor:
+    """8×8 grey digits -> 3×16×16, the input of the shapes ResNet (pixels doubled, grey in all
+    three channels), so a body pretrained on shapes reads them as it is."""
+    return images.repeat_interleave(2, dim=-1).repeat_interleave(2, dim=-2).expand(-1, 3, -1, -1)
+
+
+def _real_splits(kind: str, task: str, source: Source, settings: dict[str, Any], seed: int):
+    """The real datasets of minimod.data.real (prepared by `make real`)."""
+    from minimod.data import real
+
+    n = {"train": settings["n_train"], "val": settings["n_val"], "test": settings["n_test"]}
+    parts = []
+    try:
+        if task == "sentiment-real":
+            max_length = min(settings["max_length"], source.config.max_position_embeddings)
+            for split in ("train", "val", "test"):
+                rows = real.movie_sentiment(split)
+                keep = _subset(n[split], len(rows), seed if split == "train" else 0).tolist()
+                texts = [rows[i][0] for i in keep]
+                ids = _encode_texts(source.tokenizer, texts, max_length, kind)
+                parts.append(Split(ids, torch.tensor([rows[i][1] for i in keep])))
+            return (*parts, {}, ("negative", "positive"))
+        if task == "digits":
+            for split in ("train", "val", "test"):
+                data = real.digits(split)
+                keep = _subset(n[split], len(data.labels), seed if split == "train" else 0)
+                parts.append(Split(_as_images(data.images[keep]), data.labels[keep]))
+            return (*parts, {}, tuple(str(d) for d in range(10)))
+        if source.config.n_features != 13:
+            raise UsageError(
+                "spoken-digits are 13 MFCCs per frame: --from an audio run pretrained with "
+                "--features mfcc (or --from scratch)"
+            )
+        for split in ("train", "val", "test"):
+            data = real.spoken_digits(split)
+            keep = _subset(n[split], len(data.labels), seed if split == "train" else 0)
+            parts.append(Split(data.features[keep], data.labels[keep]))
+        return (*parts, {}, tuple(str(d) for d in range(10)))
+    except real.MissingDataError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
 
 
 def _rows(split: Split, rows: torch.Tensor, pad_id: int):
@@ -354,7 +443,7 @@ def finetune_settings(kind: str, task: str, **overrides: Any) -> dict[str, Any]:
         raise UsageError(
             f"unknown task {task!r} for {kind}; choose one of {', '.join(FINETUNE_TASKS[kind])}"
         )
-    settings = dict(FINETUNE[kind])
+    settings = {**FINETUNE[kind], **TASK_SETTINGS.get(task, {})}
     for name, value in overrides.items():
         if value is None:
             continue
@@ -370,7 +459,7 @@ def prepare(
     seed: int, log: Callable[[str], None] = print,
 ) -> Prepared:  # fmt: skip
     """Model (pretrained body + new head, trainable set chosen), optimizer, schedule, data."""
-    train, val, test, class_names = load_splits(kind, task, source, settings, seed)
+    train, val, test, extra, class_names = load_splits(kind, task, source, settings, seed)
     detect = task == "detect"
     num_labels = 4 if detect else len(class_names)
     seed_everything(seed)
@@ -422,6 +511,12 @@ def prepare(
 
         return evaluate
 
+    def test_metrics(model: Any) -> dict[str, float]:
+        metrics = metrics_on(test)(model)
+        for name, split in extra.items():
+            metrics[f"{name}_accuracy"] = metrics_on(split)(model)["accuracy"]
+        return metrics
+
     def confusion(model: Any) -> tuple[torch.Tensor, torch.Tensor]:
         return _predict(model, test, pad_id).argmax(-1), test.targets
 
@@ -429,7 +524,7 @@ def prepare(
     metric = "iou" if detect else ("macro_f1" if settings.get("imbalance") else "accuracy")
     return Prepared(
         model, optimizer, scheduler, batches, generator, loss_fn, metrics_on(val),
-        metrics_on(test), None if detect else confusion, class_names, callbacks, metric, report,
+        test_metrics, None if detect else confusion, class_names, callbacks, metric, report,
     )  # fmt: skip
 
 
@@ -494,15 +589,15 @@ def finetune(
     except (ValueError, RuntimeError) as error:
         raise UsageError(f"--device: {error}") from None
     run_dir = Path(out) if out is not None else Path("runs") / f"finetune-{kind}-{task}"
-    src = read_source(kind, source, preset)
+    src = read_source(kind, source, preset, task)
     record = {
         "kind": "finetune", "model": kind, "task": task,
-        "source": src.name if src.name == "scratch" else str(Path(src.name).resolve()),
+        "source": src.name if src.name in ("scratch", "minilm") else str(Path(src.name).resolve()),
         "preset": preset if source == "scratch" else None, "seed": seed,
         "options": options, "settings": settings, "model_config": to_plain(src.config),
     }  # fmt: skip
     if resume:
-        _check_resume(run_dir, record)
+        check_resume(run_dir, record, ("model", "task", "source", "preset", "seed", "options"))
     elif (run_dir / "last.pt").exists() and not overwrite:
         raise UsageError(
             f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"
@@ -547,8 +642,6 @@ def finetune(
         adapter = lora_state_dict(model, extra=("head.*",))
         save_checkpoint({"adapter": adapter, "source": record["source"]}, run_dir / "adapter.pt")
         summary["adapter_bytes"] = (run_dir / "adapter.pt").stat().st_size
-    from minimod.tasks.run import plot_losses
-
     summary["plot"] = plot_losses(run_dir)
     return summary
 
@@ -592,26 +685,6 @@ def per_class_table(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, 
     return "\n".join(lines)
 
 
-def _check_resume(run_dir: Path, record: dict[str, Any]) -> None:
-    path = run_dir / RUN_FILE
-    if not path.is_file() or not (run_dir / "last.pt").is_file():
-        raise UsageError(f"cannot resume: {run_dir} holds no fine-tune run with a last.pt")
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    differences = []
-    for key in ("model", "task", "source", "preset", "seed", "options"):
-        if saved.get(key) != to_plain(record[key]):
-            differences.append(f"{key} (run {saved.get(key)!r}, now {to_plain(record[key])!r})")
-    old, new = saved.get("settings", {}), to_plain(record["settings"])
-    for key in sorted(old.keys() | new.keys()):
-        if key not in RESUMABLE and key != "warmup_steps" and old.get(key) != new.get(key):
-            differences.append(f"{key} (run {old.get(key)!r}, now {new.get(key)!r})")
-    if differences:
-        raise UsageError(
-            f"cannot resume {run_dir}: its config differs in " + "; ".join(differences)
-        )
-    record["settings"]["warmup_steps"] = old["warmup_steps"]
-
-
 def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
     """Rebuild a fine-tune run's model from its folder, load best.pt (else last.pt) and report
     the test metrics (writing confusion.txt/.png for classification)."""
@@ -622,7 +695,7 @@ def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, An
     if (run_dir / lm.TOKENIZER_FILE).is_file():
         tokenizer = load_tokenizer(run_dir / lm.TOKENIZER_FILE)
     source = Source(kind, record["source"], _config(kind, record["model_config"]), tokenizer)
-    if record["source"] != "scratch":
+    if record["source"] not in ("scratch", "minilm"):
         try:
             source.settings = json.loads(
                 (Path(record["source"]) / RUN_FILE).read_text(encoding="utf-8")
@@ -672,7 +745,7 @@ def find_lr(
     options = {**DEFAULT_OPTIONS, **options}
     if options["pooling"] is None:
         options["pooling"] = settings["pooling"]
-    ready = prepare(kind, task, read_source(kind, source, preset), settings, options, seed)
+    ready = prepare(kind, task, read_source(kind, source, preset, task), settings, options, seed)
     try:
         target = resolve_device(device)
     except (ValueError, RuntimeError) as error:

@@ -114,12 +114,12 @@ def settings_for(task: str, preset: str) -> dict[str, Any]:
 # (--labels overrides); n_val picks best.pt; n_test is the held-out set of the final report.
 FINETUNE = {
     "bert": dict(
-        batch_size=32, lr=1e-3, max_steps=150, warmup_steps=15, weight_decay=0.01,
-        eval_every=50, n_train=1000, n_val=400, n_test=1000, dropout=0.1, pooling="cls",
+        batch_size=32, lr=1e-3, max_steps=600, warmup_steps=60, weight_decay=0.01,
+        eval_every=100, n_train=1000, n_val=400, n_test=1000, dropout=0.1, pooling="cls",
     ),
     "gpt": dict(
-        batch_size=32, lr=1e-3, max_steps=150, warmup_steps=15, weight_decay=0.01,
-        eval_every=50, n_train=1000, n_val=400, n_test=1000, dropout=0.1, pooling="last",
+        batch_size=32, lr=1e-3, max_steps=600, warmup_steps=60, weight_decay=0.01,
+        eval_every=100, n_train=1000, n_val=400, n_test=1000, dropout=0.1, pooling="last",
     ),
     "cnn": dict(
         batch_size=32, lr=2e-3, max_steps=150, warmup_steps=15, weight_decay=0.01,
@@ -131,8 +131,26 @@ FINETUNE = {
     ),
 }  # fmt: skip
 FINETUNE_TASKS = {
-    "bert": ("sentiment",),
+    "bert": ("sentiment", "sentiment-real"),
     "gpt": ("sentiment",),
-    "cnn": ("shapes", "detect"),
-    "audio": ("keywords",),
+    "cnn": ("shapes", "detect", "digits"),
+    "audio": ("keywords", "spoken-digits"),
 }
+# The real-data tasks (see minimod/data/real.py) train on every labelled example by default
+# (n_train None; --labels picks a seeded subset) and evaluate on the whole val/test splits.
+# sentiment-real fine-tunes a real pretrained BERT (--from minilm): smaller steps, mean pooling
+# (all-MiniLM-L6-v2 was trained to give mean-pooled sentence embeddings).
+TASK_SETTINGS = {
+    "sentiment-real": dict(
+        n_train=None, n_val=None, n_test=None, lr=5e-5, max_steps=300, warmup_steps=30,
+        eval_every=100, pooling="mean", max_length=128,
+    ),
+    "digits": dict(
+        n_train=None, n_val=None, n_test=None, batch_size=64, lr=3e-3, max_steps=300,
+        warmup_steps=30, eval_every=100,
+    ),
+    "spoken-digits": dict(
+        n_train=None, n_val=None, n_test=None, batch_size=64, lr=3e-3, max_steps=300,
+        warmup_steps=30, eval_every=100,
+    ),
+}  # fmt: skip

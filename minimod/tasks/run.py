@@ -55,6 +55,11 @@ def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> di
     if preset not in PRESET_NAMES:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
     settings = settings_for(task, preset)
+    features = overrides.pop("features", None)
+    if features is not None:
+        if task != "audio" or features not in ("log_mel", "mfcc"):
+            raise UsageError("--features is for audio: log_mel or mfcc")
+        settings["features"] = features
     for name, value in overrides.items():
         if value is not None:
             if value <= 0:
@@ -107,7 +112,8 @@ def pretrain(
 ) -> dict[str, Any]:
     """Train ``task`` at ``preset`` into the run folder ``out`` (default runs/TASK-PRESET).
 
-    overrides: max_steps, batch_size, lr (None keeps the preset's). before_training(model,
+    overrides: max_steps, batch_size, lr, features (audio: log_mel or mfcc) (None keeps the
+    preset's). before_training(model,
     tokenizer) is called on the untrained model (the demo samples from it). Returns a summary
     dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
     """
@@ -120,7 +126,7 @@ def pretrain(
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--out {run_dir} is a file, not a folder")
     if resume:
-        _check_resume(run_dir, record)
+        check_resume(run_dir, record, ("task", "preset", "data"))
     elif (run_dir / "last.pt").exists() and not overwrite:
         raise UsageError(
             f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"
@@ -203,16 +209,17 @@ def _final_metrics(model: Any, wired: TaskData, settings: dict[str, Any]) -> dic
     return metrics
 
 
-def _check_resume(run_dir: Path, record: dict[str, Any]) -> None:
-    """A resumed run must be set up like the one it continues (max_steps may grow)."""
+def check_resume(run_dir: Path, record: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """A resumed run must be set up like the one it continues: the same ``keys`` of its
+    record and the same settings, but for max_steps (which may grow). The warmup is the run's."""
     saved = read_run(run_dir)
     if not (run_dir / "last.pt").is_file():
         raise UsageError(f"cannot resume: {run_dir} has no last.pt checkpoint")
     differences = []
-    for key in ("task", "preset", "data"):
-        if saved.get(key) != record[key]:
-            differences.append(f"{key} (run {saved.get(key)!r}, now {record[key]!r})")
-    old, new = saved.get("settings", {}), record["settings"]
+    for key in keys:
+        if saved.get(key) != to_plain(record[key]):
+            differences.append(f"{key} (run {saved.get(key)!r}, now {to_plain(record[key])!r})")
+    old, new = saved.get("settings", {}), to_plain(record["settings"])
     for key in sorted(old.keys() | new.keys()):
         if key not in RESUMABLE and key != "warmup_steps" and old.get(key) != new.get(key):
             differences.append(f"{key} (run {old.get(key)!r}, now {new.get(key)!r})")
