@@ -1,0 +1,48 @@
+"""``--compile``: each model's forward (and loss) must compile into ONE graph. A graph break
+(e.g. reading a tensor back with ``int(x.max())`` for a bad-input check) splits it, costs speed,
+and with torch 2.13 on the CPU has crashed the compiled backward outright."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from minimod.models.bert import BERTConfig, BERTForMaskedLM
+from minimod.models.cnn import AudioCNN, AudioCNNConfig, ResNet, ResNetConfig
+from minimod.models.gpt import GPT, GPTConfig
+
+pytestmark = [pytest.mark.reference_only, pytest.mark.slow]
+
+
+def graph_breaks(fn, *args) -> int:
+    torch._dynamo.reset()
+    return torch._dynamo.explain(fn)(*args).graph_break_count
+
+
+def test_gpt_forward_and_loss_compile_without_graph_breaks():
+    model = GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    idx = torch.randint(0, 17, (2, 8))
+    assert graph_breaks(model.forward, idx, idx) == 0
+
+
+def test_bert_forward_and_loss_compile_without_graph_breaks():
+    config = BERTConfig(
+        vocab_size=20,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=8,
+    )
+    model = BERTForMaskedLM(config)
+    ids = torch.randint(0, 20, (2, 8))
+    labels = torch.full((2, 8), -100)
+    labels[:, 2] = 3
+    assert graph_breaks(model.forward, ids, torch.ones(2, 8, dtype=torch.long), None, labels) == 0
+
+
+def test_cnns_compile_without_graph_breaks():
+    resnet = ResNet(ResNetConfig(in_channels=3, num_classes=4, widths=(4, 8), depths=(1, 1)))
+    assert graph_breaks(resnet.forward, torch.randn(2, 3, 8, 8)) == 0
+    audio = AudioCNN(AudioCNNConfig(n_features=5, num_classes=3, widths=(4, 4)))
+    assert graph_breaks(audio.forward, torch.randn(2, 10, 5)) == 0
