@@ -15,11 +15,17 @@ Fine-tune a pretrained model with a new head (or the same architecture from scra
   gpt    --task sentiment   the same (last-token pooling: only it has read the whole text)
   cnn    --task shapes      shape classification; --task detect: one box per image (IoU)
   audio  --task keywords    the three keywords audio pretraining never heard
+real data and weights (after `make real`, see data/README.md):
+  bert   --task sentiment-real   human-rated movie-review snippets; --from minilm: the real
+                                 pretrained all-MiniLM-L6-v2 (mean pooling)
+  cnn    --task digits           scikit-learn's 8x8 handwritten digits
+  audio  --task spoken-digits    Free Spoken Digit Dataset MFCCs (an audio body pretrained
+                                 with --features mfcc, or scratch)
 
---from is a pretrain (or fine-tune) run of the same model, or `scratch` for the --preset's
-architecture with fresh weights. Only the body's weights are loaded: the pretraining head is
-skipped and listed in load_report.txt with the reason. The final metrics are on a held-out test
-split, with the weights of the best validation step (best.pt).
+--from is a pretrain (or fine-tune) run of the same model, `minilm`, or `scratch` for the
+--preset's architecture with fresh weights. Only the body's weights are loaded: the
+pretraining head is skipped and listed in load_report.txt with the reason. The final metrics
+are on a held-out test split, with the weights of the best validation step (best.pt).
 
   minimod finetune bert --from runs/bert-tiny --task sentiment --labels 300
   minimod finetune bert --from scratch --task sentiment --labels 300
@@ -27,6 +33,7 @@ split, with the weights of the best validation step (best.pt).
   minimod finetune bert --from runs/bert-tiny --task sentiment --lora-rank 4
   minimod finetune bert --from runs/bert-tiny --task sentiment --imbalance 9 --class-weights auto
   minimod finetune cnn --from runs/cnn-tiny --task detect
+  minimod finetune bert --from minilm --task sentiment-real --freeze body
 """
 
 LR_FIND_HELP = """\

@@ -207,3 +207,24 @@ def test_bad_input_is_one_line_and_status_2(bodies, tmp_path, args, words):
     names = {"tmp": tmp_path, "ft": ft, **bodies}
     args = [arg.format(**{k: str(v) for k, v in names.items()}) for arg in args]
     assert_usage_error(minimod(*args, "--device", "cpu"), *words)
+
+
+# -- real data and weights (installed by `make real`, which `make test` runs first) ------------
+def test_real_digits_and_spoken_digits_fine_tune(bodies, tmp_path):
+    digits = finetune("cnn", str(bodies["cnn"]), "digits", out=tmp_path / "d", **tiny())
+    assert set(digits["test"]) == {"accuracy", "macro_f1"}
+    assert "9" in (tmp_path / "d" / "confusion.txt").read_text()
+    spoken = finetune("audio", "scratch", "spoken-digits", out=tmp_path / "s", **tiny())
+    assert spoken["model"].body.config.n_features == 13
+    with pytest.raises(Exception, match="--features mfcc"):  # a log-mel body cannot read MFCCs
+        finetune("audio", str(bodies["audio"]), "spoken-digits", out=tmp_path / "x", **tiny())
+
+
+@pytest.mark.slow
+def test_minilm_fine_tunes_on_the_movie_snippets(tmp_path):
+    summary = finetune("bert", "minilm", "sentiment-real", out=tmp_path / "m", freeze="body",
+                       max_steps=2, labels=32, **FAST)  # fmt: skip
+    report = (tmp_path / "m" / "load_report.txt").read_text()
+    assert "loaded 101 tensors" in report and "pooler.dense.weight" in report
+    assert summary["trainable"] == 384 * 2 + 2  # the head only
+    assert json.loads((tmp_path / "m" / "run.json").read_text())["source"] == "minilm"

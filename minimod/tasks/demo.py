@@ -4,7 +4,7 @@
    (random characters), then a sample after (words, Python keywords, sentence shapes).
 2. A small BERT learns to fill in masked words of synthetic movie reviews.
 3. Does pretraining pay? That BERT, with a new classification head, against the same
-   architecture from scratch, each fine-tuned on only 100 labelled reviews.
+   architecture from scratch, each fine-tuned on 1000 labelled reviews.
 4. Where the runs are, and what to try next.
 """
 
@@ -71,7 +71,7 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
         print(f"  {text}  ->  [MASK] = {' / '.join(guesses[0])}")
     print(_line(summary))
 
-    print("\n== 3. Does pretraining pay? Sentiment from 100 labelled reviews (generated) ==")
+    print("\n== 3. Does pretraining pay? Sentiment from 1000 labelled reviews (generated) ==")
     steps = None if max_steps is None else min(max_steps, 150)
     contenders = (("pretrained BERT + new head", bert_dir), ("same BERT from scratch", None))
     for name, source in contenders:
@@ -79,7 +79,7 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
             "bert",
             str(source) if source else "scratch",
             "sentiment",
-            labels=100,
+            labels=1000,
             out=out / f"demo-finetune-{'pretrained' if source else 'scratch'}",
             overwrite=True,
             device=device,
@@ -89,7 +89,8 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
         )
         accuracy = tuned["test"]["accuracy"]
         print(f"  {name:<28} held-out test accuracy {accuracy:6.1%}  ({tuned['wall_s']:.0f} s)")
-    print("  (make results: the full study, 3 seeds, probes, LoRA, detection, audio, imbalance)")
+    print("  (make results: the full study -- 100/300/1000 labels, 3 seeds, probes, LoRA,")
+    print("   detection, audio, imbalance; with 100 labels neither model beats chance)")
 
     print("\n== next ==")
     print(f"  minimod generate --from {gpt_dir} --prompt 'The list' --max-new-tokens 400")
