@@ -78,7 +78,8 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
            help="body = linear probe (only the head trains, batch norm statistics frozen); "
            "PATTERN = freeze parameters whose names match a glob, e.g. 'body.*.h.0.*' "
            "(default: none)")  # fmt: skip
-    option("--unfreeze-every", type=_positive_int, metavar="N",
+    option("--unfreeze-every", "--unfreeze-schedule", dest="unfreeze_every",
+           type=_positive_int, metavar="N",
            help="gradual unfreezing: start with the head, unfreeze one more layer from the top "
            "every N steps (default: off)")  # fmt: skip
     option("--lora-rank", type=_positive_int, metavar="R",
