@@ -67,7 +67,7 @@ results-real: real
 	$(BIN)/python experiments/finetune_results.py --track real --out runs/results-real $(RESULTS_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/resnet.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .hypothesis .pytest_cache .ruff_cache

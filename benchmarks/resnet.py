@@ -4,7 +4,9 @@
 
 Both models get the same weights and the same batches; steps alternate A/B in one process
 after warm-up, and the figure that matters is the median ratio minimod / torch (absolute times
-on a shared machine mislead). torch.nn is allowed here: it is the reference.
+on a shared machine mislead). torch.nn is allowed here: it is the reference (the twin lives
+in benchmarks/twins.py).
+benchmarks/bench.py times every model (this one included) in one table.
 """
 
 from __future__ import annotations
@@ -15,55 +17,11 @@ import time
 
 import torch
 import torch.nn as tnn
+from twins import TwinResNet
 
 from minimod.models.cnn import ResNet, ResNetConfig
 from minimod.nn import functional as F
 from minimod.optim import AdamW
-
-
-class TwinBlock(tnn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = tnn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(out_channels)
-        self.relu = tnn.ReLU()
-        self.conv2 = tnn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = tnn.BatchNorm2d(out_channels)
-        self.shortcut = tnn.Identity()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = tnn.Sequential(
-                tnn.Conv2d(in_channels, out_channels, 1, stride, 0, bias=False),
-                tnn.BatchNorm2d(out_channels),
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
-
-
-class TwinResNet(tnn.Module):
-    """torch.nn layers, minimod's module names: loads a minimod ResNet's state_dict."""
-
-    def __init__(self, config: ResNetConfig) -> None:
-        super().__init__()
-        widths = config.widths
-        self.stem = tnn.Sequential(
-            tnn.Conv2d(config.in_channels, widths[0], 3, padding=1, bias=False),
-            tnn.BatchNorm2d(widths[0]),
-            tnn.ReLU(),
-        )
-        stages, channels = [], widths[0]
-        for index, (width, depth) in enumerate(zip(widths, config.depths, strict=True)):
-            blocks = [TwinBlock(channels, width, 1 if index == 0 else 2)]
-            blocks += [TwinBlock(width, width) for _ in range(depth - 1)]
-            stages.append(tnn.Sequential(*blocks))
-            channels = width
-        self.stages = tnn.Sequential(*stages)
-        self.pool = tnn.AdaptiveAvgPool2d(1)
-        self.head = tnn.Linear(widths[-1], config.num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pool(self.stages(self.stem(x))).flatten(1))
 
 
 def main() -> None:

@@ -1,0 +1,513 @@
+"""Training-step speed of minimod's models against their torch.nn twins, measured side by side.
+
+    python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,generate]
+        [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
+        [--json PATH]
+
+Each twin (benchmarks/twins.py) has minimod's architecture and loads minimod's weights; the
+forward losses must agree to 1e-4 before anything is timed. A training step is forward,
+backward and optimizer step (minimod.optim.AdamW against torch.optim.AdamW, the same
+hyperparameters). Steps alternate A/B in one process after warm-up; the figure that matters
+is the median of the per-pair ratios minimod / torch (< 1: minimod is faster).
+"generate" times GPT.generate with the KV cache against without it (use_cache=False).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as tnn
+from common import (
+    alternate,
+    machine_info,
+    markdown_table,
+    matmul_peak,
+    median,
+    memory_method,
+    si,
+    step_memory,
+)
+from twins import TwinBERTForMaskedLM, TwinGPT, TwinResNet
+
+from minimod.models.bert import BERTConfig, BERTForMaskedLM
+from minimod.models.cnn import ResNet, ResNetConfig
+from minimod.models.gpt import GPT, GPTConfig
+from minimod.optim import AdamW
+
+TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
+HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)  # both optimizers
+TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
+ALL_MODELS = (*TRAIN_MODELS, "generate")
+
+
+@dataclass
+class Case:
+    """One model, built twice (minimod and twin) with the same weights and the same batch."""
+
+    name: str
+    setup: str  # the config in words
+    mine: Any
+    twin: tnn.Module
+    mine_loss: Callable[[], torch.Tensor]
+    twin_loss: Callable[[], torch.Tensor]
+    items: int  # tokens or images per step
+    unit: str  # "tok" or "img"
+    flops: float  # per training step
+    steps: int
+    warmup: int
+    notes: list[str] = field(default_factory=list)
+
+
+def transformer_flops(n_params: int, n_layer: int, width: int, seq: int, tokens: int) -> float:
+    """nanoGPT's estimate: 6·N per token (forward 2N, backward 4N) + attention 12·L·C·T."""
+    return (6 * n_params + 12 * n_layer * width * seq) * tokens
+
+
+def build_gpt(name: str, args: argparse.Namespace) -> Case:
+    cpu = args.device == "cpu"
+    if name == "gpt-baby":
+        cfg = dict(n_layer=4, n_head=4, n_embd=128, block_size=64)
+        batch, steps, warmup, notes = 12, args.steps, args.warmup, []
+    else:  # gpt-small: nanoGPT's shakespeare_char GPU config
+        cfg = dict(n_layer=6, n_head=6, n_embd=384, block_size=256)
+        batch, steps, warmup, notes = 64, args.steps, args.warmup, []
+        if cpu:
+            batch = 2 if args.quick else 8
+            steps, warmup = min(steps, 2 if args.quick else 5), min(warmup, 1)
+            notes.append(
+                f"gpt-small on CPU: batch {batch} instead of 64 and {steps} timed steps "
+                "(a batch-64 step takes many seconds there)"
+            )
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=65, dropout=0.0, bias=False, **cfg)
+    mine = GPT(config).to(args.device)
+    twin = TwinGPT(config).to(args.device)
+    twin.load_state_dict(mine.state_dict())
+    T = config.block_size
+    x = torch.randint(0, config.vocab_size, (batch, T), device=args.device)
+    y = torch.randint(0, config.vocab_size, (batch, T), device=args.device)
+    n_params = sum(p.numel() for p in twin.parameters()) - twin.transformer.wpe.weight.numel()
+    return Case(
+        name=name,
+        setup=f"L{config.n_layer} H{config.n_head} C{config.n_embd} T{T} B{batch} V65",
+        mine=mine,
+        twin=twin,
+        mine_loss=lambda: mine(x, y)[1],
+        twin_loss=lambda: twin(x, y)[1],
+        items=batch * T,
+        unit="tok",
+        flops=transformer_flops(n_params, config.n_layer, config.n_embd, T, batch * T),
+        steps=steps,
+        warmup=warmup,
+        notes=notes,
+    )
+
+
+def build_bert(name: str, args: argparse.Namespace) -> Case:
+    # minimod's "tiny" BERT preset (minimod/tasks/presets.py), at seq 128 and batch 32.
+    batch, T, vocab = (8 if args.quick else 32), 128, 512
+    torch.manual_seed(0)
+    config = BERTConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    mine = BERTForMaskedLM(config).to(args.device)
+    twin = TwinBERTForMaskedLM(config).to(args.device)
+    twin.load_state_dict(mine.state_dict())
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab, (batch, T), generator=g)
+    lengths = torch.randint(T // 2, T + 1, (batch,), generator=g)
+    attention = (torch.arange(T)[None, :] < lengths[:, None]).long()  # padding at the end
+    ids = ids.masked_fill(attention == 0, config.pad_token_id)
+    chosen = (torch.rand(batch, T, generator=g) < 0.15) & (attention == 1)
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    ids, attention, labels = (t.to(args.device) for t in (ids, attention, labels))
+    embeddings = twin.bert.embeddings
+    n_params = (
+        sum(p.numel() for p in twin.parameters())
+        - embeddings.position_embeddings.weight.numel()
+        - embeddings.token_type_embeddings.weight.numel()
+    )
+    notes = ["bert-tiny: minimod's tiny BERT preset (H32 L1 A2 I64), vocab 512, padding mask"]
+    if args.quick:
+        notes.append("bert-tiny --quick: batch 8")
+    return Case(
+        name=name,
+        setup=f"L1 H32 A2 I64 T{T} B{batch} V{vocab}",
+        mine=mine,
+        twin=twin,
+        mine_loss=lambda: mine(ids, attention, None, labels)[1],
+        twin_loss=lambda: twin(ids, attention, None, labels)[1],
+        items=batch * T,
+        unit="tok",
+        flops=transformer_flops(n_params, 1, 32, T, batch * T),
+        steps=args.steps,
+        warmup=args.warmup,
+        notes=notes,
+    )
+
+
+def conv_macs(model: tnn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of the Conv2d and Linear layers in one forward of x."""
+    total = 0
+
+    def hook(module: tnn.Module, inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, tnn.Conv2d):
+            kh, kw = module.kernel_size
+            total += output.numel() * (module.in_channels // module.groups) * kh * kw
+        else:
+            total += output.numel() * module.in_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (tnn.Conv2d, tnn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    finally:
+        model.train()
+        for h in handles:
+            h.remove()
+    return total
+
+
+def build_resnet(name: str, args: argparse.Namespace) -> Case:
+    batch = 16 if args.quick else 64
+    torch.manual_seed(0)
+    config = ResNetConfig(in_channels=3, num_classes=10)
+    mine = ResNet(config).to(args.device)
+    twin = TwinResNet(config).to(args.device)
+    twin.load_state_dict(mine.state_dict())
+    x = torch.randn(batch, 3, 32, 32, device=args.device)
+    y = torch.randint(0, 10, (batch,), device=args.device)
+    macs = conv_macs(twin, x)
+    notes = ["resnet FLOPs: 3 (forward + backward) x 2 x conv/linear MACs"]
+    if args.quick:
+        notes.append("resnet --quick: batch 16")
+    return Case(
+        name=name,
+        setup=f"widths {config.widths} depths {config.depths} 3x32x32 B{batch}",
+        mine=mine,
+        twin=twin,
+        mine_loss=lambda: torch.nn.functional.cross_entropy(mine(x), y),
+        twin_loss=lambda: torch.nn.functional.cross_entropy(twin(x), y),
+        items=batch,
+        unit="img",
+        flops=6.0 * macs,
+        steps=args.steps,
+        warmup=args.warmup,
+        notes=notes,
+    )
+
+
+BUILDERS = {
+    "gpt-baby": build_gpt,
+    "gpt-small": build_gpt,
+    "bert-tiny": build_bert,
+    "resnet": build_resnet,
+}
+
+
+def training_step(model: Any, optimizer: Any, loss_fn: Callable[[], torch.Tensor]):
+    def step() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def run_case(case: Case, args: argparse.Namespace, peak: float, compiled: bool) -> dict:
+    label = case.name + (" (compiled)" if compiled else "")
+    print(f"... {label}: {case.setup}", file=sys.stderr, flush=True)
+    compile_s = {}
+    if compiled:
+        # As minimod's Trainer does: an instance attribute shadows the method.
+        case.mine.forward = torch.compile(case.mine.forward)
+        case.twin.forward = torch.compile(case.twin.forward)
+    mine_step = training_step(case.mine, AdamW(case.mine.parameters(), **HYPER), case.mine_loss)
+    twin_step = training_step(
+        case.twin, torch.optim.AdamW(case.twin.parameters(), **HYPER), case.twin_loss
+    )
+    # The first step's loss is computed before any update: the twin check.
+    losses = {}
+    for who, step in (("minimod", mine_step), ("torch", twin_step)):
+        start = time.perf_counter()
+        losses[who] = float(step())
+        compile_s[who] = time.perf_counter() - start
+    diff = abs(losses["minimod"] - losses["torch"])
+    if not diff <= TOLERANCE:
+        raise SystemExit(
+            f"{label}: twin check FAILED: loss minimod {losses['minimod']:.6f} vs torch.nn "
+            f"{losses['torch']:.6f} (|diff| {diff:.2e} > {TOLERANCE})"
+        )
+    print(f"    twin check ok: |loss diff| {diff:.1e} <= {TOLERANCE}", file=sys.stderr)
+    for _ in range(case.warmup):
+        mine_step()
+        twin_step()
+    mem_mine = step_memory(mine_step, args.device)
+    mem_twin = step_memory(twin_step, args.device)
+    t_mine, t_twin, ratios = alternate(mine_step, twin_step, case.steps, args.device)
+    ms_mine, ms_twin = median(t_mine), median(t_twin)
+    row = dict(
+        model=label,
+        setup=case.setup,
+        steps=case.steps,
+        minimod_ms=ms_mine * 1e3,
+        torch_ms=ms_twin * 1e3,
+        ratio=median(ratios),
+        unit=case.unit,
+        minimod_items_per_s=case.items / ms_mine,
+        torch_items_per_s=case.items / ms_twin,
+        flops_per_step=case.flops,
+        minimod_flops_per_s=case.flops / ms_mine,
+        torch_flops_per_s=case.flops / ms_twin,
+        minimod_mem_bytes=mem_mine,
+        torch_mem_bytes=mem_twin,
+        loss_minimod=losses["minimod"],
+        loss_torch=losses["torch"],
+        loss_diff=diff,
+        twin_check="ok",
+    )
+    if compiled:
+        row["minimod_compile_s"] = compile_s["minimod"]
+        row["torch_compile_s"] = compile_s["torch"]
+    return row
+
+
+def run_generation(args: argparse.Namespace) -> dict:
+    """GPT.generate with and without the KV cache: 256 greedy tokens from a 1-token prompt."""
+    new_tokens, reps = 256, (1 if args.quick else 3)
+    config = GPTConfig(
+        vocab_size=65, n_layer=4, n_head=4, n_embd=128, block_size=512, dropout=0.0, bias=False
+    )
+    print(f"... generate: {new_tokens} tokens, gpt-baby with block 512", file=sys.stderr)
+    torch.manual_seed(0)
+    model = GPT(config).to(args.device)
+    model.eval()
+    prompt = torch.zeros(1, 1, dtype=torch.long, device=args.device)
+    outputs = {}
+
+    def gen(use_cache: bool):
+        def call() -> None:
+            outputs[use_cache] = model.generate(
+                prompt, new_tokens, temperature=0.0, use_cache=use_cache
+            )
+
+        return call
+
+    model.generate(prompt, 8, temperature=0.0, use_cache=True)  # warm-up
+    model.generate(prompt, 8, temperature=0.0, use_cache=False)
+    with_cache, without, ratios = alternate(gen(True), gen(False), reps, args.device)
+    return dict(
+        setup=f"gpt-baby L4 H4 C128, block_size 512 (not 64), B1, 1-token prompt, "
+        f"{new_tokens} greedy tokens",
+        cache_s=median(with_cache),
+        no_cache_s=median(without),
+        speedup=1.0 / median(ratios),
+        cache_tokens_per_s=new_tokens / median(with_cache),
+        no_cache_tokens_per_s=new_tokens / median(without),
+        same_tokens=bool(torch.equal(outputs[True], outputs[False])),
+    )
+
+
+def format_rows(rows: list[dict], peak: float) -> str:
+    headers = [
+        "model",
+        "setup",
+        "minimod ms",
+        "torch ms",
+        "ratio minimod/torch",
+        "minimod /s",
+        "torch /s",
+        "minimod FLOP/s (% peak)",
+        "torch FLOP/s (% peak)",
+        "minimod mem",
+        "torch mem",
+        "Δloss (abs)",
+    ]
+
+    def mem(value: float | None) -> str:
+        return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
+
+    def flops(value: float) -> str:
+        return f"{si(value)} ({100 * value / peak:.0f}%)"
+
+    table = [
+        [
+            r["model"],
+            r["setup"],
+            f"{r['minimod_ms']:.1f}",
+            f"{r['torch_ms']:.1f}",
+            f"{r['ratio']:.2f}",
+            si(r["minimod_items_per_s"], " " + r["unit"]),
+            si(r["torch_items_per_s"], " " + r["unit"]),
+            flops(r["minimod_flops_per_s"]),
+            flops(r["torch_flops_per_s"]),
+            mem(r["minimod_mem_bytes"]),
+            mem(r["torch_mem_bytes"]),
+            f"{r['loss_diff']:.1e}",
+        ]
+        for r in rows
+    ]
+    return markdown_table(headers, table)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--models",
+        default=",".join(ALL_MODELS),
+        help=f"comma-separated, from {', '.join(ALL_MODELS)} (default: all)",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="timed pairs (20; --quick 3)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed pairs (3; --quick 1)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in ALL_MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {', '.join(ALL_MODELS)}")
+    if args.steps is None:
+        args.steps = 3 if args.quick else 20
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 3
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be >= 1 and --warmup >= 0")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device available")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    machine = machine_info(args.device)
+    n = 1024 if args.quick else (4096 if args.device.startswith("cuda") else 2048)
+    peak = matmul_peak(args.device, n)
+    rows, notes, compile_failures = [], [], {}
+    for name in args.models:
+        if name == "generate":
+            continue
+        case = BUILDERS[name](name, args)
+        notes += case.notes
+        rows.append(run_case(case, args, peak, compiled=False))
+        if args.compile:
+            try:
+                rows.append(run_case(BUILDERS[name](name, args), args, peak, compiled=True))
+            except Exception as error:  # report it, time the other models all the same
+                message = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+                compile_failures[name] = message
+                print(f"    compile FAILED: {message}", file=sys.stderr)
+    generation = run_generation(args) if "generate" in args.models else None
+
+    lines = [
+        "## minimod vs torch.nn: one training step (forward, backward, AdamW)",
+        "",
+        f"`{command}`",
+        "",
+        f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs, "
+        f"torch {machine['torch']}, {machine['threads']} threads, device {args.device}"
+        + (f" ({machine['gpu']})" if "gpu" in machine else "")
+        + f". fp32 matmul peak ({n}x{n}): {si(peak, 'FLOP/s')}.",
+        "",
+    ]
+    if rows:
+        lines += [format_rows(rows, peak), ""]
+        lines += [
+            "- ratio: median over the timed pairs of (minimod step / torch.nn step), steps "
+            "alternating A/B after warm-up; < 1 means minimod is faster. ms: medians.",
+            "- Twin check: the torch.nn twin loads minimod's weights; the first losses agree "
+            f"to |Δloss| <= {TOLERANCE} (passed for every row).",
+            "- FLOP/s: transformers 6·N·tokens + 12·L·C·T·tokens (nanoGPT's estimate, N without "
+            "position embeddings); % of the fp32 matmul peak above.",
+            f"- mem: {memory_method(args.device)}.",
+            f"- Both optimizers: AdamW {HYPER}; dropout 0 in every model.",
+        ]
+        lines += [f"- {note}" for note in dict.fromkeys(notes)]
+        compiled = [r for r in rows if "minimod_compile_s" in r]
+        if compiled:
+            lines += [
+                "- compile time (first compiled training step, forward and backward graphs; "
+                "inductor's on-disk cache makes repeat runs faster than the first): "
+                + "; ".join(
+                    f"{r['model']}: minimod {r['minimod_compile_s']:.1f} s, "
+                    f"torch {r['torch_compile_s']:.1f} s"
+                    for r in compiled
+                )
+            ]
+        lines += [
+            f"- {name} (compiled): torch.compile FAILED, not timed ({message})"
+            for name, message in compile_failures.items()
+        ]
+        lines.append("")
+    if generation:
+        lines += [
+            "### KV-cache generation: GPT.generate(use_cache=True) vs use_cache=False",
+            "",
+            markdown_table(
+                ["setup", "with cache", "without", "speed-up", "same tokens"],
+                [
+                    [
+                        generation["setup"],
+                        f"{generation['cache_s'] * 1e3:.0f} ms "
+                        f"({generation['cache_tokens_per_s']:.0f} tok/s)",
+                        f"{generation['no_cache_s'] * 1e3:.0f} ms "
+                        f"({generation['no_cache_tokens_per_s']:.0f} tok/s)",
+                        f"{generation['speedup']:.1f}x",
+                        "yes" if generation["same_tokens"] else "no",
+                    ]
+                ],
+            ),
+            "",
+            "block_size 512 so that all 257 positions fit (the baby config's 64 would make "
+            "the cache slide and be dropped after 64 tokens).",
+            "",
+        ]
+    print("\n".join(lines))
+    result = dict(
+        command=command,
+        machine=machine,
+        matmul_peak_flops=peak,
+        memory=memory_method(args.device),
+        rows=rows,
+        generation=generation,
+        notes=notes,
+        compile_failures=compile_failures,
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2, default=str)
+    for r in rows:
+        assert math.isfinite(r["ratio"]) and r["ratio"] > 0
+    return result
+
+
+if __name__ == "__main__":
+    main()
