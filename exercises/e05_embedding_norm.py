@@ -66,7 +66,7 @@ from collections.abc import Sequence
 import torch
 
 from minimod.nn import init
-from minimod.nn._checks import describe, expect_trailing_shape
+from minimod.nn._checks import can_read_back, describe, expect_trailing_shape
 from minimod.nn.dropout import _check_p
 from minimod.nn.module import Module, Parameter
 from minimod.nn.norm import _as_shape
@@ -139,10 +139,7 @@ class Embedding(Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if input.is_floating_point() or input.dtype == torch.bool:
             raise TypeError(f"{describe(self)}: expected integer ids, got {input.dtype}")
-        # The range check reads two numbers back: skipped on a GPU (it would wait for it) and
-        # under torch.compile (it would split the compiled graph in two).
-        checkable = input.device.type == "cpu" and not torch.compiler.is_compiling()
-        if checkable and input.numel() > 0:
+        if can_read_back(input) and input.numel() > 0:
             low, high = int(input.min()), int(input.max())
             if low < 0 or high >= self.num_embeddings:
                 bad = low if low < 0 else high

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from minimod.cli import add_use_mine_argument, positive_float, positive_int, use_mine_if_asked
+
 FINETUNE_HELP = """\
 Fine-tune a pretrained model with a new head (or the same architecture from scratch).
 
@@ -45,18 +47,6 @@ fastest. The model is restored afterwards: nothing is trained, nothing but the p
 """
 
 
-def _positive_int(text: str) -> int:
-    from minimod.cli import positive_int
-
-    return positive_int(text)
-
-
-def _positive_float(text: str) -> float:
-    from minimod.cli import positive_float
-
-    return positive_float(text)
-
-
 def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     """What both commands share: the model, its source, the task and the trainable set."""
     from minimod.tasks.presets import FINETUNE_TASKS, PRESET_NAMES
@@ -70,7 +60,7 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     option("--task", required=True, choices=tasks, help="what to fine-tune for (see above)")
     option("--preset", choices=PRESET_NAMES, default="tiny",
            help="architecture for --from scratch (default: tiny)")  # fmt: skip
-    option("--labels", type=_positive_int, metavar="N",
+    option("--labels", type=positive_int, metavar="N",
            help="labelled training examples to use (default: the task's, e.g. 1000)")  # fmt: skip
     option("--head", choices=("cls", "mean", "last"), dest="pooling",
            help="pooling of the sequence head (default: cls for bert, last for gpt)")  # fmt: skip
@@ -79,15 +69,15 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
            "PATTERN = freeze parameters whose names match a glob, e.g. 'body.*.h.0.*' "
            "(default: none)")  # fmt: skip
     option("--unfreeze-every", "--unfreeze-schedule", dest="unfreeze_every",
-           type=_positive_int, metavar="N",
+           type=positive_int, metavar="N",
            help="gradual unfreezing: start with the head, unfreeze one more layer from the top "
            "every N steps (default: off)")  # fmt: skip
-    option("--lora-rank", type=_positive_int, metavar="R",
+    option("--lora-rank", type=positive_int, metavar="R",
            help="train rank-R LoRA adapters on the attention and MLP layers (+ the head) "
            "instead of the weights (default: off)")  # fmt: skip
-    option("--lora-alpha", type=_positive_float, metavar="A",
+    option("--lora-alpha", type=positive_float, metavar="A",
            help="LoRA scale alpha (the update is alpha/R · B·A; default: 2·R)")  # fmt: skip
-    option("--layer-decay", type=_positive_float, metavar="D",
+    option("--layer-decay", type=positive_float, metavar="D",
            help="layer-wise lr decay: layer l of L gets lr · D^(L+1-l), the head the full lr "
            "(default: off, every layer the same lr)")  # fmt: skip
     option(
@@ -105,11 +95,11 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
         default="ce",
         help="cross-entropy, or focal loss (1-p)^gamma · CE for imbalanced data (default: ce)",
     )
-    option("--imbalance", type=_positive_float, metavar="R",
+    option("--imbalance", type=positive_float, metavar="R",
            help="keep class 0 R times as frequent as class 1 in every split, e.g. 9 for 1:9 "
            "(sentiment only; default: balanced)")  # fmt: skip
-    option("--batch-size", type=_positive_int, metavar="N", help="default: the task's")
-    option("--lr", type=_positive_float, metavar="X", help="peak learning rate (default: task's)")
+    option("--batch-size", type=positive_int, metavar="N", help="default: the task's")
+    option("--lr", type=positive_float, metavar="X", help="peak learning rate (default: task's)")
     option(
         "--seed",
         type=int,
@@ -127,11 +117,9 @@ def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_setup_options(finetune)
     option = finetune.add_argument
-    option("--max-steps", type=_positive_int, metavar="N", help="default: the task's")
+    option("--max-steps", type=positive_int, metavar="N", help="default: the task's")
     option("--out", metavar="DIR", help="run folder (default: runs/finetune-MODEL-TASK)")
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
-    from minimod.cli import add_use_mine_argument
-
     add_use_mine_argument(finetune)
 
     lr_find = commands.add_parser(
@@ -140,9 +128,9 @@ def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_setup_options(lr_find)
     option = lr_find.add_argument
-    option("--start-lr", type=_positive_float, default=1e-6, help="default: 1e-6")
-    option("--end-lr", type=_positive_float, default=1.0, help="default: 1")
-    option("--steps", type=_positive_int, default=60, help="sweep steps (default: 60)")
+    option("--start-lr", type=positive_float, default=1e-6, help="default: 1e-6")
+    option("--end-lr", type=positive_float, default=1.0, help="default: 1")
+    option("--steps", type=positive_int, default=60, help="sweep steps (default: 60)")
     option("--out", default="runs/lr-find", metavar="DIR",
            help="folder for lr_find.png (default: runs/lr-find)")  # fmt: skip
 
@@ -157,7 +145,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from minimod.cli import use_mine_if_asked
     from minimod.tasks.finetune import finetune
 
     with use_mine_if_asked(args):

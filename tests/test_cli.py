@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import minimod
+from console import minimod as run_minimod
 from minimod import cli
 from minimod.workbook import commands, generate
 from minimod.workbook.catalogue import LESSONS
@@ -23,7 +23,6 @@ from minimod.workbook.implementations import WORKBOOK_ENV
 from minimod.workbook.markers import YOUR_CODE, find_regions
 
 pytestmark = pytest.mark.reference_only
-SCRIPT = Path(sys.executable).with_name("minimod")
 
 # A hand-written linear (not the reference's wording) and the classic transposed mistake.
 CORRECT_LINEAR = """\
@@ -36,13 +35,7 @@ STUB = '    raise NotImplementedError("e02: linear")'
 
 
 def minimod_cli(*args: str, workbook: Path | None = None) -> subprocess.CompletedProcess:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "minimod"]
-    env = dict(os.environ)
-    if workbook is not None:
-        env[WORKBOOK_ENV] = str(workbook)
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, env=env, check=False, timeout=300
-    )
+    return run_minimod(*args, env=None if workbook is None else {WORKBOOK_ENV: str(workbook)})
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ giving one plain line on stderr and exit status 2."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,41 +13,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from console import assert_usage_error, minimod
 from minimod.tasks import PRESETS, plot_losses, pretrain
 from minimod.tasks.lm import fill_mask
 from minimod.train.checkpoint import load_checkpoint
 from minimod.train.loop import Trainer
 
 pytestmark = pytest.mark.reference_only
-SCRIPT = Path(sys.executable).with_name("minimod")
 TEXT = (
     "The quick brown fox jumps over the lazy dog. A stitch in time saves nine. "
     "Every module has parameters, and every parameter has a gradient.\n"
 ) * 30  # ~5 KB: enough for the tiny preset's block of 32 in the held-out 10%
-
-
-def minimod(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "minimod"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*command, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        cwd=cwd,
-        env=env,
-    )
-
-
-def assert_usage_error(done: subprocess.CompletedProcess, *words: str) -> None:
-    """Exit status 2 and one plain line on stderr that says what is wrong."""
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{done.stderr}"
-    for word in words:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
 
 
 @pytest.fixture(scope="module")

@@ -5,38 +5,20 @@ with gradual unfreezing, and bad input (one line on stderr, exit status 2)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from console import assert_usage_error, minimod
 from minimod.tasks import pretrain
 from minimod.tasks.finetune import evaluate_finetuned, find_lr, finetune
 from minimod.train.checkpoint import load_checkpoint
 from minimod.train.loop import Trainer
 
 pytestmark = pytest.mark.reference_only
-SCRIPT = Path(sys.executable).with_name("minimod")
 FAST = dict(device="cpu", progress=False, log=lambda _: None)
-
-
-def minimod(*args: str) -> subprocess.CompletedProcess:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "minimod"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, check=False, timeout=300, env=env
-    )
-
-
-def assert_usage_error(done: subprocess.CompletedProcess, *words: str) -> None:
-    assert done.returncode == 2, done.stdout + done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    for word in words:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
 
 
 @pytest.fixture(scope="module")

@@ -194,8 +194,7 @@ def from_pretrained(
     does not need (``embeddings.position_ids``) are dropped; with add_pooling_layer=False so
     are the checkpoint's ``pooler.*`` weights."""
     folder = _resolve(path)
-    config = bert_config_from_hf(folder / "config.json")
-    state = load_safetensors_state(folder / "model.safetensors")
+    config, tokenizer, state = read_pretrained(folder)
     state = {
         key: value
         for key, value in state.items()
@@ -204,13 +203,25 @@ def from_pretrained(
     model = BERT(config, add_pooling_layer=add_pooling_layer)
     check_state_fits(model, state, source=str(folder / "model.safetensors"))
     model.load_state_dict(state, strict=True)
+    return model.eval(), tokenizer
+
+
+def read_pretrained(
+    path: str | Path = "minilm",
+) -> tuple[BERTConfig, WordPieceTokenizer, dict[str, torch.Tensor]]:
+    """The three files of a Hugging Face BERT folder (or ``"minilm"``), read and checked
+    against each other: (config, uncased WordPiece tokenizer, the checkpoint's tensors as
+    stored). ``from_pretrained`` builds a model from them; fine-tuning loads the tensors into a
+    body with ``heads.load_pretrained`` instead, which reports what it skipped."""
+    folder = _resolve(path)
+    config = bert_config_from_hf(folder / "config.json")
     tokenizer = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=True)
     if tokenizer.vocab_size != config.vocab_size:
         raise ValueError(
             f"from_pretrained: vocab.txt has {tokenizer.vocab_size} tokens but config.json "
             f"says vocab_size {config.vocab_size}"
         )
-    return model.eval(), tokenizer
+    return config, tokenizer, load_safetensors_state(folder / "model.safetensors")
 
 
 # ============================================================================ sentence vectors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from minimod.nn._checks import can_read_back
 from minimod.nn.activation import log_softmax
 from minimod.nn.module import Module
 
@@ -36,9 +37,7 @@ def _check_targets(
             f"needs targets of shape {tuple(expected)}, got {tuple(target.shape)}"
         )
     num_classes = input.shape[1]
-    # Skipped on a GPU (reading the answer back would wait for it) and under torch.compile
-    # (it would split the compiled graph in two).
-    if target.device.type != "cpu" or torch.compiler.is_compiling():
+    if not can_read_back(target):
         return
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if bool(bad.any()):

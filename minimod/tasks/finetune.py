@@ -66,8 +66,7 @@ from minimod.tasks.presets import (
     TASK_SETTINGS,
     settings_for,
 )
-from minimod.tasks.run import check_resume, plot_losses, read_run
-from minimod.train.batches import resolve_device
+from minimod.tasks.run import check_resume, pick_device, plot_losses, read_run
 from minimod.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -78,6 +77,7 @@ from minimod.train.checkpoint import (
 from minimod.train.config import TrainConfig
 from minimod.train.finetune import (
     GradualUnfreezer,
+    WeightedSampler,
     class_weights,
     count_parameters,
     freeze,
@@ -129,8 +129,8 @@ class Prepared:
     data_state: Any
     loss_fn: Callable[[Any, Any], torch.Tensor]
     evaluate: Callable[..., dict[str, float]]  # on val (picks best.pt)
-    test: Callable[[Any], dict[str, float]]  # on test (the final report)
-    confusion: Callable[[Any], tuple[torch.Tensor, torch.Tensor]] | None  # test (pred, target)
+    # on test (the final report): (metrics, (predicted, true) classes or None for boxes)
+    test: Callable[[Any], tuple[dict[str, float], tuple[torch.Tensor, torch.Tensor] | None]]
     class_names: tuple[str, ...]
     callbacks: list[Callable[[Any], Any]]
     eval_metric: str
@@ -155,22 +155,14 @@ def _scratch_tokenizer(kind: str, settings: dict[str, Any]) -> Any:
 
 def _minilm_source(kind: str) -> Source:
     """all-MiniLM-L6-v2, the real pretrained BERT that `make real` installs."""
-    from minimod.models.pretrained import (
-        MissingExtraError,
-        bert_config_from_hf,
-        load_safetensors_state,
-        minilm_path,
-    )
+    from minimod.models.pretrained import MissingExtraError, read_pretrained
 
     if kind != "bert":
         raise UsageError(f"--from minilm is a BERT: use `minimod finetune bert`, not {kind}")
     try:
-        folder = minilm_path()
+        config, tokenizer, state = read_pretrained("minilm")
     except MissingExtraError as error:
         raise UsageError(str(error).splitlines()[0]) from None
-    config = bert_config_from_hf(folder / "config.json")
-    tokenizer = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=True)
-    state = load_safetensors_state(folder / "model.safetensors")
     return Source(kind, "minilm", config, tokenizer, state, "", {})
 
 
@@ -456,7 +448,7 @@ def finetune_settings(kind: str, task: str, **overrides: Any) -> dict[str, Any]:
 
 def prepare(
     kind: str, task: str, source: Source, settings: dict[str, Any], options: dict[str, Any],
-    seed: int, log: Callable[[str], None] = print,
+    seed: int,
 ) -> Prepared:  # fmt: skip
     """Model (pretrained body + new head, trainable set chosen), optimizer, schedule, data."""
     train, val, test, extra, class_names = load_splits(kind, task, source, settings, seed)
@@ -481,11 +473,10 @@ def prepare(
     if not detect and options["class_weights"] == "auto":
         weights = class_weights(train.targets, num_labels, "auto")
     if not detect and options["sampler"] == "weighted":
-        per_example = class_weights(train.targets, num_labels, "auto")[train.targets]
+        sampler = WeightedSampler(train.targets, batch_size, generator=generator)
 
         def batches(index: int):
-            rows = torch.multinomial(per_example, batch_size, replacement=True, generator=generator)
-            return _rows(train, rows, pad_id)
+            return _rows(train, sampler.draw(), pad_id)
     else:
 
         def batches(index: int):
@@ -501,30 +492,29 @@ def prepare(
             return F.focal_loss(output, batch[-1], gamma=gamma, weight=_on(weights, output))
         return F.cross_entropy(output, batch[-1], weight=_on(weights, output))
 
-    def metrics_on(split: Split) -> Callable[..., dict[str, float]]:
-        def evaluate(model: Any, batches: int | None = None) -> dict[str, float]:
-            output = _predict(model, split, pad_id)
-            if detect:
-                iou = box_iou(output, split.targets)
-                return {"iou": float(iou.mean()), "hit@0.5": float((iou >= 0.5).float().mean())}
-            return classification_metrics(output.argmax(-1), split.targets, num_labels)
+    def metrics(output: torch.Tensor, split: Split) -> dict[str, float]:
+        if detect:
+            iou = box_iou(output, split.targets)
+            return {"iou": float(iou.mean()), "hit@0.5": float((iou >= 0.5).float().mean())}
+        return classification_metrics(output.argmax(-1), split.targets, num_labels)
 
-        return evaluate
+    def evaluate(model: Any, batches: int | None = None) -> dict[str, float]:
+        return metrics(_predict(model, val, pad_id), val)
 
-    def test_metrics(model: Any) -> dict[str, float]:
-        metrics = metrics_on(test)(model)
+    def test_report(model: Any):
+        """Test metrics, and the test predictions (classification) for the confusion matrix:
+        one pass over the test split."""
+        output = _predict(model, test, pad_id)
+        results = metrics(output, test)
         for name, split in extra.items():
-            metrics[f"{name}_accuracy"] = metrics_on(split)(model)["accuracy"]
-        return metrics
-
-    def confusion(model: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        return _predict(model, test, pad_id).argmax(-1), test.targets
+            results[f"{name}_accuracy"] = metrics(_predict(model, split, pad_id), split)["accuracy"]
+        return results, None if detect else (output.argmax(-1), test.targets)
 
     callbacks = [] if unfreezer is None else [lambda trainer: unfreezer.apply(trainer.step)]
     metric = "iou" if detect else ("macro_f1" if settings.get("imbalance") else "accuracy")
     return Prepared(
-        model, optimizer, scheduler, batches, generator, loss_fn, metrics_on(val),
-        test_metrics, None if detect else confusion, class_names, callbacks, metric, report,
+        model, optimizer, scheduler, batches, generator, loss_fn, evaluate, test_report,
+        class_names, callbacks, metric, report,
     )  # fmt: skip
 
 
@@ -544,6 +534,22 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "focal_gamma": 2.0,
     "pooling": None,
 }
+
+
+def complete_options(settings: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """DEFAULT_OPTIONS with ``options`` over them, the task's pooling when none is given, and
+    the options with a fixed set of values checked."""
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise TypeError(f"finetune: unknown options {sorted(unknown)}")
+    options = {**DEFAULT_OPTIONS, **options}
+    if options["pooling"] is None:
+        options["pooling"] = settings["pooling"]
+    for name, choices in (("class_weights", ("none", "auto")), ("sampler", ("random", "weighted")),
+                          ("loss", ("ce", "focal"))):  # fmt: skip
+        if options[name] not in choices:
+            raise UsageError(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}")
+    return options
 
 
 def finetune(
@@ -570,24 +576,12 @@ def finetune(
     (default runs/finetune-KIND-TASK). options: see DEFAULT_OPTIONS. Returns a summary: run
     folder, test metrics, trainable/total parameters, wall seconds, the model."""
     start = time.perf_counter()
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise TypeError(f"finetune: unknown options {sorted(unknown)}")
     settings = finetune_settings(
         kind, task, n_train=labels, imbalance=imbalance, max_steps=max_steps,
         batch_size=batch_size, lr=lr,
     )  # fmt: skip
-    options = {**DEFAULT_OPTIONS, **options}
-    if options["pooling"] is None:
-        options["pooling"] = settings["pooling"]
-    for name, choices in (("class_weights", ("none", "auto")), ("sampler", ("random", "weighted")),
-                          ("loss", ("ce", "focal"))):  # fmt: skip
-        if options[name] not in choices:
-            raise UsageError(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}")
-    try:
-        resolve_device(device)
-    except (ValueError, RuntimeError) as error:
-        raise UsageError(f"--device: {error}") from None
+    options = complete_options(settings, options)
+    pick_device(device)
     run_dir = Path(out) if out is not None else Path("runs") / f"finetune-{kind}-{task}"
     src = read_source(kind, source, preset, task)
     record = {
@@ -602,7 +596,7 @@ def finetune(
         raise UsageError(
             f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"
         )
-    ready = prepare(kind, task, src, settings, options, seed, log)
+    ready = prepare(kind, task, src, settings, options, seed)
     model = ready.model
     trainable, total = count_parameters(model)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -651,8 +645,7 @@ def _report(model: Any, ready: Prepared, run_dir: Path, record: dict[str, Any]) 
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        metrics = ready.test(model)
-        predictions = None if ready.confusion is None else ready.confusion(model)
+        metrics, predictions = ready.test(model)
     model.train(was_training)
     summary: dict[str, Any] = {"run": str(run_dir), "test": metrics}
     if predictions is not None:
@@ -703,13 +696,13 @@ def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, An
         except OSError:
             pass
     options, settings = {**DEFAULT_OPTIONS, **record["options"]}, record["settings"]
-    ready = prepare(kind, task, source, settings, options, record["seed"], log=lambda _: None)
+    ready = prepare(kind, task, source, settings, options, record["seed"])
     checkpoint = run_dir / ("best.pt" if (run_dir / "best.pt").is_file() else "last.pt")
     try:
         ready.model.load_state_dict(load_checkpoint(checkpoint)["model"])
     except (CheckpointError, OSError, KeyError, RuntimeError) as error:
         raise UsageError(f"{checkpoint}: {str(error).splitlines()[0]}") from None
-    ready.model.to(resolve_device(device))
+    ready.model.to(pick_device(device))
     summary = _report(ready.model, ready, run_dir, record)
     summary["record"] = record
     return summary
@@ -742,14 +735,9 @@ def find_lr(
     settings = finetune_settings(
         kind, task, n_train=labels, imbalance=imbalance, batch_size=batch_size, lr=lr
     )
-    options = {**DEFAULT_OPTIONS, **options}
-    if options["pooling"] is None:
-        options["pooling"] = settings["pooling"]
+    options = complete_options(settings, options)
+    target = pick_device(device)
     ready = prepare(kind, task, read_source(kind, source, preset, task), settings, options, seed)
-    try:
-        target = resolve_device(device)
-    except (ValueError, RuntimeError) as error:
-        raise UsageError(f"--device: {error}") from None
     ready.model.to(target)
     for group in ready.optimizer.param_groups:  # undo the warmup's lr 0 at step 0: the sweep
         group["lr"] = group["initial_lr"]  # keeps the groups' ratios (layer decay)

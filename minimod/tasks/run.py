@@ -119,7 +119,7 @@ def pretrain(
     """
     start = time.perf_counter()
     settings = make_settings(task, preset, seed, **overrides)
-    _device(device)
+    pick_device(device)
     run_dir = Path(out) if out is not None else Path("runs") / f"{task}-{preset}"
     data = _data_name(data)
     record = {"task": task, "preset": preset, "data": data, "settings": settings}
@@ -190,7 +190,8 @@ def pretrain(
     return summary
 
 
-def _device(name: str) -> torch.device:
+def pick_device(name: str) -> torch.device:
+    """resolve_device, with a bad name or an unavailable device as a UsageError."""
     try:
         return resolve_device(name)
     except (ValueError, RuntimeError) as error:
@@ -255,7 +256,7 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
             f"{run_dir} is a fine-tune run ({record['model']} on {record['task']}); "
             "load it with minimod.tasks.finetune.evaluate_finetuned"
         )
-    device = _device(device)
+    device = pick_device(device)
     data = record["data"] if data is None else _data_name(data)
     settings = _tuples(record["settings"])
     try:
