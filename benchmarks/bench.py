@@ -2,7 +2,7 @@
 
     python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,generate]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
-        [--json PATH]
+        [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
 
 Each twin (benchmarks/twins.py) has minimod's architecture and loads minimod's weights; the
 forward losses must agree to 1e-4 before anything is timed. A training step is forward,
@@ -10,6 +10,8 @@ backward and optimizer step (minimod.optim.AdamW against torch.optim.AdamW, the 
 hyperparameters). Steps alternate A/B in one process after warm-up; the figure that matters
 is the median of the per-pair ratios minimod / torch (< 1: minimod is faster).
 "generate" times GPT.generate with the KV cache against without it (use_cache=False).
+--e2e times the whole `minimod pretrain gpt --preset baby --data TEXT` command (2000 steps) in a
+fresh process per precision, against nanoGPT's figures for the same config.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -331,6 +337,81 @@ def run_generation(args: argparse.Namespace) -> dict:
     )
 
 
+# nanoGPT's baby GPT on this machine class, as the issue quotes it: eager, 2000 steps.
+NANOGPT_REFERENCE = dict(ms_per_step=27.3, wall_s=61.0, val_loss=1.886)
+DONE = re.compile(
+    r"done: step (?P<step>\d+), held-out loss (?P<loss>[\d.]+).*?(?P<ms>[\d.]+) ms/step "
+    r"\(median\), (?P<wall>[\d.]+) s in all"
+)
+
+
+def run_end_to_end(args: argparse.Namespace) -> list[dict]:
+    """`minimod pretrain gpt --preset baby --data TEXT` in a fresh process per precision:
+    wall time of the whole command (start-up, data, training, evaluations, final evaluation
+    on 200 batches, checkpoints), its median ms/step and final val loss."""
+    rows = []
+    for precision in args.e2e_precisions:
+        with tempfile.TemporaryDirectory() as folder:
+            command = [sys.executable, "-m", "minimod", "pretrain", "gpt", "--preset", "baby"]
+            command += ["--data", args.e2e, "--out", folder, "--device", args.device]
+            command += ["--precision", precision]
+            if args.e2e_steps:
+                command += ["--max-steps", str(args.e2e_steps)]
+            print(f"... end to end: {shlex.join(command[1:])}", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - start
+        found = DONE.search(done.stdout)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"end-to-end run failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+        rows.append(
+            dict(
+                precision=precision,
+                steps=int(found["step"]),
+                wall_s=wall,
+                ms_per_step=float(found["ms"]),
+                val_loss=float(found["loss"]),
+            )
+        )
+    return rows
+
+
+def format_end_to_end(rows: list[dict]) -> list[str]:
+    ref = NANOGPT_REFERENCE
+    table = [
+        [
+            "nanoGPT (the issue's reference figures)",
+            "fp32",
+            "2000",
+            f"{ref['ms_per_step']}",
+            f"{ref['wall_s']:.0f} s",
+            "1.00",
+            f"{ref['val_loss']} (20 batches)",
+        ]
+    ] + [
+        [
+            "minimod pretrain gpt --preset baby",
+            r["precision"],
+            str(r["steps"]),
+            f"{r['ms_per_step']:.1f}",
+            f"{r['wall_s']:.0f} s",
+            f"{r['wall_s'] / ref['wall_s']:.2f}",
+            f"{r['val_loss']:.3f} (200 batches)",
+        ]
+        for r in rows
+    ]
+    headers = ["run", "precision", "steps", "ms/step", "wall", "wall / nanoGPT's", "val loss"]
+    return [
+        "### End to end: the baby GPT on Shakespeare",
+        "",
+        markdown_table(headers, table),
+        "",
+        "wall: the whole command in a fresh process (start-up, data, training, evaluation "
+        "every 250 steps, the final 200-batch evaluation, checkpoints).",
+        "",
+    ]
+
+
 def format_rows(rows: list[dict], peak: float) -> str:
     headers = [
         "model",
@@ -387,6 +468,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--e2e",
+        metavar="TEXT",
+        help="also time `minimod pretrain gpt --preset baby --data TEXT` end to end (2000 "
+        "steps, minutes), e.g. ../shared/data/tinyshakespeare.txt",
+    )
+    parser.add_argument(
+        "--e2e-precisions",
+        default="fp32,bf16",
+        help="the --precision of each end-to-end run (default: fp32,bf16)",
+    )
+    parser.add_argument(
+        "--e2e-steps", type=int, default=None, help="end-to-end steps (default: the preset's 2000)"
+    )
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in ALL_MODELS]
@@ -398,6 +493,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.warmup = 1 if args.quick else 3
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be >= 1 and --warmup >= 0")
+    if args.e2e and not Path(args.e2e).is_file():
+        parser.error(f"--e2e {args.e2e}: no such file")
+    args.e2e_precisions = [p.strip() for p in args.e2e_precisions.split(",") if p.strip()]
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device available")
     return args
@@ -426,6 +524,7 @@ def main(argv: list[str] | None = None) -> dict:
                 compile_failures[name] = message
                 print(f"    compile FAILED: {message}", file=sys.stderr)
     generation = run_generation(args) if "generate" in args.models else None
+    end_to_end = run_end_to_end(args) if args.e2e else []
 
     lines = [
         "## minimod vs torch.nn: one training step (forward, backward, AdamW)",
@@ -490,6 +589,8 @@ def main(argv: list[str] | None = None) -> dict:
             "the cache slide and be dropped after 64 tokens).",
             "",
         ]
+    if end_to_end:
+        lines += format_end_to_end(end_to_end)
     print("\n".join(lines))
     result = dict(
         command=command,
@@ -498,6 +599,7 @@ def main(argv: list[str] | None = None) -> dict:
         memory=memory_method(args.device),
         rows=rows,
         generation=generation,
+        end_to_end=end_to_end,
         notes=notes,
         compile_failures=compile_failures,
     )

@@ -30,9 +30,24 @@ Dropout: a regulariser that is on only while training
 Draw the mask with torch.rand_like(x) >= p so it follows the global seed (torch.manual_seed),
 and use the same mask for the gradient (multiplying by the mask does that for you).
 
+Backward passes by hand: EmbeddingFunction and LayerNormFunction
+(See lesson 3 for torch.autograd.Function.) Embedding: the forward is
+weight.index_select(0, ids.reshape(-1)) viewed back to (*ids.shape, D); the backward adds every
+position's gradient into the row it picked, grad_weight = zeros.index_add_(0, ids, dy), and
+zeroes the padding row -- autograd's backward of weight[ids] does the same with a slower
+accumulating index_put_.
+LayerNorm, per row of N values, with x̂ = (x − μ)·r, r = 1/√(σ² + ε) and g = dy·γ:
+    dβ = Σ_rows dy        dγ = Σ_rows dy·x̂        dx = r · (g − mean(g) − x̂ · mean(g·x̂))
+The two means are the gradient flowing back through μ and σ², which depend on every x of the
+row. Save x̂ and r only. Compute the statistics in at least float32 (x.to(promote_types(dtype,
+float32))): a 16-bit input would lose them. torch.var_mean looks handy but is slow on the CPU
+for short rows; ((x − μ)²).mean() is much faster. Sum γ's and β's gradients back to their
+shape with Tensor.sum_to_size.
+
 What you write
-embedding and Embedding's weight and initialisation; layer_norm; rms_norm; dropout. The
-modules LayerNorm, RMSNorm and Dropout are given: they call your functions.
+embedding and EmbeddingFunction; Embedding's weight and initialisation; layer_norm and
+LayerNormFunction; rms_norm; dropout. The modules LayerNorm, RMSNorm and Dropout are given:
+they call your functions.
 
 Classic pitfalls
 - x.var() is the unbiased variance (divides by N − 1): use ((x − μ)²).mean(), or
@@ -64,9 +79,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
 from minimod.nn._checks import can_read_back, describe, expect_trailing_shape
+from minimod.nn._function import run
 from minimod.nn.dropout import _check_p
 from minimod.nn.module import Module, Parameter
 from minimod.nn.norm import _as_shape
@@ -79,9 +96,38 @@ def embedding(
 ) -> torch.Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by ``input`` (any shape of integer ids)
     -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient."""
-    # BEGIN YOUR CODE
-    raise NotImplementedError("e05: embedding")
-    # END YOUR CODE
+    if padding_idx is not None:
+        padding_idx %= weight.shape[0]  # -1 = the last row
+    return run(EmbeddingFunction, input, weight, padding_idx)
+
+
+class EmbeddingFunction(torch.autograd.Function):
+    """Row lookup with a hand-written backward pass.
+
+    Forward: output[i] = weight[ids[i]] for every id (any shape of ids, rows of size D).
+    Backward: every row of weight collects the gradients of all positions that picked it, an
+    index_add_ into zeros (an id picked k times gets the sum of its k gradients); the padding
+    row gets none. (Autograd's backward of ``weight[ids]`` does the same with a slower
+    accumulating index_put_.) Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, padding_idx):
+        ctx.save_for_backward(input)
+        ctx.num_embeddings, ctx.padding_idx = weight.shape[0], padding_idx
+        ctx.dtype = weight.dtype
+        # BEGIN YOUR CODE
+        raise NotImplementedError("e05: EmbeddingFunction.forward")
+        # END YOUR CODE
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        grad_output = grad_output.to(ctx.dtype)
+        # BEGIN YOUR CODE
+        raise NotImplementedError("e05: EmbeddingFunction.backward")
+        # END YOUR CODE
 
 
 class Embedding(Module):
@@ -174,6 +220,38 @@ def layer_norm(
     # END YOUR CODE
 
 
+class LayerNormFunction(torch.autograd.Function):
+    """layer_norm with a hand-written backward pass, over the last ``n_dims`` dimensions.
+
+    Forward, per row of N values (the last n_dims dimensions):
+        μ = mean(x),  σ² = mean((x − μ)²) (biased),  r = 1/√(σ² + ε),  x̂ = (x − μ)·r,  y = x̂·γ + β
+    Backward, given dy (g = dy·γ, means over the row's N values):
+        dβ = Σ_rows dy,    dγ = Σ_rows dy·x̂
+        dx = r · (g − mean(g) − x̂ · mean(g·x̂))
+    (μ and σ² depend on every x of the row: the two means are what flows back through them.)
+    Keeps x̂ and r only. Statistics in at least float32. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, n_dims, eps):
+        dims = tuple(range(-n_dims, 0))
+        compute = torch.promote_types(input.dtype, torch.float32)
+        # BEGIN YOUR CODE
+        raise NotImplementedError("e05: LayerNormFunction.forward")
+        # END YOUR CODE
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        normalized, rstd, weight = ctx.saved_tensors
+        dims = ctx.dims
+        grad_output = grad_output.to(normalized.dtype)
+        grad_weight = grad_bias = None
+        # BEGIN YOUR CODE
+        raise NotImplementedError("e05: LayerNormFunction.backward")
+        # END YOUR CODE
+
+
 def rms_norm(
     input: torch.Tensor,
     normalized_shape: Sequence[int],
@@ -226,7 +304,7 @@ class LayerNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_trailing_shape(describe(self), x, self.normalized_shape)
+        expect_trailing_shape(self, x, self.normalized_shape)
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -261,7 +339,7 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_trailing_shape(describe(self), x, self.normalized_shape)
+        expect_trailing_shape(self, x, self.normalized_shape)
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:

@@ -94,22 +94,35 @@ from minimod import nn
 from minimod.models.gpt import GPTConfig
 from minimod.nn import functional as F
 from minimod.nn.attention import causal_mask
+from minimod.nn.recompute import checkpoint
 
 # ---- from minimod/models/gpt.py ----------------------------------------
 
 
 class LayerCache:
-    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each."""
+    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
+
+    Stored in buffers with room to spare, which double when full: appending one token then
+    copies one token, where concatenating would copy the whole past every time."""
 
     def __init__(self) -> None:
-        self.keys: torch.Tensor | None = None
-        self.values: torch.Tensor | None = None
+        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
+        self._values: torch.Tensor | None = None
+        self.length = 0
 
     def __len__(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[-2]
+        return self.length
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return None if self._keys is None else self._keys[:, :, : self.length]
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return None if self._values is None else self._values[:, :, : self.length]
 
     def update(self, keys: torch.Tensor, values: torch.Tensor):
-        """Append the new keys/values; return all of them."""
+        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
         # BEGIN YOUR CODE
         raise NotImplementedError("e10: LayerCache.update")
         # END YOUR CODE
@@ -180,6 +193,13 @@ class GPT(nn.Module):
         # BEGIN YOUR CODE
         raise NotImplementedError("e10: GPT._init_weights")
         # END YOUR CODE
+
+    # Activation checkpointing (--checkpoint-activations): keep only each block's input during
+    # the forward pass and recompute the block's activations when the backward pass needs them.
+    checkpoint_activations: bool = False
+
+    def _recompute(self) -> bool:
+        return self.checkpoint_activations and self.training and torch.is_grad_enabled()
 
     def num_parameters(self, trainable_only: bool = False, non_embedding: bool = True) -> int:
         """As nanoGPT reports it: position embeddings excluded unless non_embedding=False (the

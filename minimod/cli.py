@@ -139,6 +139,19 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         help="audio only: 40 log-mel bands or 13 MFCCs per frame (default: log_mel)",
     )
     option("--compile", action="store_true", help="torch.compile the model (default: off)")
+    option(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="matrix products in bfloat16 or float16 (autocast; weights stay float32; fp16 "
+        "adds a dynamic loss scaler). bf16 runs on CPUs too (default: fp32)",
+    )
+    option(
+        "--checkpoint-activations",
+        action="store_true",
+        help="gpt/bert: recompute each block in the backward pass instead of keeping its "
+        "activations: less memory, about a third more compute (default: off)",
+    )
     option("--seed", type=int, default=0, help="random seed (default: 0)")
     option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     option(
@@ -210,12 +223,16 @@ def run_pretrain(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             compile=args.compile,
+            precision=args.precision,
+            checkpoint_activations=args.checkpoint_activations,
             overfit_batch=args.overfit_batch,
             max_steps=args.max_steps,
             batch_size=args.batch_size,
             lr=args.lr,
             features=args.features,
         )
+    if not summary["main"]:  # another process of a torchrun launch: rank 0 reports
+        return 0
     print(describe(summary))
     print(summary["plot"])
     if summary["confusion"]:

@@ -36,6 +36,19 @@ which for p = 1 is the well-known max(x, 0) − x · y + log(1 + e^(−|x|)). po
 per class, broadcast along the last dim) multiplies the positive term: p = #neg / #pos
 balances a rare positive class. weight w rescales each element's loss.
 
+A backward pass by hand: CrossEntropy
+The loss of a language model runs over (B·T, vocabulary) logits; composed from log_softmax
+and gather, autograd keeps the log-probabilities and replays every step. The gradient has a
+famous closed form: with p = softmax(x_n),
+    ∂loss_n / ∂x_nc = p_nc − [c = t_n]        (times dL/dloss, ÷ #counted rows for "mean")
+so CrossEntropy (a torch.autograd.Function for the common case: (N, C) logits, class-index
+targets, no class weights, no smoothing) saves only p in the forward, and its backward is
+p · scale minus scale at each target (scatter_add_), zero for rows whose target is
+ignore_index. Compute log Σ exp(x − max) and the target's x − max separately and subtract
+them: lse − x_t computed from lse itself loses digits for logits of ±1e4. Logits in 16 bits
+(autocast) are upcast: the loss is float32. cross_entropy uses it when it can and the general
+composed path otherwise.
+
 The modules CrossEntropyLoss, MSELoss and BCEWithLogitsLoss call your functions; you write
 how they keep weight and pos_weight: as buffers (register_buffer), not plain attributes, so
 that .to(device) moves them and state_dict saves them, exactly like torch.nn's losses.
@@ -65,7 +78,9 @@ Try it (python, in the repository folder):
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
+from minimod.nn._function import run
 from minimod.nn.activation import log_softmax
 from minimod.nn.loss import _check_reduction, _check_targets, _reduce
 from minimod.nn.module import Module
@@ -112,6 +127,9 @@ def cross_entropy(
     if weight is not None:
         class_weight = weight.reshape((1, num_classes) + (1,) * (input.dim() - 2))
     # BEGIN YOUR CODE
+    if input.dim() == 2 and not target.is_floating_point() and weight is None:
+        if label_smoothing == 0.0:  # the common case, with a hand-written backward
+            return run(CrossEntropy, input, target, ignore_index, reduction)
     logp = log_softmax(input, dim=1)
     weighted_logp = logp if class_weight is None else logp * class_weight
     if target.is_floating_point():  # class probabilities
@@ -140,6 +158,56 @@ def cross_entropy(
         return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
     return _reduce(loss, reduction)
     # END YOUR CODE
+
+
+class CrossEntropy(torch.autograd.Function):
+    """Cross-entropy of logits (N, C) against class indices (N,), with a hand-written backward.
+
+    Forward, per row n with target t_n (rows whose target is ignore_index count for nothing):
+        p_n = softmax(x_n)   (the row max m_n subtracted first: no overflow)
+        loss_n = log Σ_c exp(x_nc − m_n) − (x_n,t_n − m_n)     mean: Σ_n loss_n / #counted rows
+    Backward: ∂loss_n/∂x_nc = p_nc − [c = t_n], times the incoming gradient (divided by the
+    count for "mean"). Only p is kept: no log-probabilities, no one-hot matrix, nothing to
+    recompute. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, ignore_index, reduction):
+        # BEGIN YOUR CODE
+        compute = torch.promote_types(input.dtype, torch.float32)
+        logits = input.to(compute)
+        row_max = logits.amax(1, keepdim=True)
+        probs = (logits - row_max).exp_()  # (N, C), turned into softmax(x) below
+        total = probs.sum(1, keepdim=True)
+        probs.div_(total)
+        counted = target != ignore_index
+        safe_target = torch.where(counted, target, torch.zeros_like(target))
+        # log Σ exp(x − m) and the target's x − m are both small: their difference keeps its
+        # precision even for logits of ±1e4.
+        picked = logits.gather(1, safe_target[:, None]) - row_max
+        loss = (total.log_() - picked).squeeze(1) * counted
+        count = counted.sum()
+        if reduction == "sum":
+            loss = loss.sum()
+        elif reduction == "mean":  # 0/0 = nan when every target is ignored (as torch)
+            loss = loss.sum() / count
+        ctx.save_for_backward(probs, safe_target, counted, count)
+        ctx.reduction, ctx.dtype = reduction, input.dtype
+        return loss  # float32 for 16-bit logits (as autocast computes losses), else their dtype
+        # END YOUR CODE
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        probs, safe_target, counted, count = ctx.saved_tensors
+        # BEGIN YOUR CODE
+        if ctx.reduction == "mean":  # no targets counted: gradient 0, not nan
+            grad_output = grad_output / count.clamp_min(1)
+        row_scale = (counted * grad_output).to(probs.dtype)[:, None]  # ignored rows: 0
+        grad = probs * row_scale  # softmax(x) − one-hot, each row scaled
+        grad.scatter_add_(1, safe_target[:, None], -row_scale)
+        return grad.to(ctx.dtype), None, None, None
+        # END YOUR CODE
 
 
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

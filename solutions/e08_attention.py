@@ -29,6 +29,17 @@ Masks
   where the sum is 0.
 Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
 
+The attention's backward pass by hand: Attention
+scaled_dot_product_attention computes through Attention, a torch.autograd.Function. Forward:
+scores = Q Kᵀ · scale, mask them in place (masked_fill_ −inf, or add a float mask), the masked
+softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V. It saves
+Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO:
+    dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ) ∘ D
+    dS = P ∘ (dP − rowsum(dP ∘ P))        the softmax's Jacobian applied row by row
+    dQ = dS K · scale         dK = dSᵀ Q · scale          d(float mask) = dS
+and each gradient is summed back to its input's (broadcast) shape with sum_to_size. Rows that
+were fully masked have P = 0, so they pass no gradient. The softmax runs in at least float32.
+
 Multi-head attention, torch.nn.MultiheadAttention's layout (batch_first=True here)
 H heads attend in their own subspaces of size D = E / H; their outputs are concatenated and
 mixed by out_proj (Linear(E, E)):
@@ -44,9 +55,9 @@ where a key is padding, attn_mask (L, S) or (N·H, L, S) is True where attention
 _mask turns both into one additive mask of shape (N, H or 1, L or 1, S), or None.
 
 What you write
-causal_mask, masked_softmax, _additive_mask, attention_weights, scaled_dot_product_attention,
-and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads, from the
-projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
+causal_mask, masked_softmax, _additive_mask, attention_weights, Attention's forward and
+backward, and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads,
+from the projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
 (L, N, E) and unbatched layouts of forward and its returned weights are given.
 
 Classic pitfalls
@@ -88,11 +99,13 @@ import math
 
 import torch
 from einops import rearrange
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
 from minimod.nn._checks import describe, expect_trailing_shape
+from minimod.nn._function import run
 from minimod.nn.attention import _check_mask
-from minimod.nn.dropout import dropout
+from minimod.nn.dropout import dropout as apply_dropout
 from minimod.nn.linear import Linear, linear
 from minimod.nn.module import Module, Parameter
 
@@ -169,13 +182,104 @@ def scaled_dot_product_attention(
     """torch.nn.functional.scaled_dot_product_attention's semantics: a boolean ``attn_mask`` is
     True where attention is allowed; a float mask is added to the scores; ``is_causal`` hides
     the future (keys after the query's position). Dropout (on the weights) only if dropout_p > 0.
+
+    Computed by ``Attention``, whose backward pass is written by hand: it keeps only the
+    weights (not the scores, the masked scores, the exponentials, ...), and takes a few large
+    tensor operations where autograd would replay every step of the forward.
     """
-    weights = attention_weights(query, key, attn_mask, is_causal, scale)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p)
-    # BEGIN YOUR CODE
-    return weights @ value
-    # END YOUR CODE
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    if attn_mask is not None:
+        _check_mask(attn_mask, query, key)
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(
+            f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}"
+        )
+    if is_causal:
+        attn_mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    return run(Attention, query, key, value, attn_mask, scale, dropout_p)
+
+
+class Attention(torch.autograd.Function):
+    """softmax(Q Kᵀ · scale + mask) V with a hand-written backward pass.
+
+    Forward, with P the weights (..., L, S) and D the dropout mask scaled by 1/(1 − p)
+    (D = 1 without dropout):
+        S = Q Kᵀ · scale (+ mask),   P = masked_softmax(S),   O = (P ∘ D) V
+    Backward, given dO (..., L, d_v):
+        dV = (P ∘ D)ᵀ dO                                   (..., S, d_v)
+        dP = (dO Vᵀ) ∘ D                                    (..., L, S)
+        dS = P ∘ (dP − rowsum(dP ∘ P))    the softmax's Jacobian, one row at a time
+        dQ = dS K · scale,   dK = dSᵀ Q · scale,   d(float mask) = dS
+    Gradients of broadcast batch axes are summed back to each input's shape. Only Q, K, V, P
+    (and the dropout mask) are kept for the backward pass. The softmax runs in at least
+    float32, also when autocast computes Q Kᵀ in bfloat16. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, query, key, value, attn_mask, scale, dropout_p):
+        ctx.dtypes = (query.dtype, key.dtype, value.dtype)
+        ctx.mask_shape = None if attn_mask is None else attn_mask.shape
+        # BEGIN YOUR CODE
+        scores = query @ key.transpose(-2, -1)  # (..., L, S)
+        compute = torch.promote_types(scores.dtype, torch.float32)
+        scores = scores.to(compute) * scale  # a new tensor: from here on, edit it in place
+        if attn_mask is not None:
+            if attn_mask.dtype == torch.bool:
+                scores.masked_fill_(~attn_mask, float("-inf"))
+            else:
+                scores.add_(attn_mask.to(compute))
+        # masked_softmax, in place: a row of −inf gets weights 0, not NaN.
+        row_max = scores.amax(-1, keepdim=True)
+        row_max.masked_fill_(torch.isinf(row_max), 0.0)
+        weights = scores.sub_(row_max).exp_()
+        total = weights.sum(-1, keepdim=True)
+        weights.div_(total.masked_fill_(total == 0, 1.0))
+        keep = None
+        dropped = weights
+        if dropout_p > 0.0:
+            keep = torch.rand_like(weights) >= dropout_p  # as dropout(): keep with 1 − p
+            dropped = weights * keep * (0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p))
+        output = dropped.to(value.dtype) @ value
+        ctx.save_for_backward(query, key, value, weights, keep)
+        ctx.scale, ctx.dropout_p = scale, dropout_p
+        return output
+        # END YOUR CODE
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        query, key, value, weights, keep = ctx.saved_tensors
+        scale, dropout_p = ctx.scale, ctx.dropout_p
+        # Everything in the softmax's dtype (float32 under autocast, else the inputs' own).
+        query, key, value, grad_output = (
+            t.to(weights.dtype) for t in (query, key, value, grad_output)
+        )
+        # BEGIN YOUR CODE
+        factor = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
+        dropped = weights if keep is None else weights * keep * factor
+        grad_value = dropped.transpose(-2, -1) @ grad_output
+        grad_weights = grad_output @ value.transpose(-2, -1)
+        if keep is not None:
+            grad_weights = grad_weights * keep * factor
+        # The softmax's backward, per row: dS = P ∘ (dP − Σ_j dP_j P_j).
+        grad_scores = grad_weights.sub_((grad_weights * weights).sum(-1, keepdim=True))
+        grad_scores.mul_(weights)
+        grad_query = (grad_scores @ key).mul_(scale)
+        grad_key = (grad_scores.transpose(-2, -1) @ query).mul_(scale)
+        grads = [grad_query, grad_key, grad_value]
+        grads = [
+            g.sum_to_size(shape).to(dtype)
+            for g, shape, dtype in zip(
+                grads, (query.shape, key.shape, value.shape), ctx.dtypes, strict=True
+            )
+        ]
+        grad_mask = None
+        if ctx.needs_input_grad[3]:
+            grad_mask = grad_scores.sum_to_size(ctx.mask_shape)
+        return (*grads, grad_mask, None, None)
+        # END YOUR CODE
 
 
 class MultiheadAttention(Module):
@@ -277,7 +381,7 @@ class MultiheadAttention(Module):
         q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=self.num_heads) for x in (q, k, v))
         weights = attention_weights(q, k, mask)  # (N, H, L, S)
         if self.training and self.dropout > 0:
-            weights = dropout(weights, self.dropout)
+            weights = apply_dropout(weights, self.dropout)
         output = rearrange(weights @ v, "b h t d -> b t (h d)")
         return self.out_proj(output), weights
         # END YOUR CODE

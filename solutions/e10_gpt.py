@@ -92,28 +92,48 @@ from minimod import nn
 from minimod.models.gpt import GPTConfig
 from minimod.nn import functional as F
 from minimod.nn.attention import causal_mask
+from minimod.nn.recompute import checkpoint
 
 # ---- from minimod/models/gpt.py ----------------------------------------
 
 
 class LayerCache:
-    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each."""
+    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
+
+    Stored in buffers with room to spare, which double when full: appending one token then
+    copies one token, where concatenating would copy the whole past every time."""
 
     def __init__(self) -> None:
-        self.keys: torch.Tensor | None = None
-        self.values: torch.Tensor | None = None
+        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
+        self._values: torch.Tensor | None = None
+        self.length = 0
 
     def __len__(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[-2]
+        return self.length
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return None if self._keys is None else self._keys[:, :, : self.length]
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return None if self._values is None else self._values[:, :, : self.length]
 
     def update(self, keys: torch.Tensor, values: torch.Tensor):
-        """Append the new keys/values; return all of them."""
+        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
         # BEGIN YOUR CODE
-        if self.keys is not None:
-            keys = torch.cat([self.keys, keys], dim=-2)
-            values = torch.cat([self.values, values], dim=-2)
-        self.keys, self.values = keys, values
-        return keys, values
+        end = self.length + keys.shape[2]
+        if self._keys is None or end > self._keys.shape[2]:  # full: move to buffers twice as big
+            capacity = max(2 * end, 16)
+            grown = [x.new_empty(*x.shape[:2], capacity, x.shape[3]) for x in (keys, values)]
+            if self._keys is not None:
+                grown[0][:, :, : self.length] = self.keys
+                grown[1][:, :, : self.length] = self.values
+            self._keys, self._values = grown
+        self._keys[:, :, self.length : end] = keys
+        self._values[:, :, self.length : end] = values
+        self.length = end
+        return self.keys, self.values
         # END YOUR CODE
 
 
@@ -128,15 +148,20 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
         # BEGIN YOUR CODE
         q, k, v = self.c_attn(x).chunk(3, dim=-1)  # each (B, T, C)
-        q, k, v = (rearrange(t, "b t (h d) -> b h t d", h=self.n_head) for t in (q, k, v))
+        # rearrange(t, "b t (h d) -> b h t d"), spelled with views: this runs once per layer
+        # per generated token, where einops' own overhead would show.
+        q, k, v = (t.unflatten(-1, (self.n_head, -1)).transpose(1, 2) for t in (q, k, v))
         past = 0 if cache is None else len(cache)
         if cache is not None:
             k, v = cache.update(k, v)  # (B, H, past + T, D)
-        # Query i (position past + i) sees keys 0 … past + i: the future stays hidden.
-        mask = causal_mask(q.shape[-2], k.shape[-2], offset=past, device=x.device)
+        # Query i (position past + i) sees keys 0 … past + i: the future stays hidden. A single
+        # new query (generation with a cache) sees every key: no mask needed.
+        mask = None
+        if q.shape[-2] > 1:
+            mask = causal_mask(q.shape[-2], k.shape[-2], offset=past, device=x.device)
         dropout_p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-        y = rearrange(y, "b h t d -> b t (h d)")
+        y = y.transpose(1, 2).flatten(-2)  # (B, H, T, D) -> (B, T, C)
         return self.resid_dropout(self.c_proj(y))
         # END YOUR CODE
 
@@ -206,6 +231,13 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         # END YOUR CODE
 
+    # Activation checkpointing (--checkpoint-activations): keep only each block's input during
+    # the forward pass and recompute the block's activations when the backward pass needs them.
+    checkpoint_activations: bool = False
+
+    def _recompute(self) -> bool:
+        return self.checkpoint_activations and self.training and torch.is_grad_enabled()
+
     def num_parameters(self, trainable_only: bool = False, non_embedding: bool = True) -> int:
         """As nanoGPT reports it: position embeddings excluded unless non_embedding=False (the
         token embedding is counted, because it is also the output layer)."""
@@ -227,7 +259,10 @@ class GPT(nn.Module):
         positions = torch.arange(past, past + length, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
         for i, block in enumerate(self.transformer.h):
-            x = block(x, None if cache is None else cache[i])
+            if cache is None and self._recompute():
+                x = checkpoint(block, x)  # keeps only the block's input
+            else:
+                x = block(x, None if cache is None else cache[i])
         return self.transformer.ln_f(x)
         # END YOUR CODE
 

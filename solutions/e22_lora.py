@@ -88,7 +88,7 @@ from fnmatch import fnmatchcase
 import torch
 
 from minimod.nn import init
-from minimod.nn._checks import describe, expect_floating, expect_trailing_shape
+from minimod.nn._checks import expect_floating, expect_trailing_shape
 from minimod.nn.dropout import Dropout
 from minimod.nn.linear import Linear
 from minimod.nn.lora import _check_options, _key
@@ -133,8 +133,8 @@ class LoRALinear(Module):
         # END YOUR CODE
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_floating(describe(self), x)
-        expect_trailing_shape(describe(self), x, (self.in_features,))
+        expect_floating(self, x)
+        expect_trailing_shape(self, x, (self.in_features,))
         # BEGIN YOUR CODE
         update = self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T  # (*, r) -> (*, out)
         return self.base(x) + self.scaling * update

@@ -19,13 +19,16 @@ import minimod.nn.functional
 import minimod.nn.init
 import minimod.nn.lora
 import minimod.nn.positional
+import minimod.nn.recompute
 import minimod.nn.utils
 import minimod.optim
 import minimod.optim.lr_scheduler
 import minimod.train.checkpoint
+import minimod.train.distributed
 import minimod.train.finetune
 import minimod.train.loop
 import minimod.train.metrics
+import minimod.train.precision
 from minimod.workbook.implementations import Namespace
 
 nn = Namespace(minimod.nn)
@@ -45,9 +48,13 @@ metrics = Namespace(minimod.train.metrics)
 heads = Namespace(minimod.models.heads)
 finetune = Namespace(minimod.train.finetune)
 lora = Namespace(minimod.nn.lora)
+precision = Namespace(minimod.train.precision)
+recompute = Namespace(minimod.nn.recompute)
+distributed = Namespace(minimod.train.distributed)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
-NAMESPACES += (train, checkpoint, metrics, heads, finetune, lora)
+NAMESPACES += (train, checkpoint, metrics, heads, finetune, lora, precision, recompute)
+NAMESPACES += (distributed,)
 
 
 def select(implementation: str) -> None:

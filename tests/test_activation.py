@@ -438,3 +438,11 @@ def test_checks_accept_torch_itself(dim):
     y = randn((40,), torch.float64, 1, 3.0)
     for approximate in ("none", "tanh"):
         assert gelu_hint(y, approximate, F.gelu(y, approximate=approximate)) is None
+
+
+# -- the hand-written backward (GELUFunction) ----------------------------------------------------
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_backward_passes_gradcheck(approximate):
+    """Finite differences in float64 against GELUFunction's hand-written backward."""
+    x = torch.linspace(-6, 6, 41, dtype=torch.float64).reshape(41, 1).requires_grad_()
+    torch.autograd.gradcheck(lambda t: impl.F.gelu(t, approximate=approximate), (x,))

@@ -926,3 +926,29 @@ def test_multihead_attention_hints_fire():
         assert mha_hint(twin, [x], *masks, out) == expected
     with torch.no_grad():
         assert mha_hint(twin, [x], kpm, am, mha_call(twin, kpm, am)(x)) is None
+
+
+# -- the hand-written backward (Attention) -------------------------------------------------------
+@pytest.mark.parametrize("mask_kind", ["none", "causal", "bool", "float"])
+def test_sdpa_backward_passes_gradcheck(mask_kind):
+    """Finite differences in float64 against Attention's backward, for q, k, v (and a float
+    mask), with a key batch that broadcasts against the query's and a fully masked row."""
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 2, 3, 4, dtype=torch.float64, generator=g).requires_grad_()
+    k = torch.randn(1, 2, 5, 4, dtype=torch.float64, generator=g).requires_grad_()
+    v = torch.randn(1, 2, 5, 3, dtype=torch.float64, generator=g).requires_grad_()
+    inputs, kwargs = [q, k, v], {}
+    if mask_kind == "causal":
+        kwargs["is_causal"] = True
+    elif mask_kind == "bool":
+        mask = torch.rand(3, 5, generator=g) > 0.3
+        mask[1] = False  # a query that sees nothing: output 0, no gradient
+        kwargs["attn_mask"] = mask
+    elif mask_kind == "float":
+        inputs.append(torch.randn(3, 5, dtype=torch.float64, generator=g).requires_grad_())
+
+    def run(*tensors):
+        extra = {"attn_mask": tensors[3]} if len(tensors) == 4 else {}
+        return impl.F.scaled_dot_product_attention(*tensors[:3], **kwargs, **extra)
+
+    torch.autograd.gradcheck(run, tuple(inputs))

@@ -284,3 +284,13 @@ def test_hint_init_fires_and_accepts_torch():
     wrong = torch.empty(1000, 200).uniform_(-1, 1)
     assert INIT_HINT in embedding_init_hint(wrong)
     assert INIT_HINT in embedding_init_hint(torch.randn(1000, 200) / 200**0.5)
+
+
+# -- the hand-written backward (EmbeddingFunction) -----------------------------------------------
+def test_embedding_backward_passes_gradcheck():
+    """Finite differences in float64 against EmbeddingFunction's backward: repeated ids add up.
+    (With a padding_idx the padding row's gradient is 0 by design, not the numerical one; the
+    torch.nn comparisons above cover it.)"""
+    weight = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    ids = torch.tensor([[0, 2, 2], [5, 1, 2]])
+    torch.autograd.gradcheck(lambda w: impl.F.embedding(ids, w), (weight,))

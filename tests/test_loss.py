@@ -823,3 +823,25 @@ def test_checks_accept_torch_itself():
         torch.rand(4, 4),
         pos_weight=torch.tensor([2.0, 1.0, 1.0, math.pi]),
     )
+
+
+# -- the hand-written backward (CrossEntropy) ----------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_backward_passes_gradcheck(reduction):
+    """Finite differences in float64 against CrossEntropy's backward, with an ignored row."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 5, dtype=torch.float64, generator=g).requires_grad_()
+    target = torch.tensor([0, 4, -100, 2, 2, 1])
+    torch.autograd.gradcheck(
+        lambda x: impl.F.cross_entropy(x, target, ignore_index=-100, reduction=reduction),
+        (logits,),
+    )
+
+
+def test_cross_entropy_gradient_is_zero_when_every_target_is_ignored():
+    logits = torch.randn(3, 4, requires_grad=True)
+    loss = impl.F.cross_entropy(logits, torch.full((3,), -100))
+    loss.backward()
+    assert torch.isnan(loss) and torch.equal(logits.grad, torch.zeros(3, 4)), (
+        "all targets ignored: the mean is nan (as torch) but the gradient must be 0, not nan"
+    )

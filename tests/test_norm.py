@@ -523,3 +523,19 @@ def test_nan_gradient_hint_fires():
         out = wrong(x)
     hint = layer_norm_hint(x, (1,), None, None, 1e-5, out)
     assert hint.startswith(UNBIASED_HINT) and "NaN" in hint
+
+
+# -- the hand-written backward (LayerNormFunction) -----------------------------------------------
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("normalized", [(5,), (3, 4)])
+def test_layer_norm_backward_passes_gradcheck(affine, normalized):
+    """Finite differences in float64 against LayerNormFunction's backward, for x, γ and β."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, *normalized, dtype=torch.float64, generator=g).requires_grad_()
+    with_weight, with_bias = affine
+    weight = torch.randn(normalized, dtype=torch.float64, generator=g).requires_grad_()
+    bias = torch.randn(normalized, dtype=torch.float64, generator=g).requires_grad_()
+    inputs = (x, weight if with_weight else None, bias if with_bias else None)
+    torch.autograd.gradcheck(
+        lambda t, w, b: impl.F.layer_norm(t, normalized, w, b, eps=1e-5), inputs
+    )

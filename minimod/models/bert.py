@@ -21,6 +21,7 @@ from einops import rearrange
 
 from minimod import nn
 from minimod.nn import functional as F
+from minimod.nn.recompute import checkpoint
 
 
 @dataclass
@@ -157,9 +158,14 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
 
+    # Activation checkpointing (--checkpoint-activations): keep only each layer's input during
+    # the forward pass and recompute the layer's activations when the backward pass needs them.
+    checkpoint_activations: bool = False
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        recompute = self.checkpoint_activations and self.training and torch.is_grad_enabled()
         for layer in self.layer:
-            x = layer(x, mask)
+            x = checkpoint(layer, x, mask) if recompute else layer(x, mask)
         return x
 
 

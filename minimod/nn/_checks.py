@@ -13,21 +13,28 @@ def describe(module) -> str:
     return f"{type(module).__name__}({module.extra_repr()})"
 
 
-def expect_floating(where: str, x: torch.Tensor) -> None:
+def _name(where) -> str:
+    """``where`` as it appears in an error: a string as is, a module described. Checks take the
+    module itself and describe it only when they fail (a repr on every call costs time)."""
+    return where if isinstance(where, str) else describe(where)
+
+
+def expect_floating(where, x: torch.Tensor) -> None:
+    """x must be a floating-point tensor; ``where``: a string, or the module checking."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{where}: expected a tensor, got {type(x).__name__}")
+        raise TypeError(f"{_name(where)}: expected a tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise TypeError(f"{where}: expected a floating-point input, got {x.dtype}")
+        raise TypeError(f"{_name(where)}: expected a floating-point input, got {x.dtype}")
 
 
-def expect_trailing_shape(where: str, x: torch.Tensor, shape: Sequence[int]) -> None:
-    """The last ``len(shape)`` dimensions of ``x`` must equal ``shape``."""
+def expect_trailing_shape(where, x: torch.Tensor, shape: Sequence[int]) -> None:
+    """The last ``len(shape)`` dimensions of ``x`` must equal ``shape``; ``where`` as above."""
     shape = tuple(shape)
     if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
         what = "last dimension" if len(shape) == 1 else "trailing dimensions"
         expected = shape[0] if len(shape) == 1 else shape
         raise ValueError(
-            f"{where}: expected input with {what} {expected}, got shape {tuple(x.shape)}"
+            f"{_name(where)}: expected input with {what} {expected}, got shape {tuple(x.shape)}"
         )
 
 

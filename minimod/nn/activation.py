@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from minimod.nn._checks import normalize_dim
+from minimod.nn._function import run
 from minimod.nn.module import Module
 
 
@@ -22,12 +24,48 @@ def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's choice)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    # BEGIN SOLUTION
-    if approximate == "tanh":
-        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input**3)
-        return 0.5 * input * (1.0 + torch.tanh(inner))
-    return 0.5 * input * (1.0 + torch.erf(input / math.sqrt(2.0)))
-    # END SOLUTION
+    return run(GELUFunction, input, approximate)
+
+
+class GELUFunction(torch.autograd.Function):
+    """gelu with a hand-written backward pass, which keeps x and Φ(x) (autograd would keep every
+    intermediate of the formula) and needs a handful of passes over them.
+
+        exact:  y = x·Φ(x),    dy/dx = Φ(x) + x·φ(x),   φ(x) = e^(−x²/2) / √(2π)
+        tanh:   y = ½x(1 + t),  t = tanh(u),  u = √(2/π)(x + 0.044715x³)
+                dy/dx = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
+    Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, approximate):
+        ctx.approximate = approximate
+        # BEGIN SOLUTION
+        if approximate == "tanh":
+            inner = (input + 0.044715 * input**3).mul_(math.sqrt(2.0 / math.pi))
+            half_gate = inner.tanh_().add_(1.0).mul_(0.5)  # ½(1 + t)
+        else:
+            half_gate = torch.erf(input * (1.0 / math.sqrt(2.0))).add_(1.0).mul_(0.5)  # Φ(x)
+        ctx.save_for_backward(input, half_gate)
+        return input * half_gate
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        x, half_gate = ctx.saved_tensors
+        # BEGIN SOLUTION
+        if ctx.approximate == "tanh":
+            # ½x(1 − t²) = 2x · h(1 − h) with h = ½(1 + t)
+            k = math.sqrt(2.0 / math.pi)
+            slope = (1.0 - half_gate).mul_(half_gate).mul_(x).mul_(2.0 * k)
+            slope.mul_(torch.addcmul(torch.ones_like(x), x, x, value=3 * 0.044715))
+            derivative = slope.add_(half_gate)
+        else:
+            density = x.square().mul_(-0.5).exp_()  # √(2π)·φ(x)
+            derivative = torch.addcmul(half_gate, x, density, value=1.0 / math.sqrt(2 * math.pi))
+        return derivative.mul_(grad_output), None
+        # END SOLUTION
 
 
 def sigmoid(input: torch.Tensor) -> torch.Tensor:

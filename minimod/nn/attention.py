@@ -12,10 +12,12 @@ import math
 
 import torch
 from einops import rearrange
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
 from minimod.nn._checks import describe, expect_trailing_shape
-from minimod.nn.dropout import dropout
+from minimod.nn._function import run
+from minimod.nn.dropout import dropout as apply_dropout
 from minimod.nn.linear import Linear, linear
 from minimod.nn.module import Module, Parameter
 
@@ -54,22 +56,27 @@ def _additive_mask(attn_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     # END SOLUTION
 
 
+def _broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The broadcast of two shapes, or None if they do not broadcast (plain Python: cheaper
+    than torch.broadcast_shapes, and this check runs on every attention call)."""
+    size = max(len(a), len(b))
+    a, b = (1,) * (size - len(a)) + tuple(a), (1,) * (size - len(b)) + tuple(b)
+    if any(x != y and x != 1 and y != 1 for x, y in zip(a, b, strict=True)):
+        return None
+    return tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
+
+
 def _check_mask(attn_mask: torch.Tensor, query: torch.Tensor, key: torch.Tensor) -> None:
     """The mask must broadcast to the scores' shape (batch of q and k broadcast, L, S) without
     enlarging it."""
-    try:
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
-    except RuntimeError:
+    batch = _broadcast_shapes(query.shape[:-2], key.shape[:-2])
+    if batch is None:
         raise ValueError(
             f"scaled_dot_product_attention: query batch {tuple(query.shape[:-2])} "
             f"and key batch {tuple(key.shape[:-2])} do not broadcast"
-        ) from None
-    scores = tuple(batch) + (query.shape[-2], key.shape[-2])
-    try:
-        fits = torch.broadcast_shapes(attn_mask.shape, scores) == scores
-    except RuntimeError:
-        fits = False
-    if not fits:
+        )
+    scores = batch + (query.shape[-2], key.shape[-2])
+    if _broadcast_shapes(tuple(attn_mask.shape), scores) != scores:
         raise ValueError(
             f"scaled_dot_product_attention: attn_mask of shape "
             f"{tuple(attn_mask.shape)} does not broadcast to the scores' shape "
@@ -113,13 +120,104 @@ def scaled_dot_product_attention(
     """torch.nn.functional.scaled_dot_product_attention's semantics: a boolean ``attn_mask`` is
     True where attention is allowed; a float mask is added to the scores; ``is_causal`` hides
     the future (keys after the query's position). Dropout (on the weights) only if dropout_p > 0.
+
+    Computed by ``Attention``, whose backward pass is written by hand: it keeps only the
+    weights (not the scores, the masked scores, the exponentials, ...), and takes a few large
+    tensor operations where autograd would replay every step of the forward.
     """
-    weights = attention_weights(query, key, attn_mask, is_causal, scale)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p)
-    # BEGIN SOLUTION
-    return weights @ value
-    # END SOLUTION
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    if attn_mask is not None:
+        _check_mask(attn_mask, query, key)
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(
+            f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}"
+        )
+    if is_causal:
+        attn_mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    return run(Attention, query, key, value, attn_mask, scale, dropout_p)
+
+
+class Attention(torch.autograd.Function):
+    """softmax(Q Kᵀ · scale + mask) V with a hand-written backward pass.
+
+    Forward, with P the weights (..., L, S) and D the dropout mask scaled by 1/(1 − p)
+    (D = 1 without dropout):
+        S = Q Kᵀ · scale (+ mask),   P = masked_softmax(S),   O = (P ∘ D) V
+    Backward, given dO (..., L, d_v):
+        dV = (P ∘ D)ᵀ dO                                   (..., S, d_v)
+        dP = (dO Vᵀ) ∘ D                                    (..., L, S)
+        dS = P ∘ (dP − rowsum(dP ∘ P))    the softmax's Jacobian, one row at a time
+        dQ = dS K · scale,   dK = dSᵀ Q · scale,   d(float mask) = dS
+    Gradients of broadcast batch axes are summed back to each input's shape. Only Q, K, V, P
+    (and the dropout mask) are kept for the backward pass. The softmax runs in at least
+    float32, also when autocast computes Q Kᵀ in bfloat16. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, query, key, value, attn_mask, scale, dropout_p):
+        ctx.dtypes = (query.dtype, key.dtype, value.dtype)
+        ctx.mask_shape = None if attn_mask is None else attn_mask.shape
+        # BEGIN SOLUTION
+        scores = query @ key.transpose(-2, -1)  # (..., L, S)
+        compute = torch.promote_types(scores.dtype, torch.float32)
+        scores = scores.to(compute) * scale  # a new tensor: from here on, edit it in place
+        if attn_mask is not None:
+            if attn_mask.dtype == torch.bool:
+                scores.masked_fill_(~attn_mask, float("-inf"))
+            else:
+                scores.add_(attn_mask.to(compute))
+        # masked_softmax, in place: a row of −inf gets weights 0, not NaN.
+        row_max = scores.amax(-1, keepdim=True)
+        row_max.masked_fill_(torch.isinf(row_max), 0.0)
+        weights = scores.sub_(row_max).exp_()
+        total = weights.sum(-1, keepdim=True)
+        weights.div_(total.masked_fill_(total == 0, 1.0))
+        keep = None
+        dropped = weights
+        if dropout_p > 0.0:
+            keep = torch.rand_like(weights) >= dropout_p  # as dropout(): keep with 1 − p
+            dropped = weights * keep * (0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p))
+        output = dropped.to(value.dtype) @ value
+        ctx.save_for_backward(query, key, value, weights, keep)
+        ctx.scale, ctx.dropout_p = scale, dropout_p
+        return output
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        query, key, value, weights, keep = ctx.saved_tensors
+        scale, dropout_p = ctx.scale, ctx.dropout_p
+        # Everything in the softmax's dtype (float32 under autocast, else the inputs' own).
+        query, key, value, grad_output = (
+            t.to(weights.dtype) for t in (query, key, value, grad_output)
+        )
+        # BEGIN SOLUTION
+        factor = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
+        dropped = weights if keep is None else weights * keep * factor
+        grad_value = dropped.transpose(-2, -1) @ grad_output
+        grad_weights = grad_output @ value.transpose(-2, -1)
+        if keep is not None:
+            grad_weights = grad_weights * keep * factor
+        # The softmax's backward, per row: dS = P ∘ (dP − Σ_j dP_j P_j).
+        grad_scores = grad_weights.sub_((grad_weights * weights).sum(-1, keepdim=True))
+        grad_scores.mul_(weights)
+        grad_query = (grad_scores @ key).mul_(scale)
+        grad_key = (grad_scores.transpose(-2, -1) @ query).mul_(scale)
+        grads = [grad_query, grad_key, grad_value]
+        grads = [
+            g.sum_to_size(shape).to(dtype)
+            for g, shape, dtype in zip(
+                grads, (query.shape, key.shape, value.shape), ctx.dtypes, strict=True
+            )
+        ]
+        grad_mask = None
+        if ctx.needs_input_grad[3]:
+            grad_mask = grad_scores.sum_to_size(ctx.mask_shape)
+        return (*grads, grad_mask, None, None)
+        # END SOLUTION
 
 
 class MultiheadAttention(Module):
@@ -221,7 +319,7 @@ class MultiheadAttention(Module):
         q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=self.num_heads) for x in (q, k, v))
         weights = attention_weights(q, k, mask)  # (N, H, L, S)
         if self.training and self.dropout > 0:
-            weights = dropout(weights, self.dropout)
+            weights = apply_dropout(weights, self.dropout)
         output = rearrange(weights @ v, "b h t d -> b t (h d)")
         return self.out_proj(output), weights
         # END SOLUTION

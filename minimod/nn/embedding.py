@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
 from minimod.nn._checks import can_read_back, describe
+from minimod.nn._function import run
 from minimod.nn.module import Module, Parameter
 
 
@@ -14,13 +16,44 @@ def embedding(
 ) -> torch.Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by ``input`` (any shape of integer ids)
     -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient."""
-    # BEGIN SOLUTION
-    output = weight[input]  # indexing's backward adds up the gradient of repeated ids
     if padding_idx is not None:
-        keep = (input != padding_idx % weight.shape[0]).unsqueeze(-1)  # -1 = the last row
-        output = torch.where(keep, output, output.detach())
-    return output
-    # END SOLUTION
+        padding_idx %= weight.shape[0]  # -1 = the last row
+    return run(EmbeddingFunction, input, weight, padding_idx)
+
+
+class EmbeddingFunction(torch.autograd.Function):
+    """Row lookup with a hand-written backward pass.
+
+    Forward: output[i] = weight[ids[i]] for every id (any shape of ids, rows of size D).
+    Backward: every row of weight collects the gradients of all positions that picked it, an
+    index_add_ into zeros (an id picked k times gets the sum of its k gradients); the padding
+    row gets none. (Autograd's backward of ``weight[ids]`` does the same with a slower
+    accumulating index_put_.) Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, padding_idx):
+        ctx.save_for_backward(input)
+        ctx.num_embeddings, ctx.padding_idx = weight.shape[0], padding_idx
+        ctx.dtype = weight.dtype
+        # BEGIN SOLUTION
+        rows = weight.index_select(0, input.reshape(-1))  # (number of ids, D)
+        return rows.view(*input.shape, weight.shape[1])
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        grad_output = grad_output.to(ctx.dtype)
+        # BEGIN SOLUTION
+        dim = grad_output.shape[-1]
+        grad_weight = grad_output.new_zeros(ctx.num_embeddings, dim)
+        grad_weight.index_add_(0, input.reshape(-1), grad_output.reshape(-1, dim))
+        if ctx.padding_idx is not None:
+            grad_weight[ctx.padding_idx] = 0
+        return None, grad_weight, None
+        # END SOLUTION
 
 
 class Embedding(Module):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from minimod.nn._checks import can_read_back
+from minimod.nn._function import run
 from minimod.nn.activation import log_softmax
 from minimod.nn.module import Module
 
@@ -86,6 +88,9 @@ def cross_entropy(
     if weight is not None:
         class_weight = weight.reshape((1, num_classes) + (1,) * (input.dim() - 2))
     # BEGIN SOLUTION
+    if input.dim() == 2 and not target.is_floating_point() and weight is None:
+        if label_smoothing == 0.0:  # the common case, with a hand-written backward
+            return run(CrossEntropy, input, target, ignore_index, reduction)
     logp = log_softmax(input, dim=1)
     weighted_logp = logp if class_weight is None else logp * class_weight
     if target.is_floating_point():  # class probabilities
@@ -114,6 +119,56 @@ def cross_entropy(
         return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
     return _reduce(loss, reduction)
     # END SOLUTION
+
+
+class CrossEntropy(torch.autograd.Function):
+    """Cross-entropy of logits (N, C) against class indices (N,), with a hand-written backward.
+
+    Forward, per row n with target t_n (rows whose target is ignore_index count for nothing):
+        p_n = softmax(x_n)   (the row max m_n subtracted first: no overflow)
+        loss_n = log Σ_c exp(x_nc − m_n) − (x_n,t_n − m_n)     mean: Σ_n loss_n / #counted rows
+    Backward: ∂loss_n/∂x_nc = p_nc − [c = t_n], times the incoming gradient (divided by the
+    count for "mean"). Only p is kept: no log-probabilities, no one-hot matrix, nothing to
+    recompute. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, ignore_index, reduction):
+        # BEGIN SOLUTION
+        compute = torch.promote_types(input.dtype, torch.float32)
+        logits = input.to(compute)
+        row_max = logits.amax(1, keepdim=True)
+        probs = (logits - row_max).exp_()  # (N, C), turned into softmax(x) below
+        total = probs.sum(1, keepdim=True)
+        probs.div_(total)
+        counted = target != ignore_index
+        safe_target = torch.where(counted, target, torch.zeros_like(target))
+        # log Σ exp(x − m) and the target's x − m are both small: their difference keeps its
+        # precision even for logits of ±1e4.
+        picked = logits.gather(1, safe_target[:, None]) - row_max
+        loss = (total.log_() - picked).squeeze(1) * counted
+        count = counted.sum()
+        if reduction == "sum":
+            loss = loss.sum()
+        elif reduction == "mean":  # 0/0 = nan when every target is ignored (as torch)
+            loss = loss.sum() / count
+        ctx.save_for_backward(probs, safe_target, counted, count)
+        ctx.reduction, ctx.dtype = reduction, input.dtype
+        return loss  # float32 for 16-bit logits (as autocast computes losses), else their dtype
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        probs, safe_target, counted, count = ctx.saved_tensors
+        # BEGIN SOLUTION
+        if ctx.reduction == "mean":  # no targets counted: gradient 0, not nan
+            grad_output = grad_output / count.clamp_min(1)
+        row_scale = (counted * grad_output).to(probs.dtype)[:, None]  # ignored rows: 0
+        grad = probs * row_scale  # softmax(x) − one-hot, each row scaled
+        grad.scatter_add_(1, safe_target[:, None], -row_scale)
+        return grad.to(ctx.dtype), None, None, None
+        # END SOLUTION
 
 
 def focal_loss(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
-from minimod.nn._checks import describe, expect_trailing_shape
+from minimod.nn._checks import expect_trailing_shape
+from minimod.nn._function import run
 from minimod.nn.module import Module, Parameter
 
 
@@ -31,17 +33,60 @@ def layer_norm(
         f"layer_norm(normalized_shape={normalized_shape})", input, normalized_shape
     )
     # BEGIN SOLUTION
-    dims = tuple(range(-len(normalized_shape), 0))
-    mean = input.mean(dims, keepdim=True)
-    centered = input - mean
-    variance = (centered * centered).mean(dims, keepdim=True)  # biased: divide by N, not N − 1
-    output = centered * torch.rsqrt(variance + eps)
-    if weight is not None:
-        output = output * weight
-    if bias is not None:
-        output = output + bias
-    return output
+    return run(LayerNormFunction, input, weight, bias, len(normalized_shape), eps)
     # END SOLUTION
+
+
+class LayerNormFunction(torch.autograd.Function):
+    """layer_norm with a hand-written backward pass, over the last ``n_dims`` dimensions.
+
+    Forward, per row of N values (the last n_dims dimensions):
+        μ = mean(x),  σ² = mean((x − μ)²) (biased),  r = 1/√(σ² + ε),  x̂ = (x − μ)·r,  y = x̂·γ + β
+    Backward, given dy (g = dy·γ, means over the row's N values):
+        dβ = Σ_rows dy,    dγ = Σ_rows dy·x̂
+        dx = r · (g − mean(g) − x̂ · mean(g·x̂))
+    (μ and σ² depend on every x of the row: the two means are what flows back through them.)
+    Keeps x̂ and r only. Statistics in at least float32. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, n_dims, eps):
+        dims = tuple(range(-n_dims, 0))
+        compute = torch.promote_types(input.dtype, torch.float32)
+        # BEGIN SOLUTION
+        x = input.to(compute)
+        centered = x - x.mean(dims, keepdim=True)
+        variance = (centered * centered).mean(dims, keepdim=True)  # biased: divide by N
+        rstd = torch.rsqrt(variance + eps)
+        normalized = centered.mul_(rstd)  # x̂, in place of the centered values
+        output = normalized
+        if weight is not None:
+            output = output * weight
+        if bias is not None:
+            output = output + bias
+        ctx.save_for_backward(normalized, rstd, weight)
+        ctx.dims, ctx.dtype = dims, input.dtype
+        ctx.has_bias, ctx.bias_shape = bias is not None, None if bias is None else bias.shape
+        return output.to(torch.promote_types(input.dtype, output.dtype))
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        normalized, rstd, weight = ctx.saved_tensors
+        dims = ctx.dims
+        grad_output = grad_output.to(normalized.dtype)
+        grad_weight = grad_bias = None
+        # BEGIN SOLUTION
+        if weight is not None and ctx.needs_input_grad[1]:
+            grad_weight = (grad_output * normalized).sum_to_size(weight.shape)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_output.sum_to_size(ctx.bias_shape)
+        g = grad_output if weight is None else grad_output * weight
+        grad_input = g - g.mean(dims, keepdim=True)
+        grad_input.sub_(normalized * (g * normalized).mean(dims, keepdim=True)).mul_(rstd)
+        return grad_input.to(ctx.dtype), grad_weight, grad_bias, None, None
+        # END SOLUTION
 
 
 def rms_norm(
@@ -100,7 +145,7 @@ class LayerNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_trailing_shape(describe(self), x, self.normalized_shape)
+        expect_trailing_shape(self, x, self.normalized_shape)
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -135,7 +180,7 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_trailing_shape(describe(self), x, self.normalized_shape)
+        expect_trailing_shape(self, x, self.normalized_shape)
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:

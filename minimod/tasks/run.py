@@ -34,6 +34,7 @@ from minimod.tasks.presets import PRESET_NAMES, PRESETS, settings_for
 from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import CheckpointError, load_checkpoint, seed_everything, to_plain
 from minimod.train.config import TrainConfig
+from minimod.train.distributed import DistEnv, barrier, detect_env, init_distributed, shutdown
 from minimod.train.loop import Trainer
 from minimod.train.runlog import write_text_atomic
 
@@ -104,6 +105,8 @@ def pretrain(
     seed: int = 0,
     device: str = "auto",
     compile: bool = False,
+    precision: str = "fp32",
+    checkpoint_activations: bool = False,
     overfit_batch: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -118,7 +121,21 @@ def pretrain(
     dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
     """
     start = time.perf_counter()
+    if checkpoint_activations and task not in ("gpt", "bert"):
+        raise UsageError(
+            f"--checkpoint-activations recomputes transformer blocks: gpt and bert have them, "
+            f"{task} does not"
+        )
+    env = _torchrun_env()
+    if env is not None:  # launched by torchrun: one process of a data-parallel run
+        device = str(init_distributed(env, device))
+    main = env is None or env.is_main  # only rank 0 writes and prints
     settings = make_settings(task, preset, seed, **overrides)
+    if env is not None and settings["batch_size"] % env.world_size:
+        raise UsageError(
+            f"--batch-size {settings['batch_size']} is the global batch, split over "
+            f"{env.world_size} processes: it must be divisible by {env.world_size}"
+        )
     pick_device(device)
     run_dir = Path(out) if out is not None else Path("runs") / f"{task}-{preset}"
     data = _data_name(data)
@@ -150,14 +167,21 @@ def pretrain(
         seed=seed,
         device=device,
         compile=compile,
+        precision=precision,
+        checkpoint_activations=checkpoint_activations,
         overfit_batch=overfit_batch,
         progress=progress,
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if wired.tokenizer is not None and not resume:
-        wired.tokenizer.save(run_dir / lm.TOKENIZER_FILE)
-    _write_json(run_dir / RUN_FILE, record)
-    log(f"{task} ({preset}): {model.num_parameters():,} parameters, run folder {run_dir}")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if wired.tokenizer is not None and not resume:
+            wired.tokenizer.save(run_dir / lm.TOKENIZER_FILE)
+        _write_json(run_dir / RUN_FILE, record)
+        processes = "" if env is None else f", {env.world_size} processes"
+        log(
+            f"{task} ({preset}): {model.num_parameters():,} parameters, run folder {run_dir}"
+            + processes
+        )
     if before_training is not None:
         before_training(model, wired.tokenizer)
     trainer = Trainer(
@@ -174,6 +198,12 @@ def pretrain(
         result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
+    finally:
+        if env is not None:
+            barrier()  # rank 0 has written its last checkpoint
+    if not main:
+        shutdown()
+        return {"run": str(run_dir), "step": result.step, "main": False}
     final = _final_metrics(model, wired, settings)
     step_ms = [1000 * row["step_time_s"] for row in result.history if "step_time_s" in row]
     summary = {
@@ -185,9 +215,20 @@ def pretrain(
     }
     _write_json(run_dir / RUN_FILE, {**record, "final": final})
     summary["plot"] = plot_losses(run_dir)
+    summary["main"] = True
+    if env is not None:
+        shutdown()
     summary["confusion"] = None if wired.confusion is None else wired.confusion(model)
     summary["model"], summary["tokenizer"] = model, wired.tokenizer
     return summary
+
+
+def _torchrun_env() -> DistEnv | None:
+    """torchrun's environment variables (RANK, WORLD_SIZE, ...), or None for one process."""
+    try:
+        return detect_env()
+    except ValueError as error:
+        raise UsageError(f"torchrun environment: {error}") from None
 
 
 def pick_device(name: str) -> torch.device:

@@ -21,6 +21,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     compile: bool = False  # torch.compile the model's forward
+    precision: str = "fp32"  # fp32 | bf16 | fp16: the dtype of the forward's matrix products
+    checkpoint_activations: bool = False  # recompute blocks in the backward pass (less memory)
     overfit_batch: bool = False  # train on the first batch again and again (a debugging check)
     progress: bool = True  # progress bar on stderr
 
@@ -37,6 +39,7 @@ class TrainConfig:
             ),
             "eval_mode": (self.eval_mode in ("min", "max"), "'min' or 'max'"),
             "patience": (self.patience is None or self.patience >= 1, "≥ 1 or None"),
+            "precision": (self.precision in ("fp32", "bf16", "fp16"), "'fp32', 'bf16' or 'fp16'"),
         }
         for name, (valid, expected) in rules.items():
             if not valid:
@@ -48,7 +51,10 @@ class TrainConfig:
 
 
 # Settings that may change when a run resumes: they do not change what the model learns.
-_RESUMABLE = "max_steps log_every eval_every patience checkpoint_every out_dir device compile"
+_RESUMABLE = (
+    "max_steps log_every eval_every patience checkpoint_every out_dir device compile "
+    "checkpoint_activations"
+)
 RESUMABLE_KEYS = tuple(f"train.{key}" for key in (_RESUMABLE + " progress").split())
 
 

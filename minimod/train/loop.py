@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from minimod.nn.recompute import enable_checkpointing
 from minimod.nn.utils import clip_grad_norm_
 from minimod.train.batches import count_items, grad_norm, model_loss, move_to, resolve_device
 from minimod.train.checkpoint import (
@@ -37,6 +38,16 @@ from minimod.train.checkpoint import (
     to_plain,
 )
 from minimod.train.config import RESUMABLE_KEYS, TrainConfig, TrainResult
+from minimod.train.distributed import (
+    GradientAllReduce,
+    all_reduce_mean,
+    broadcast_module,
+    get_world_size,
+    is_initialized,
+    is_main,
+    shard_batch,
+)
+from minimod.train.precision import GradScaler, autocast
 from minimod.train.progress import Progress
 from minimod.train.runlog import RunLog, StepMeter
 
@@ -96,6 +107,8 @@ class Trainer:
         self.device: torch.device | None = None
         self._iterator = self._first_batch = None
         self._compiled = False
+        self.scaler = GradScaler(enabled=config.precision == "fp16")
+        self._sync: GradientAllReduce | None = None  # data-parallel training (torchrun)
 
     # -- one step ----------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
@@ -108,22 +121,31 @@ class Trainer:
         """
         # BEGIN SOLUTION
         model, optimizer, k = self.model, self.optimizer, self.config.grad_accum_steps
+        scaler = self.scaler  # fp16's loss scaler; a pass-through for fp32 and bf16
         model.train()
         optimizer.zero_grad(set_to_none=True)
         total_loss, items = torch.zeros(()), 0
         for micro in range(k):
             batch = self._batch(self.step * k + micro)
-            loss = self._loss(batch)
-            (loss / k).backward()  # the gradients add up to the gradient of the mean loss
+            with autocast(self.config.precision, self.device):  # products in 16 bits if asked
+                loss = self._loss(batch)
+            # the gradients add up to the gradient of the mean loss
+            scaler.scale(loss / k).backward()
             total_loss = total_loss.to(loss.device) + loss.detach() / k
             items += self.count_fn(batch)
+        if self._sync is not None:  # data-parallel: every rank gets the mean gradient
+            self._sync.all_reduce()
+            total_loss = all_reduce_mean(total_loss)
+            items *= get_world_size()
+        scaler.unscale_(optimizer)  # true gradients before measuring and clipping them
         params = [p for group in optimizer.param_groups for p in group["params"]]
         if self.config.clip_grad_norm is None:
             norm = grad_norm(params)
         else:
             norm = clip_grad_norm_(params, self.config.clip_grad_norm)
         lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
+        scaler.step(optimizer)  # skipped when fp16 gradients overflowed
+        scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()  # after optimizer.step(): step t trains with lr(t)
         return {"loss": total_loss, "grad_norm": norm, "lr": lr, "items": items}
@@ -143,7 +165,8 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad():
+            # In the training precision, as nanoGPT evaluates (the weights are float32 anyway).
+            with torch.no_grad(), autocast(self.config.precision, self.device or "cpu"):
                 metrics = self.evaluate(self.model)
         finally:
             self.model.train(was_training)
@@ -172,13 +195,18 @@ class Trainer:
             self.load(resume_from)
         elif self.step == 0:  # a fresh run (a second fit() call continues the first)
             seed_everything(config.seed)
-        runlog = None if self.out_dir is None else RunLog(self.out_dir)
+        # Under torchrun only rank 0 writes (metrics, checkpoints) and shows progress.
+        runlog = None if self.out_dir is None or not is_main() else RunLog(self.out_dir)
         if runlog is not None:
             runlog.truncate_after(self.step)  # rows after the checkpoint are logged again
             runlog.save_json("config.json", self.run_config())
             self.history = runlog.rows()
         progress = Progress(
-            config.max_steps, desc="train", unit="step", initial=self.step, enabled=config.progress
+            config.max_steps,
+            desc="train",
+            unit="step",
+            initial=self.step,
+            enabled=config.progress and is_main(),
         )
         meter, stopped = StepMeter(), False
         while self.step < config.max_steps and not stopped:
@@ -246,10 +274,15 @@ class Trainer:
     def _batch(self, index: int) -> Any:
         """The index-th micro-batch of the run, on the training device."""
         if not self.config.overfit_batch:
-            return move_to(self._draw(index), self.device)
+            return self._shard(move_to(self._draw(index), self.device))
         if self._first_batch is None:
-            self._first_batch = move_to(self._draw(0), self.device)
+            self._first_batch = self._shard(move_to(self._draw(0), self.device))
         return self._first_batch
+
+    def _shard(self, batch: Any) -> Any:
+        """Data-parallel: every rank draws the same global batch and trains on its own slice,
+        so N processes with batch B/N each take exactly the step one process takes with B."""
+        return batch if self._sync is None else shard_batch(batch)
 
     def _draw(self, index: int) -> Any:
         if callable(self.batches):
@@ -268,6 +301,11 @@ class Trainer:
         if self.device is None:
             self.device = resolve_device(self.config.device)
             self.model.to(self.device)
+        if is_initialized() and self._sync is None:  # launched by torchrun: data-parallel
+            broadcast_module(self.model)  # every rank starts from rank 0's weights
+            self._sync = GradientAllReduce(self.model)
+        if self.config.checkpoint_activations:
+            enable_checkpointing(self.model)
         if self.config.compile and not self._compiled:
             # An instance attribute shadows the method, so model(x) runs the compiled forward.
             self.model.forward = torch.compile(self.model.forward)
@@ -278,9 +316,13 @@ class Trainer:
         return {"train": to_plain(self.config), "model": to_plain(self.model_config)}
 
     def save(self, path: str | Path) -> None:
-        """Write a checkpoint of the run as it is now (atomically)."""
+        """Write a checkpoint of the run as it is now (atomically); under torchrun, only rank
+        0 writes (every rank holds the same state)."""
+        if not is_main():
+            return
         parts = (self.model, self.optimizer, self.scheduler, self.data_state)
-        save_checkpoint(make_checkpoint(self.step, *parts, self.run_config(), self.tracker), path)
+        trainer = {**self.tracker, "scaler": self.scaler.state_dict()}
+        save_checkpoint(make_checkpoint(self.step, *parts, self.run_config(), trainer), path)
 
     def load(self, path: str | Path) -> None:
         """Restore a run from a checkpoint; its config must match (see RESUMABLE_KEYS)."""
@@ -291,6 +333,9 @@ class Trainer:
             checkpoint, self.model, self.optimizer, self.scheduler, self.data_state
         )
         self.tracker = dict(checkpoint["trainer"])
+        scaler_state = self.tracker.pop("scaler", None)
+        if scaler_state and self.scaler.is_enabled():
+            self.scaler.load_state_dict(scaler_state)
         self._iterator = self._first_batch = None
         if not callable(self.batches) and self.data_state is None:
             # A plain iterable cannot jump: replay it to where the run stopped.

@@ -37,6 +37,9 @@ from minimod.workbook.lessons import (
     e21_freezing,
     e22_lora,
     e23_imbalance,
+    e24_mixed_precision,
+    e25_activation_checkpointing,
+    e26_data_parallel,
 )
 
 
@@ -93,6 +96,7 @@ LESSONS: tuple[Lesson, ...] = (
             "minimod.nn.activation",
             "relu",
             "gelu",
+            "GELUFunction",
             "sigmoid",
             "tanh",
             "silu",
@@ -116,6 +120,7 @@ LESSONS: tuple[Lesson, ...] = (
         _names(
             "minimod.nn.loss",
             "cross_entropy",
+            "CrossEntropy",
             "mse_loss",
             "binary_cross_entropy_with_logits",
             "CrossEntropyLoss",
@@ -129,8 +134,10 @@ LESSONS: tuple[Lesson, ...] = (
         5,
         "e05_embedding_norm",
         "Embeddings, LayerNorm, RMSNorm and dropout",
-        _names("minimod.nn.embedding", "embedding", "Embedding")
-        + _names("minimod.nn.norm", "layer_norm", "rms_norm", "LayerNorm", "RMSNorm")
+        _names("minimod.nn.embedding", "embedding", "EmbeddingFunction", "Embedding")
+        + _names(
+            "minimod.nn.norm", "layer_norm", "LayerNormFunction", "rms_norm", "LayerNorm", "RMSNorm"
+        )
         + _names("minimod.nn.dropout", "dropout", "Dropout"),
         ("tests/test_embedding.py", "tests/test_norm.py", "tests/test_dropout.py"),
         e05_embedding_norm.TEXT,
@@ -175,6 +182,7 @@ LESSONS: tuple[Lesson, ...] = (
             "_additive_mask",
             "attention_weights",
             "scaled_dot_product_attention",
+            "Attention",
             "MultiheadAttention",
         ),
         ("tests/test_attention.py",),
@@ -399,6 +407,36 @@ LESSONS: tuple[Lesson, ...] = (
         + _names("minimod.train.finetune", "class_weights", "WeightedSampler"),
         ("tests/test_imbalance.py",),
         e23_imbalance.TEXT,
+    ),
+    Lesson(
+        24,
+        "e24_mixed_precision",
+        "Mixed precision: autocast and loss scaling",
+        _names("minimod.train.precision", "autocast", "GradScaler"),
+        ("tests/test_precision.py",),
+        e24_mixed_precision.TEXT,
+    ),
+    Lesson(
+        25,
+        "e25_activation_checkpointing",
+        "Activation checkpointing: recompute instead of remember",
+        _names("minimod.nn.recompute", "Recompute", "checkpoint", "enable_checkpointing"),
+        ("tests/test_recompute.py",),
+        e25_activation_checkpointing.TEXT,
+    ),
+    Lesson(
+        26,
+        "e26_data_parallel",
+        "Data parallelism: broadcast, bucketed gradient all-reduce, distributed sampling",
+        _names(
+            "minimod.train.distributed",
+            "broadcast_module",
+            "GradientAllReduce",
+            "DistributedSampler",
+            "shard_batch",
+        ),
+        ("tests/test_distributed.py",),
+        e26_data_parallel.TEXT,
     ),
 )
 

@@ -10,6 +10,9 @@ matrix and offset:
 "*" is any number of leading dimensions (none, a batch, batch and sequence, ...): the matrix
 product acts on the last axis only. W is stored as (out, in), one row per output unit, exactly
 as torch.nn.Linear stores it, so state_dicts move between the two without transposing.
+Speed: torch.addmm(b, A, B) computes b + A @ B in one operation (the bias is added while the
+product is written, not in a second pass over the output); it wants a 2-D A, so flatten the
+leading dimensions into one, (*, in) -> (rows, in), and view the result back to (*, out).
 
 Why initialisation matters
 y_j = Σ_i W_ji x_i sums fan_in terms. If the x_i have variance 1 and the W_ji variance s², then

@@ -35,11 +35,26 @@ tanh(x) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|)), and torch.expm1(z)
 The module classes (ReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax) are given: each
 forward calls your function.
 
+A backward pass by hand: GELUFunction
+Autograd differentiates any formula, but it keeps every intermediate tensor of it for the
+backward pass and replays each step. For an activation as common as GELU (every transformer
+MLP), write the derivative yourself in a torch.autograd.Function: forward(ctx, x, ...) computes
+y and saves what the backward needs with ctx.save_for_backward; backward(ctx, dy) returns
+dL/dx = dy · dy/dx (and None for the non-tensor arguments).
+    exact: y = x·Φ(x)        dy/dx = Φ(x) + x·φ(x),   φ(x) = e^(−x²/2) / √(2π)
+    tanh:  y = ½x(1 + t)      t = tanh(√(2/π)(x + 0.044715x³))
+           dy/dx = ½(1 + t) + ½x(1 − t²) · √(2/π)(1 + 3·0.044715x²)
+Save x and the gate (Φ(x), or ½(1 + t)) from the forward: the backward then needs no erf or
+tanh of its own. gelu(x, approximate) calls GELUFunction through minimod.nn._function.run,
+which skips autograd's bookkeeping when no gradient is needed. The tests compare your
+gradients with torch's and run torch.autograd.gradcheck (finite differences in float64).
+
 Classic pitfalls
 - softmax without subtracting the max: nan for logits around 100 in float32.
 - log(softmax(x)) instead of log-softmax: −inf where a probability underflows.
 - relu via x * (x > 0) is fine; relu via torch.max(x, 0) is a reduction, not elementwise.
 - GELU's tanh form: √(2/π), not √(2π), and 0.044715 · x³, not x².
+- A backward that returns dy/dx instead of dy · dy/dx (forgetting the incoming gradient).
 - tanh as (e^x − e^(−x)) / (e^x + e^(−x)) directly: inf / inf = nan for |x| > 88 in float32.
 - Reducing over the wrong dim: check that softmax(x, dim).sum(dim) is all ones.
 

@@ -36,6 +36,19 @@ which for p = 1 is the well-known max(x, 0) − x · y + log(1 + e^(−|x|)). po
 per class, broadcast along the last dim) multiplies the positive term: p = #neg / #pos
 balances a rare positive class. weight w rescales each element's loss.
 
+A backward pass by hand: CrossEntropy
+The loss of a language model runs over (B·T, vocabulary) logits; composed from log_softmax
+and gather, autograd keeps the log-probabilities and replays every step. The gradient has a
+famous closed form: with p = softmax(x_n),
+    ∂loss_n / ∂x_nc = p_nc − [c = t_n]        (times dL/dloss, ÷ #counted rows for "mean")
+so CrossEntropy (a torch.autograd.Function for the common case: (N, C) logits, class-index
+targets, no class weights, no smoothing) saves only p in the forward, and its backward is
+p · scale minus scale at each target (scatter_add_), zero for rows whose target is
+ignore_index. Compute log Σ exp(x − max) and the target's x − max separately and subtract
+them: lse − x_t computed from lse itself loses digits for logits of ±1e4. Logits in 16 bits
+(autocast) are upcast: the loss is float32. cross_entropy uses it when it can and the general
+composed path otherwise.
+
 The modules CrossEntropyLoss, MSELoss and BCEWithLogitsLoss call your functions; you write
 how they keep weight and pos_weight: as buffers (register_buffer), not plain attributes, so
 that .to(device) moves them and state_dict saves them, exactly like torch.nn's losses.

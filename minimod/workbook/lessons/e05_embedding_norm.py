@@ -30,9 +30,24 @@ Dropout: a regulariser that is on only while training
 Draw the mask with torch.rand_like(x) >= p so it follows the global seed (torch.manual_seed),
 and use the same mask for the gradient (multiplying by the mask does that for you).
 
+Backward passes by hand: EmbeddingFunction and LayerNormFunction
+(See lesson 3 for torch.autograd.Function.) Embedding: the forward is
+weight.index_select(0, ids.reshape(-1)) viewed back to (*ids.shape, D); the backward adds every
+position's gradient into the row it picked, grad_weight = zeros.index_add_(0, ids, dy), and
+zeroes the padding row -- autograd's backward of weight[ids] does the same with a slower
+accumulating index_put_.
+LayerNorm, per row of N values, with x̂ = (x − μ)·r, r = 1/√(σ² + ε) and g = dy·γ:
+    dβ = Σ_rows dy        dγ = Σ_rows dy·x̂        dx = r · (g − mean(g) − x̂ · mean(g·x̂))
+The two means are the gradient flowing back through μ and σ², which depend on every x of the
+row. Save x̂ and r only. Compute the statistics in at least float32 (x.to(promote_types(dtype,
+float32))): a 16-bit input would lose them. torch.var_mean looks handy but is slow on the CPU
+for short rows; ((x − μ)²).mean() is much faster. Sum γ's and β's gradients back to their
+shape with Tensor.sum_to_size.
+
 What you write
-embedding and Embedding's weight and initialisation; layer_norm; rms_norm; dropout. The
-modules LayerNorm, RMSNorm and Dropout are given: they call your functions.
+embedding and EmbeddingFunction; Embedding's weight and initialisation; layer_norm and
+LayerNormFunction; rms_norm; dropout. The modules LayerNorm, RMSNorm and Dropout are given:
+they call your functions.
 
 Classic pitfalls
 - x.var() is the unbiased variance (divides by N − 1): use ((x − μ)²).mean(), or

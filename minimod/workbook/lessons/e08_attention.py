@@ -29,6 +29,17 @@ Masks
   where the sum is 0.
 Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
 
+The attention's backward pass by hand: Attention
+scaled_dot_product_attention computes through Attention, a torch.autograd.Function. Forward:
+scores = Q Kᵀ · scale, mask them in place (masked_fill_ −inf, or add a float mask), the masked
+softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V. It saves
+Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO:
+    dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ) ∘ D
+    dS = P ∘ (dP − rowsum(dP ∘ P))        the softmax's Jacobian applied row by row
+    dQ = dS K · scale         dK = dSᵀ Q · scale          d(float mask) = dS
+and each gradient is summed back to its input's (broadcast) shape with sum_to_size. Rows that
+were fully masked have P = 0, so they pass no gradient. The softmax runs in at least float32.
+
 Multi-head attention, torch.nn.MultiheadAttention's layout (batch_first=True here)
 H heads attend in their own subspaces of size D = E / H; their outputs are concatenated and
 mixed by out_proj (Linear(E, E)):
@@ -44,9 +55,9 @@ where a key is padding, attn_mask (L, S) or (N·H, L, S) is True where attention
 _mask turns both into one additive mask of shape (N, H or 1, L or 1, S), or None.
 
 What you write
-causal_mask, masked_softmax, _additive_mask, attention_weights, scaled_dot_product_attention,
-and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads, from the
-projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
+causal_mask, masked_softmax, _additive_mask, attention_weights, Attention's forward and
+backward, and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads,
+from the projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
 (L, N, E) and unbatched layouts of forward and its returned weights are given.
 
 Classic pitfalls

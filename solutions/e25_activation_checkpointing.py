@@ -1,0 +1,166 @@
+"""Lesson 25: Activation checkpointing
+
+The idea
+To compute gradients, the backward pass needs tensors of the forward pass: the input of every
+matrix product, the softmax weights, the normalised activations, ... Training keeps all of
+them until the backward pass reaches them, and for a transformer they outgrow the weights
+quickly: a GPT block keeps several (B, T, C) tensors, a (B, T, 4C) one and the (B, H, T, T)
+attention weights, times the number of layers. Activation checkpointing trades compute for
+that memory: run each block WITHOUT recording anything, keep only its input, and when the
+backward pass reaches the block, run its forward again -- this time recording -- and
+backpropagate through the recomputed graph.
+
+    memory: one block input per layer + the activations of ONE block at a time
+    compute: one more forward per block, about a third more per training step
+    result: the same gradients, exactly (same operations, same order, same dropout masks)
+
+Recompute, a torch.autograd.Function
+    forward(ctx, function, dummy, *args): save the tensor arguments (save_for_backward) and
+        the random state (torch.get_rng_state(); CUDA's too when the inputs are on a GPU),
+        then return function(*args) computed under torch.no_grad(): nothing is recorded.
+    backward(ctx, *grad_outputs): make each saved tensor a fresh leaf that requires grad as
+        the original did (tensor.detach().requires_grad_(...)), so the recomputed graph stops
+        there; restore the forward's random state inside torch.random.fork_rng() (dropout
+        draws the same mask; the global generator is put back afterwards); recompute
+        function(*args) under torch.enable_grad(); torch.autograd.backward(outputs,
+        grad_outputs) -- the block's parameters get their .grad added right there -- and
+        return (None, None, *[each leaf's .grad, or None for non-tensors]).
+The dummy argument is an empty tensor that requires grad: autograd calls a Function's
+backward only if some input needs a gradient, and the block's parameters are not inputs of
+the Function. Without it, a block whose input does not require grad (a frozen embedding
+below it) would silently get no parameter gradients.
+checkpoint(function, *args) applies Recompute while gradients are recorded and simply calls
+the function otherwise (evaluation, generation). GPT sets `checkpoint_activations = True` on
+itself, BERT on its encoder, and their forward loops call checkpoint(block, x);
+enable_checkpointing(model) switches every such flag (the Trainer's
+checkpoint_activations=True, the CLI's --checkpoint-activations).
+
+What you write
+Recompute's forward (the no-grad call) and backward (the recomputation and the backward
+through it). checkpoint and enable_checkpointing are given.
+
+Classic pitfalls
+- Returning the recomputed outputs' .grad instead of the inputs' (outputs are not leaves).
+- Forgetting the random state: with dropout, the recomputed block drops other elements and
+  the gradients no longer match the forward that produced the loss.
+- Recomputing without torch.enable_grad(): backward runs with gradients off, nothing is
+  recorded and autograd.backward fails.
+- Blocks that change their inputs in place: the saved input is no longer what went in.
+
+Check it: minimod exercises check 25
+Try it (python, in the repository folder):
+    >>> import copy
+    >>> import torch
+    >>> from minimod.models.gpt import GPT, GPTConfig
+    >>> from exercises.e25_activation_checkpointing import checkpoint
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> config = GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    >>> block = GPT(config).transformer.h[0]
+    >>> twin = copy.deepcopy(block)
+    >>> x = torch.randn(2, 8, 8, requires_grad=True)
+    >>> block(x).square().sum().backward()
+    >>> checkpoint(twin, x.detach()).square().sum().backward()
+    >>> all(torch.allclose(a.grad, b.grad) for a, b in zip(block.parameters(), twin.parameters()))
+    True
+"""
+
+# Lesson 25 solved: minimod's own code, copied by `make workbook`.
+# To change it, edit minimod and regenerate; this file is overwritten.
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+# ---- from minimod/nn/recompute.py ----------------------------------------
+
+
+class Recompute(torch.autograd.Function):
+    """forward(ctx, function, dummy, *args) -> function(*args), recorded later, not now.
+
+    ``dummy`` is an empty tensor that requires grad: it makes autograd call backward even when
+    no input of the block requires grad (a frozen embedding below it), so that the block's
+    parameters still get their gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, function, dummy, *args):
+        ctx.function = function
+        # Dropout inside the block must drop the same elements when it is recomputed.
+        ctx.rng_state = torch.get_rng_state()
+        ctx.cuda_rng = [a.device for a in args if isinstance(a, torch.Tensor) and a.is_cuda][:1]
+        if ctx.cuda_rng:
+            ctx.cuda_rng_state = torch.cuda.get_rng_state(ctx.cuda_rng[0])
+        ctx.tensor_positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+        ctx.others = [None if isinstance(a, torch.Tensor) else a for a in args]
+        ctx.save_for_backward(*(args[i] for i in ctx.tensor_positions))
+        # BEGIN YOUR CODE
+        with torch.no_grad():  # nothing recorded, nothing kept but the inputs
+            return function(*args)
+        # END YOUR CODE
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        args = list(ctx.others)
+        for position, tensor in zip(ctx.tensor_positions, ctx.saved_tensors, strict=True):
+            args[position] = tensor
+        devices = ctx.cuda_rng
+        # BEGIN YOUR CODE
+        # Fresh leaves cut the recomputed graph off from the rest: backward stops at them.
+        for position in ctx.tensor_positions:
+            original = args[position]
+            args[position] = original.detach().requires_grad_(original.requires_grad)
+        with torch.random.fork_rng(devices=devices):  # the forward's random state, then back
+            torch.set_rng_state(ctx.rng_state)
+            if devices:
+                torch.cuda.set_rng_state(ctx.cuda_rng_state, devices[0])
+            with torch.enable_grad():
+                outputs = ctx.function(*args)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        pairs = [
+            (out, grad)
+            for out, grad in zip(outputs, grad_outputs, strict=True)
+            if isinstance(out, torch.Tensor) and out.requires_grad and grad is not None
+        ]
+        # Backpropagate through the recomputed block: parameters inside get .grad added, the
+        # inputs get .grad, which we hand on to the layers below.
+        torch.autograd.backward([out for out, _ in pairs], [grad for _, grad in pairs])
+        input_grads = [a.grad if isinstance(a, torch.Tensor) else None for a in args]
+        return (None, None, *input_grads)
+        # END YOUR CODE
+
+
+def checkpoint(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``, its activations recomputed in the backward pass instead of kept.
+
+    Outside training (no gradient needed) it simply calls the function. The function must be
+    deterministic given its inputs and the random state (dropout is replayed exactly), and must
+    not change its inputs in place. Double backward through it is not supported.
+    """
+    if not torch.is_grad_enabled():
+        return function(*args)
+    dummy = torch.empty(0, requires_grad=True)
+    return Recompute.apply(function, dummy, *args)
+
+
+def enable_checkpointing(model: Any, enabled: bool = True) -> list[str]:
+    """Switch activation checkpointing on (or off) in every part of ``model`` that supports it
+    (GPT's blocks, BERT's encoder layers: modules with a ``checkpoint_activations`` flag).
+    Returns their names; ValueError when the model has none."""
+    names = [
+        name or type(module).__name__
+        for name, module in model.named_modules()
+        if hasattr(module, "checkpoint_activations")
+    ]
+    if not names:
+        raise ValueError(
+            f"activation checkpointing: {type(model).__name__} has no blocks to recompute "
+            "(GPT and BERT models have)"
+        )
+    for _, module in model.named_modules():
+        if hasattr(module, "checkpoint_activations"):
+            module.checkpoint_activations = enabled
+    return names
