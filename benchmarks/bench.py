@@ -48,9 +48,12 @@ from minimod.models.bert import BERTConfig, BERTForMaskedLM
 from minimod.models.cnn import ResNet, ResNetConfig
 from minimod.models.gpt import GPT, GPTConfig
 from minimod.optim import AdamW
+from minimod.train.loop import compile_forward
 
 TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
-HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)  # both optimizers
+# Both optimizers, the same settings; foreach (one call per operation for all parameters) as
+# minimod's training commands use it.
+HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=True)
 TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
 ALL_MODELS = (*TRAIN_MODELS, "generate")
 
@@ -248,9 +251,10 @@ def run_case(case: Case, args: argparse.Namespace, peak: float, compiled: bool) 
     print(f"... {label}: {case.setup}", file=sys.stderr, flush=True)
     compile_s = {}
     if compiled:
-        # As minimod's Trainer does: an instance attribute shadows the method.
-        case.mine.forward = torch.compile(case.mine.forward)
-        case.twin.forward = torch.compile(case.twin.forward)
+        # As minimod's Trainer does (compile_forward: also the workaround for torch 2.13's
+        # aliasing check, which knows only torch.nn.Parameter).
+        compile_forward(case.mine)
+        compile_forward(case.twin)
     mine_step = training_step(case.mine, AdamW(case.mine.parameters(), **HYPER), case.mine_loss)
     twin_step = training_step(
         case.twin, torch.optim.AdamW(case.twin.parameters(), **HYPER), case.twin_loss

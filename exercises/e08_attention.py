@@ -219,10 +219,10 @@ class Attention(torch.autograd.Function):
     def backward(ctx, grad_output):
         query, key, value, weights, keep = ctx.saved_tensors
         scale, dropout_p = ctx.scale, ctx.dropout_p
-        # Everything in the softmax's dtype (float32 under autocast, else the inputs' own).
-        query, key, value, grad_output = (
-            t.to(weights.dtype) for t in (query, key, value, grad_output)
-        )
+        # The products in the inputs' dtype (bfloat16 under autocast, as autocast's own
+        # products would be), the softmax's backward in the weights' (at least float32).
+        low = torch.promote_types(torch.promote_types(query.dtype, key.dtype), value.dtype)
+        query, key, value, grad_output = (t.to(low) for t in (query, key, value, grad_output))
         # BEGIN YOUR CODE
         raise NotImplementedError("e08: Attention.backward")
         # END YOUR CODE

@@ -229,7 +229,6 @@ class GPT(nn.Module):
         raise NotImplementedError("e10: GPT.forward")
         # END YOUR CODE
 
-    @torch.no_grad()
     def generate(
         self,
         idx: torch.Tensor,
@@ -246,8 +245,18 @@ class GPT(nn.Module):
         the earlier ones. Once the sequence is longer than block_size the window slides, every
         position shifts, and the cache cannot be reused: then each step recomputes the window.
         """
+        # inference_mode: no_grad without autograd's per-tensor bookkeeping (version counters,
+        # view tracking): it shows when every step is small. The result is cloned outside, so
+        # it is an ordinary tensor that later training may use.
+        with torch.inference_mode():
+            idx = self._generate(
+                idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator
+            )
+        return idx.clone()
+
+    def _generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator):
         # BEGIN YOUR CODE
-        raise NotImplementedError("e10: GPT.generate")
+        raise NotImplementedError("e10: GPT._generate")
         # END YOUR CODE
 
 

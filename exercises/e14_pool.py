@@ -35,7 +35,8 @@ so the windows cover everything, can overlap and may differ in size (H = 5, O = 
 3-4; O > H repeats inputs). Averaging along one axis is a matrix A (O, H) whose row i holds
 1/len on its window: _adaptive_matrix. Both axes at once: A_h @ x @ A_wᵀ, (…, H, W) ->
 (…, OH, OW). output_size=1 is global average pooling, which turns any image size into one
-vector per channel (lesson 16); None keeps that axis' size (given).
+vector per channel (lesson 16): that is just the mean over (H, W), a shortcut worth taking (the
+ResNet pools this way every step). None keeps that axis' size (given).
 
 What you write
 pool_output_size's output size and extra padding (after the given checks), max_pool2d,

@@ -20,6 +20,16 @@ gradient (and so the lr, for SGD) by k. The loss to report is the mean, Σ loss.
 detach it, or every micro-batch's graph stays alive. zero_grad comes once per STEP, not per
 micro-batch. Micro-batch m of step s is the (s·k + m)-th batch: self._batch(s * k + m).
 
+Precision and many processes (lessons 24 and 26: use them as given)
+Run each micro-batch's forward and loss inside `with autocast(self.config.precision,
+self.device):` (a no-op for fp32), and call backward on `self.scaler.scale(loss / k)` (fp16's
+loss scaler; a pass-through otherwise). After the k backward passes: when `self._sync` is not
+None (a torchrun launch), `self._sync.all_reduce()` averages the gradients over the processes,
+the reported loss becomes `all_reduce_mean(total)` and the items count `get_world_size()`
+times; then `self.scaler.unscale_(optimizer)` BEFORE measuring or clipping the norm, and
+`self.scaler.step(optimizer)` (skipped when fp16 gradients overflowed) followed by
+`self.scaler.update()` instead of optimizer.step().
+
 Clipping and the schedule (lesson 7)
 Clip after ALL k backward passes (the joint norm of the accumulated gradient), before
 optimizer.step(). With clip_grad_norm=None still report the norm (batches.grad_norm): its
@@ -135,7 +145,7 @@ from minimod.train.distributed import (
     is_main,
     shard_batch,
 )
-from minimod.train.loop import _every
+from minimod.train.loop import _every, compile_forward
 from minimod.train.precision import GradScaler, autocast
 from minimod.train.progress import Progress
 from minimod.train.runlog import RunLog, StepMeter
@@ -355,8 +365,7 @@ class Trainer:
         if self.config.checkpoint_activations:
             enable_checkpointing(self.model)
         if self.config.compile and not self._compiled:
-            # An instance attribute shadows the method, so model(x) runs the compiled forward.
-            self.model.forward = torch.compile(self.model.forward)
+            compile_forward(self.model)
             self._compiled = True
 
     def run_config(self) -> dict[str, Any]:

@@ -230,12 +230,15 @@ class Attention(torch.autograd.Function):
                 scores.masked_fill_(~attn_mask, float("-inf"))
             else:
                 scores.add_(attn_mask.to(compute))
-        # masked_softmax, in place: a row of −inf gets weights 0, not NaN.
+        # masked_softmax, in place: a row of −inf (every key masked) gets weights 0, not NaN.
         row_max = scores.amax(-1, keepdim=True)
-        row_max.masked_fill_(torch.isinf(row_max), 0.0)
+        if attn_mask is not None:
+            row_max.masked_fill_(torch.isinf(row_max), 0.0)
         weights = scores.sub_(row_max).exp_()
         total = weights.sum(-1, keepdim=True)
-        weights.div_(total.masked_fill_(total == 0, 1.0))
+        if attn_mask is not None:
+            total.masked_fill_(total == 0, 1.0)
+        weights.div_(total)
         keep = None
         dropped = weights
         if dropout_p > 0.0:
@@ -252,22 +255,23 @@ class Attention(torch.autograd.Function):
     def backward(ctx, grad_output):
         query, key, value, weights, keep = ctx.saved_tensors
         scale, dropout_p = ctx.scale, ctx.dropout_p
-        # Everything in the softmax's dtype (float32 under autocast, else the inputs' own).
-        query, key, value, grad_output = (
-            t.to(weights.dtype) for t in (query, key, value, grad_output)
-        )
+        # The products in the inputs' dtype (bfloat16 under autocast, as autocast's own
+        # products would be), the softmax's backward in the weights' (at least float32).
+        low = torch.promote_types(torch.promote_types(query.dtype, key.dtype), value.dtype)
+        query, key, value, grad_output = (t.to(low) for t in (query, key, value, grad_output))
         # BEGIN YOUR CODE
         factor = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
         dropped = weights if keep is None else weights * keep * factor
-        grad_value = dropped.transpose(-2, -1) @ grad_output
-        grad_weights = grad_output @ value.transpose(-2, -1)
+        grad_value = dropped.to(low).transpose(-2, -1) @ grad_output
+        grad_weights = (grad_output @ value.transpose(-2, -1)).to(weights.dtype)
         if keep is not None:
             grad_weights = grad_weights * keep * factor
         # The softmax's backward, per row: dS = P ∘ (dP − Σ_j dP_j P_j).
         grad_scores = grad_weights.sub_((grad_weights * weights).sum(-1, keepdim=True))
         grad_scores.mul_(weights)
-        grad_query = (grad_scores @ key).mul_(scale)
-        grad_key = (grad_scores.transpose(-2, -1) @ query).mul_(scale)
+        grad_low = grad_scores.to(low)
+        grad_query = (grad_low @ key).mul_(scale)
+        grad_key = (grad_low.transpose(-2, -1) @ query).mul_(scale)
         grads = [grad_query, grad_key, grad_value]
         grads = [
             g.sum_to_size(shape).to(dtype)

@@ -555,3 +555,141 @@ def test_hints_accept_a_correct_hand_written_batch_norm():
         right = _WrongBatchNorm(3, "none", momentum=momentum).double()
         twin = torch.nn.BatchNorm1d(3, momentum=momentum).double()
         assert_batch_norm_matches(right, twin, x[:2], x[2])
+
+
+# -- the hand-written backward (training mode) -----------------------------------------------
+
+CONSTANT_STATS_HINT = (
+    "the input gradient looks like γ·dy/√(σ² + ε): μ and σ² depend on every x of the channel, "
+    "so dx = (γ·r / n)·(n·dy − Σ dy − x̂·Σ dy·x̂) (r = 1/√(σ² + ε), sums over the channel's n values)"
+)
+NO_VARIANCE_PATH_HINT = (
+    "the input gradient subtracts the mean of dy but misses the path through σ²: "
+    "dx = (γ·r / n)·(n·dy − Σ dy − x̂·Σ dy·x̂)"
+)
+
+
+def input_gradient_hint(grad, x, dy, weight, eps) -> str | None:
+    """Name the classic mistake of a hand-written batch-norm input gradient, if ``grad`` (the
+    gradient of (y·dy).sum() w.r.t. x in training) makes one."""
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    mean, biased, _ = _stats(x)
+    r = torch.rsqrt(biased + eps).view(shape)
+    gamma_r = r if weight is None else r * weight.view(shape)
+    if _close(grad, gamma_r * dy):
+        return CONSTANT_STATS_HINT
+    if _close(grad, gamma_r * (dy - dy.mean(dims, keepdim=True))):
+        return NO_VARIANCE_PATH_HINT
+    return None
+
+
+def assert_training_gradients_match(batch_norm, x, weight, bias, eps=1e-5) -> None:
+    """batch_norm(x, None, None, weight, bias, True, 0.1, eps) against torch: values, gradients
+    and, for a wrong input gradient, the mistake it makes."""
+    ours, theirs = [
+        [None if t is None else t.detach().clone().requires_grad_(True) for t in (x, weight, bias)]
+        for _ in range(2)
+    ]
+    out = batch_norm(ours[0], None, None, ours[1], ours[2], True, 0.1, eps)
+    expected = TF.batch_norm(theirs[0], None, None, theirs[1], theirs[2], True, 0.1, eps)
+    torch.testing.assert_close(out, expected, **tolerance(x.dtype, FACTOR))
+    dy = randn(x.shape, x.dtype, 99)
+    (out * dy).sum().backward()
+    (expected * dy).sum().backward()
+    if not _close(ours[0].grad, theirs[0].grad):
+        hint = input_gradient_hint(ours[0].grad, x, dy, weight, eps)
+        assert hint is None, hint
+    for name, a, b in zip(("input", "weight", "bias"), ours, theirs, strict=True):
+        if b is not None:
+            torch.testing.assert_close(
+                a.grad, b.grad, **tolerance(x.dtype, FACTOR), msg=lambda m, n=name: f"d{n}\n{m}"
+            )
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5), (2, 3, 2, 3)])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+def test_batch_norm_backward_passes_gradcheck(shape, affine):
+    x = randn(shape, torch.float64, 0).requires_grad_(True)
+    params = [randn(shape[1:2], torch.float64, i + 1).requires_grad_(True) for i in range(2)]
+    params = {"both": params, "weight": params[:1], "none": []}[affine]
+
+    def training(x, *params):
+        weight, bias = (list(params) + [None, None])[:2]
+        return impl.F.batch_norm(x, None, None, weight, bias, True)
+
+    torch.autograd.gradcheck(training, (x, *params))
+
+
+@given(
+    shape=st.sampled_from([(5, 2), (2, 3, 4), (3, 2, 3, 2), (4, 1, 1, 2)]),
+    affine=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+    scale=scales,
+)
+def test_training_gradients_match_torch_with_hints(shape, affine, dtype, seed, scale):
+    x = randn(shape, dtype, seed, scale) + 3.0 * scale  # an offset: μ matters
+    weight = randn(shape[1:2], dtype, seed + 1) if affine else None
+    bias = randn(shape[1:2], dtype, seed + 2) if affine else None
+    assert_training_gradients_match(impl.F.batch_norm, x, weight, bias)
+
+
+def test_batch_norm_double_backward_is_refused_clearly():
+    x = randn((4, 3), torch.float64, 0).requires_grad_(True)
+    loss = impl.F.batch_norm(x, None, None, training=True).pow(3).sum()
+    (grad_x,) = torch.autograd.grad(loss, x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad_x.sum().backward()
+
+
+class _WrongBackwardBatchNorm(torch.autograd.Function):
+    """Training batch norm (no affine) with a classic mistake in the input gradient."""
+
+    @staticmethod
+    def forward(ctx, x, mistake):
+        mean, biased, _ = _stats(x)
+        y = _normalise(x, mean, biased, None, None, 1e-5)
+        ctx.save_for_backward(x)
+        ctx.mistake = mistake
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        dims = [0] + list(range(2, x.dim()))
+        r = torch.rsqrt(_stats(x)[1] + 1e-5).view([1, -1] + [1] * (x.dim() - 2))
+        if ctx.mistake == "constant statistics":
+            return r * dy, None
+        return r * (dy - dy.mean(dims, keepdim=True)), None
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [("constant statistics", "μ and σ² depend"), ("no variance path", "misses the path")],
+)
+def test_gradient_hints_fire_on_wrong_backward_passes(mistake, hint):
+    def wrong(x, running_mean, running_var, weight, bias, training, momentum, eps):
+        return _WrongBackwardBatchNorm.apply(x, mistake)
+
+    x = randn((6, 3, 2), torch.float64, 0) + 2.0
+    with pytest.raises(AssertionError, match=hint):
+        assert_training_gradients_match(wrong, x, None, None)
+
+
+@pytest.mark.reference_only
+def test_gradient_hints_stay_quiet_on_torch():
+    x = randn((6, 3, 2), torch.float64, 0) + 2.0
+    assert_training_gradients_match(TF.batch_norm, x, None, None)
+    assert_training_gradients_match(TF.batch_norm, x, randn((3,), torch.float64, 1), None)
+
+
+def test_bfloat16_layer_computes_statistics_in_float32_and_returns_bfloat16():
+    x = randn((8, 3, 2, 2), torch.float32, 0) * 3.0 + 5.0  # an offset: bfloat16 sums lose it
+    mine = impl.nn.BatchNorm2d(3).to(torch.bfloat16)
+    twin = torch.nn.BatchNorm2d(3).to(torch.bfloat16)
+    out, expected = mine(x.bfloat16()), twin(x.bfloat16())
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected.float(), rtol=0.02, atol=0.03)
+    torch.testing.assert_close(mine.running_mean, twin.running_mean, rtol=0.02, atol=0.02)

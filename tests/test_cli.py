@@ -102,7 +102,9 @@ def test_reset_restores_the_stub_and_asks_before_overwriting_your_code(
 ):
     path = workbook / "exercises" / "e03_activations.py"
     stub = expected["exercises/e03_activations.py"]
-    mine = stub.replace('raise NotImplementedError("e03: relu")', "return input.clamp(min=0)")
+    mine = stub.replace(
+        'raise NotImplementedError("e03: sigmoid")', "return 1 / (1 + torch.exp(-input))"
+    )
     path.write_text(mine)
     done = minimod_cli("exercises", "reset", "3", workbook=workbook)
     assert done.returncode == 1 and "minimod exercises reset 3 --yes" in done.stdout

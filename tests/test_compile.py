@@ -4,6 +4,8 @@ and with torch 2.13 on the CPU has crashed the compiled backward outright."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -46,3 +48,21 @@ def test_cnns_compile_without_graph_breaks():
     assert graph_breaks(resnet.forward, torch.randn(2, 3, 8, 8)) == 0
     audio = AudioCNN(AudioCNNConfig(n_features=5, num_classes=3, widths=(4, 4)))
     assert graph_breaks(audio.forward, torch.randn(2, 10, 5)) == 0
+
+
+def test_compiled_forward_and_backward_match_eager():
+    """A compiled training step (forward AND backward) gives eager's gradients, for a model with
+    biased Linear layers (an extern addmm in the compiled graph) and for the conv Function."""
+    from minimod.train.loop import compile_forward
+
+    torch.manual_seed(0)
+    config = BERTConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)  # fmt: skip
+    eager = BERTForMaskedLM(config)
+    compiled = compile_forward(copy.deepcopy(eager))
+    ids = torch.randint(5, 40, (2, 8), generator=torch.Generator().manual_seed(1))
+    for model in (eager, compiled):
+        model(ids, None, None, ids)[1].backward()
+    for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5, msg=name)

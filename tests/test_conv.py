@@ -491,6 +491,19 @@ def test_input_too_small_for_the_kernel_names_the_layer():
 
 
 @pytest.mark.reference_only
+def test_functional_input_too_small_is_a_clear_error():
+    from minimod.nn import functional as F
+
+    with pytest.raises(ValueError, match=r"conv: input of spatial size \(2, 9\).*too small"):
+        F.conv2d(torch.randn(1, 1, 2, 9), torch.randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv: .*too small.*dilation \(1, 3\)"):
+        F.conv1d(torch.randn(1, 1, 6), torch.randn(1, 1, 3), dilation=3)
+    assert (
+        F.conv1d(torch.randn(1, 1, 6), torch.randn(1, 1, 3), dilation=3, padding=1).shape[-1] == 2
+    )
+
+
+@pytest.mark.reference_only
 def test_bad_construction_arguments_name_the_layer():
     from minimod.nn import Conv1d, Conv2d
 

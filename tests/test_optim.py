@@ -540,3 +540,33 @@ def test_load_state_dict_copies_state_to_the_parameter_dtype():
     assert state["exp_avg"].dtype == torch.float64
     assert state["exp_avg"] is not optimizer.state[source]["exp_avg"]
     assert state["step"] == 1
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize("maximize", [False, True])
+def test_adamw_foreach_matches_the_loop_and_torch(maximize):
+    """foreach=True (minimod's _foreach_step) gives the per-parameter loop's numbers and
+    torch.optim.AdamW(foreach=True)'s, also when a parameter skips a step (no gradient)."""
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7), torch.randn(2)]
+    runs = {}
+    for name, make in {
+        "loop": lambda ps: impl.optim.AdamW(ps, lr=1e-2, weight_decay=0.1, maximize=maximize),
+        "foreach": lambda ps: impl.optim.AdamW(
+            ps, lr=1e-2, weight_decay=0.1, maximize=maximize, foreach=True
+        ),
+        "torch": lambda ps: torch.optim.AdamW(
+            ps, lr=1e-2, weight_decay=0.1, maximize=maximize, foreach=True
+        ),
+    }.items():
+        params = [p.clone().requires_grad_() for p in start]
+        optimizer = make(params)
+        for step in range(6):
+            optimizer.zero_grad()
+            used = params if step != 2 else params[:2]  # the last one misses step 2
+            sum((p**3).sum() for p in used).backward()
+            optimizer.step()
+        runs[name] = params
+    for a, b, c in zip(runs["loop"], runs["foreach"], runs["torch"], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+        torch.testing.assert_close(c, a, rtol=1e-6, atol=1e-7)

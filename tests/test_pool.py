@@ -293,6 +293,8 @@ output_sides = st.integers(1, 8)
     scale=scales,
 )
 @example(batch=(1,), size=(3, 5), output_size=1, dtype=torch.float32, seed=0, scale=1.0)
+@example(batch=(2,), size=(6, 4), output_size=(1, 1), dtype=torch.float64, seed=3, scale=10.0)
+@example(batch=(), size=(1, 4), output_size=(None, 1), dtype=torch.float64, seed=4, scale=1.0)
 @example(batch=(), size=(2, 3), output_size=(7, None), dtype=torch.float64, seed=1, scale=1.0)
 @example(batch=(2,), size=(5, 5), output_size=(3, 2), dtype=torch.float64, seed=2, scale=1.0)
 def test_adaptive_avg_pool2d_matches_torch(batch, size, output_size, dtype, seed, scale):

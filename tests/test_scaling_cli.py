@@ -66,8 +66,8 @@ def test_two_processes_train_like_one_with_the_whole_batch(one_process, tmp_path
 
 
 def train_then_resume(run: Path, first: int, then: int) -> None:
-    """A run of --max-steps 6, then --resume to 12 (the schedule stretches on resume, as for any
-    run extended with --max-steps): `first` processes, then `then` processes."""
+    """A run of --max-steps 6, then --resume to 12 (the schedule keeps the first run's length,
+    as for any run extended with --max-steps): `first` processes, then `then` processes."""
     launch = {1: minimod, 2: torchrun}
     done = launch[first]("pretrain", "gpt", *STEPS, "--max-steps", "6", "--out", str(run))
     assert done.returncode == 0, done.stderr[-3000:]

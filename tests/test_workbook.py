@@ -240,7 +240,7 @@ def test_make_workbook_is_idempotent_and_keeps_your_code(expected, tmp_path):
     assert generate.write(tmp_path, out=out) == []
     exercise = tmp_path / "exercises" / "e03_activations.py"
     mine_text = exercise.read_text().replace(
-        'raise NotImplementedError("e03: relu")', "return input.clamp(min=0)"
+        'raise NotImplementedError("e03: sigmoid")', "return 1 / (1 + torch.exp(-input))"
     )
     exercise.write_text(mine_text)
     assert has_learner_code(mine_text, str(exercise))

@@ -11,9 +11,11 @@ Evaluation: use the running estimates, so one example's output no longer depends
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
 from minimod.nn._checks import describe, expect_floating
+from minimod.nn._function import run
 from minimod.nn.module import Module, Parameter
 
 
@@ -30,7 +32,6 @@ def batch_norm(
     """input (N, C, *): normalise per channel (dim 1). With training=True use the batch's
     statistics and update running_mean/running_var in place (when given) with ``momentum``;
     otherwise use the running statistics."""
-    dims = [0] + list(range(2, input.dim()))
     shape = [1, -1] + [1] * (input.dim() - 2)  # (C,) -> broadcastable over (N, C, *)
     if training and input.numel() // input.shape[1] <= 1:
         raise ValueError(
@@ -39,23 +40,87 @@ def batch_norm(
         )
     # BEGIN SOLUTION
     if training:
-        count = input.numel() // input.shape[1]  # values per channel
-        mean = input.mean(dims)
-        var = input.var(dims, correction=0)  # biased: what normalises this batch
+        output, mean, var = run(_BatchNormFunction, input, weight, bias, eps)
         if running_mean is not None:
+            count = input.numel() // input.shape[1]  # values per channel
             with torch.no_grad():
                 running_mean.lerp_(mean.to(running_mean.dtype), momentum)
                 unbiased = var * (count / (count - 1))  # the estimate of the population's
                 running_var.lerp_(unbiased.to(running_var.dtype), momentum)
-    else:
-        mean, var = running_mean, running_var
-    output = (input - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps)
+        return output
+    # Evaluation: one affine map per channel, y = x·scale + shift (autograd differentiates it).
+    scale = torch.rsqrt(running_var + eps)
     if weight is not None:
-        output = output * weight.view(shape)
+        scale = scale * weight
+    shift = -running_mean * scale
     if bias is not None:
-        output = output + bias.view(shape)
-    return output
+        shift = shift + bias
+    return input * scale.view(shape) + shift.view(shape)
     # END SOLUTION
+
+
+class _BatchNormFunction(torch.autograd.Function):
+    """Training-mode batch_norm with a hand-written backward pass. Per channel, over the
+    n = N·(spatial size) values it sees (dims 0, 2, 3, …):
+
+    Forward:   μ = mean(x),  x_c = x − μ,  σ² = mean(x_c²) (biased),  r = 1/√(σ² + ε),
+               x̂ = x_c·r,  y = x̂·γ + β
+    Backward, given dy:
+               dβ = Σ dy,    dγ = Σ dy·x̂
+               dx = (γ·r / n) · (n·dy − Σ dy − x̂·Σ dy·x̂)
+    (μ and σ² depend on every x of the channel: the two sums are what flows back through
+    them.) In coefficients: dx = a·dy + b·x_c + c with a = γr, b = −γr³·Σ(dy·x_c)/n,
+    c = −γr·Σ(dy)/n. Keeps x_c and r; statistics in at least float32. Returns (y, μ, σ²):
+    the batch statistics feed the running estimates (their gradients are ignored). Double
+    backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, eps):
+        dims = [0, *range(2, input.dim())]
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        compute = torch.promote_types(input.dtype, torch.float32)
+        # BEGIN SOLUTION
+        x = input.to(compute)
+        mean = x.mean(dims, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(dims, keepdim=True)  # biased: divide by n
+        rstd = torch.rsqrt(var + eps)
+        scale = rstd if weight is None else rstd * weight.view(shape)
+        output = centered * scale
+        if bias is not None:
+            output += bias.view(shape)
+        ctx.save_for_backward(centered, rstd, weight)
+        ctx.dims, ctx.dtype, ctx.has_bias = dims, input.dtype, bias is not None
+        # The output's dtype: type promotion of the input's and the parameters' (as y = x̂·γ + β).
+        dtype = input.dtype
+        for parameter in (weight, bias):
+            dtype = dtype if parameter is None else torch.promote_types(dtype, parameter.dtype)
+        return output.to(dtype), mean.flatten(), var.flatten()
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, _grad_mean, _grad_var):
+        centered, rstd, weight = ctx.saved_tensors
+        dims = ctx.dims
+        shape = [1, -1] + [1] * (centered.dim() - 2)
+        dy = grad_output.to(centered.dtype)
+        grad_weight = grad_bias = None
+        # BEGIN SOLUTION
+        count = centered.numel() // centered.shape[1]
+        sum_dy = dy.sum(dims, keepdim=True)
+        sum_dy_xc = (dy * centered).sum(dims, keepdim=True)  # Σ dy·x̂ = r·Σ dy·x_c
+        if weight is not None and ctx.needs_input_grad[1]:
+            grad_weight = (rstd * sum_dy_xc).flatten()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = sum_dy.flatten()
+        a = rstd if weight is None else rstd * weight.view(shape)  # γ·r
+        b = -a * rstd * rstd * sum_dy_xc / count
+        c = -a * sum_dy / count
+        grad_input = (centered * b).add_(c).addcmul_(dy, a)  # in place on a full-size tensor
+        return grad_input.to(ctx.dtype), grad_weight, grad_bias, None
+        # END SOLUTION
 
 
 class _BatchNorm(Module):

@@ -1,8 +1,9 @@
-"""Convolution as unfold + matrix multiply ("im2col").
+"""Convolution as matrix products, with a hand-written backward pass.
 
-Slide a kernel of size k over the input; at each position multiply the patch under it by the
-weights and sum. ``Tensor.unfold`` lays every patch out as its own axis (no copying: a strided
-view), and one einsum does all the multiply-adds at once:
+Slide a kernel over the input; at each position multiply the patch under it by the weights and
+sum. Turned around: kernel tap (i, j) meets, at every output position, the input shifted by
+(i, j). So a k×k convolution is k² matrix products, weight[:, :, i, j] (C_out, C_in) times
+the shifted input (C_in, positions), added up -- and its backward pass is k² Linear layers'.
 
     output size  O = ⌊(H + 2p − d(k − 1) − 1) / s⌋ + 1     (per spatial axis)
     input (N, C_in, H, W), weight (C_out, C_in / groups, kh, kw) -> (N, C_out, OH, OW)
@@ -16,9 +17,11 @@ import math
 
 import torch
 from einops import rearrange
+from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
 from minimod.nn._checks import describe, expect_floating
+from minimod.nn._function import run
 from minimod.nn.module import Module, Parameter
 
 
@@ -82,20 +85,144 @@ def conv2d(
         top = bottom = left = right = 0
     else:
         (top, left), (bottom, right) = pair(padding), pair(padding)
+    sizes = (input.shape[-2] + top + bottom, input.shape[-1] + left + right)
+    if any(output_size(n, k, 1, 0, d) < 1 for n, k, d in zip(sizes, kernel, dilation, strict=True)):
+        raise ValueError(
+            f"conv: input of spatial size {tuple(input.shape[-2:])} padded by "
+            f"{(top, bottom, left, right)} is too small for kernel {kernel} with dilation "
+            f"{dilation}"
+        )
+    pads = (top, bottom, left, right)
+    return run(_Conv2dFunction, input, weight, bias, stride, pads, dilation, groups)
+
+
+def _compute_dtype(input: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
+    """Under autocast its low dtype (as for torch's convolution), else the inputs' dtype."""
+    device = input.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return torch.promote_types(input.dtype, weight.dtype)
+
+
+def _channel_major(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """(N, C, H, W) -> (C, N, top + H + bottom, left + W + right): zero-padded, contiguous (one
+    copy; none when x is already channel-major in memory and needs no padding)."""
+    return pad2d(x.transpose(0, 1), top, bottom, left, right).contiguous()
+
+
+def _taps(buffer: torch.Tensor, kernel, stride, dilation, out_size) -> list[torch.Tensor]:
+    """What each kernel tap (i, j) reads at every output position, in weight[:, :, i, j] order:
+    one view of the padded, channel-major ``buffer`` (C, N, Hp, Wp) per tap.
+
+    stride 1: ``buffer`` flattened to (C, N·Hp·Wp) and shifted by i·d·Wp + j·d, a (C, P)
+    matrix (no copy). Its column p is position p of the padded grid (N, Hp, Wp); the columns
+    with y ≥ OH or x ≥ OW straddle two rows (or images) and are computed, then thrown away.
+    P = N·Hp·Wp − the last tap's shift, so that every view stays inside the buffer.
+    stride s > 1: the strided (C, N, OH, OW) view buffer[:, :, i·d : … : s, j·d : … : s].
+    """
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
     # BEGIN SOLUTION
-    x = pad2d(input, top, bottom, left, right)
-    # Each patch spans d·(k − 1) + 1 input positions; unfold makes one view axis per offset.
-    span_h, span_w = (d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
-    patches = x.unfold(2, span_h, stride[0]).unfold(3, span_w, stride[1])
-    patches = patches[..., :: dilation[0], :: dilation[1]]  # (N, C_in, OH, OW, kh, kw)
-    patches = rearrange(patches, "n (g c) oh ow kh kw -> n g c oh ow kh kw", g=groups)
-    kernels = rearrange(weight, "(g o) c kh kw -> g o c kh kw", g=groups)
-    out = torch.einsum("ngchwij,gocij->ngohw", patches, kernels)
-    out = rearrange(out, "n g o oh ow -> n (g o) oh ow")
-    if bias is not None:
-        out = out + bias[:, None, None]
-    return out
+    if (sh, sw) == (1, 1):
+        flat, width = buffer.flatten(1), buffer.shape[-1]
+        shifts = [i * dh * width + j * dw for i in range(kh) for j in range(kw)]
+        columns = flat.shape[1] - shifts[-1]
+        return [flat[:, shift : shift + columns] for shift in shifts]
+    return [
+        buffer[
+            :, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw
+        ]
+        for i in range(kh)
+        for j in range(kw)
+    ]
     # END SOLUTION
+
+
+def _add_product(target: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """target += a @ b, a (G, M, K) and b (G, K, P) batched over the groups G. A (G·M, P)
+    matrix target takes the products in place; a strided (G·M, N, OH, OW) view through a copy."""
+    if target.dim() == 2:
+        target.view(a.shape[0], -1, b.shape[-1]).baddbmm_(a, b)
+    else:
+        target += torch.bmm(a, b).view(target.shape)
+
+
+class _Conv2dFunction(torch.autograd.Function):
+    """conv2d as a sum of matrix products, one per kernel tap, with a hand-written backward.
+
+    A k×k convolution is k² 1×1 convolutions of shifted inputs, added up. With X_t (C_in, P)
+    what tap t = (i, j) reads at the P output positions (_taps) and W_t = weight[:, :, i, j]
+    (C_out, C_in), each tap is a Linear layer over the positions:
+        forward    Y = b + Σ_t W_t X_t                                          (C_out, P)
+        backward   dW_t = dY X_tᵀ,   db = Σ_p dY,   dX_t = W_tᵀ dY, added back where X_t was read
+    With groups, each product is batched over the groups (each group sees its own channels).
+    Keeps the padded input. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, stride, pads, dilation, groups):
+        n, out_channels, kernel = input.shape[0], weight.shape[0], tuple(weight.shape[-2:])
+        dtype = _compute_dtype(input, weight)
+        padded = (input.shape[2] + pads[0] + pads[1], input.shape[3] + pads[2] + pads[3])
+        out_size = tuple(
+            output_size(padded[a], kernel[a], stride[a], 0, dilation[a]) for a in (0, 1)
+        )
+        # BEGIN SOLUTION
+        x = _channel_major(input.to(dtype), *pads)  # (C_in, N, Hp, Wp)
+        taps = _taps(x, kernel, stride, dilation, out_size)
+        columns = taps[0].numel() // x.shape[0]  # P
+        # The positions computed: the padded grid at stride 1, exactly (OH, OW) otherwise.
+        grid = tuple(x.shape[2:]) if stride == (1, 1) else out_size
+        result = x.new_empty(out_channels, n, *grid)
+        product = result.view(groups, out_channels // groups, -1)[..., :columns]
+        if bias is not None:
+            product.copy_(bias.to(dtype).view(groups, -1, 1))
+        weights = rearrange(weight.to(dtype), "(g o) c kh kw -> (kh kw) g o c", g=groups)
+        for t, (w, x_t) in enumerate(zip(weights, taps, strict=True)):
+            # beta=0: the first product overwrites (result is uninitialised) unless a bias is there.
+            beta = 1.0 if t > 0 or bias is not None else 0.0
+            product.baddbmm_(w, x_t.reshape(groups, -1, columns), beta=beta)
+        output = result[:, :, : out_size[0], : out_size[1]].transpose(0, 1).contiguous()
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (input.shape, pads, stride, dilation, groups, out_size, grid)
+        ctx.dtypes = (input.dtype, weight.dtype, None if bias is None else bias.dtype)
+        return output
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        x, weight = ctx.saved_tensors
+        input_shape, (top, _, left, _), stride, dilation, groups, out_size, grid = ctx.geometry
+        height, width = input_shape[-2:]
+        kernel = tuple(weight.shape[-2:])
+        grad_input = grad_weight = grad_bias = None
+        # BEGIN SOLUTION
+        # dY channel-major on the computed grid, zero at the positions thrown away: (G, O/G, P).
+        dy = grad_output.to(x.dtype).transpose(0, 1)
+        dy = pad2d(dy, 0, grid[0] - out_size[0], 0, grid[1] - out_size[1])
+        taps = _taps(x, kernel, stride, dilation, out_size)
+        columns = taps[0].numel() // x.shape[0]
+        dy = dy.reshape(groups, dy.shape[0] // groups, -1)[..., :columns]
+        weights = rearrange(weight.to(x.dtype), "(g o) c kh kw -> (kh kw) g o c", g=groups)
+        if ctx.needs_input_grad[1]:  # dW_t = dY X_tᵀ
+            per_tap = [dy @ x_t.reshape(groups, -1, columns).transpose(1, 2) for x_t in taps]
+            grad_weight = rearrange(
+                torch.stack(per_tap), "(kh kw) g o c -> (g o) c kh kw", kh=kernel[0]
+            )
+        if ctx.needs_input_grad[2]:  # db = Σ_p dY
+            grad_bias = dy.sum(-1).flatten()
+        if ctx.needs_input_grad[0]:  # dX_t = W_tᵀ dY, added where tap t read the input
+            grad_x = torch.zeros_like(x)
+            views = _taps(grad_x, kernel, stride, dilation, out_size)
+            for w, view in zip(weights, views, strict=True):
+                _add_product(view, w.transpose(1, 2), dy)
+            grad_input = grad_x[:, :, top : top + height, left : left + width].transpose(0, 1)
+        grads = (grad_input, grad_weight, grad_bias)
+        grads = [
+            g if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)
+        ]
+        return (*grads, None, None, None, None)
+        # END SOLUTION
 
 
 def conv1d(

@@ -119,6 +119,8 @@ def adaptive_avg_pool2d(input: torch.Tensor, output_size) -> torch.Tensor:
     height, width = input.shape[-2:]
     out_h, out_w = out_h or height, out_w or width
     # BEGIN SOLUTION
+    if (out_h, out_w) == (1, 1):  # global average pooling: one mean per map
+        return input.mean((-2, -1), keepdim=True)
     rows = _adaptive_matrix(height, out_h, input)  # (OH, H)
     cols = _adaptive_matrix(width, out_w, input)  # (OW, W)
     return rows @ input @ cols.T

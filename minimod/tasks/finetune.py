@@ -463,6 +463,7 @@ def prepare(
     optimizer = AdamW(
         param_groups(model, settings["lr"], settings["weight_decay"], options["layer_decay"]),
         lr=settings["lr"],
+        foreach=True,  # one call per operation for all parameters: less Python per step
     )
     scheduler = WarmupCosineLR(optimizer, settings["warmup_steps"], settings["max_steps"], 0.1)
     pad_id = getattr(source.tokenizer, "pad_token_id", 0) or 0

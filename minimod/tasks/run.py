@@ -92,7 +92,8 @@ def _optimizer(model: Any, settings: dict[str, Any]) -> AdamW:
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     groups = [group for group in groups if group["params"]]
-    return AdamW(groups, lr=settings["lr"], betas=tuple(settings["betas"]))
+    # foreach: one call per operation for all parameters (less Python per step), same numbers.
+    return AdamW(groups, lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True)
 
 
 def pretrain(

@@ -307,8 +307,7 @@ class Trainer:
         if self.config.checkpoint_activations:
             enable_checkpointing(self.model)
         if self.config.compile and not self._compiled:
-            # An instance attribute shadows the method, so model(x) runs the compiled forward.
-            self.model.forward = torch.compile(self.model.forward)
+            compile_forward(self.model)
             self._compiled = True
 
     def run_config(self) -> dict[str, Any]:
@@ -341,6 +340,20 @@ class Trainer:
             # A plain iterable cannot jump: replay it to where the run stopped.
             for _ in range(self.step * self.config.grad_accum_steps):
                 self._draw(0)
+
+
+def compile_forward(model: Any) -> Any:
+    """``model.forward = torch.compile(model.forward)``: an instance attribute shadows the
+    method, so ``model(x)`` runs the compiled forward (and its compiled backward).
+
+    torch 2.13's compiled backward checks the aliasing of extern kernels (an ``addmm`` with a
+    bias) against torch.nn.Parameter only, and rejects minimod's own Parameter subclass with
+    "Multiple dispatch failed for aten.addmm.out": that debugging check is switched off."""
+    import torch._functorch.config as functorch_config
+
+    functorch_config.check_custom_op_aliasing = False
+    model.forward = torch.compile(model.forward)
+    return model
 
 
 def _every(step: int, interval: int) -> bool:

@@ -1,11 +1,11 @@
-TEXT = """Lesson 13: Convolution as unfold + matrix multiply
+TEXT = """Lesson 13: Convolution as matrix products, with a hand-written backward pass
 
 The idea
 A convolution slides a small kernel over the input; at every position it multiplies the patch
 under the kernel by the weights and sums. The same weights are used everywhere, so a pattern is
 found wherever it appears, with far fewer parameters than a Linear over the whole image:
 
-    out[n, o, i, j] = b[o] + Σ_c Σ_u Σ_v w[o, c, u, v] · x[n, c, i·s + u·d, j·s + v·d]
+    out[n, o, y, x] = b[o] + Σ_c Σ_i Σ_j w[o, c, i, j] · x[n, c, y·s + i·d, x·s + j·d]
     input (N, C_in, H, W), weight (C_out, C_in / groups, kh, kw), bias (C_out,)
     -> output (N, C_out, OH, OW);  (C_in, H, W) unbatched -> (C_out, OH, OW)
 
@@ -16,22 +16,55 @@ The output size (per spatial axis; p padding, s stride, d dilation, k kernel siz
 A dilated kernel has its k taps d apart, so it spans d(k − 1) + 1 inputs; it fits at
 H + 2p − span + 1 positions, of which every s-th is kept. output_size(...) is this formula.
 
-The im2col picture: convolution is one big matrix multiply
-Lay every patch out as a column of C_in·kh·kw numbers ("image to columns"): the convolution is
-then weight viewed as (C_out, C_in·kh·kw) times a (C_in·kh·kw, OH·OW) matrix of patches. No loop
-is needed, and Tensor.unfold builds the patches as a strided VIEW (no copy):
-    x = pad2d(input, top, bottom, left, right)                  zeros around (N, C_in, H, W)
-    x.unfold(2, span_h, s_h).unfold(3, span_w, s_w)             (N, C_in, OH, OW, span_h, span_w)
-    [..., ::d_h, ::d_w]                                         the taps: (N, C_in, OH, OW, kh, kw)
-    torch.einsum("nchwij,ocij->nohw", patches, weight)          (N, C_out, OH, OW)
-then add bias[:, None, None]. Autograd differentiates through unfold, slicing and einsum.
+Turn the sum around: one matrix product per kernel tap
+Fix one tap (i, j). At every output position it reads the input shifted by (i·d, j·d). Lay the
+P output positions out as columns: X_t (C_in, P) is what tap t = (i, j) reads there, and
+W_t = weight[:, :, i, j] is a (C_out, C_in) matrix. Then
+    Y = b + Σ_t W_t X_t                                     (C_out, P), k² matrix products
+-- a k×k convolution is k² 1×1 convolutions (Linear layers over the positions) of shifted
+inputs, added up. (Stacking all the X_t into one (C_in·k², P) matrix is "im2col"; it copies the
+input k² times, which is slow for big images, so we keep the taps apart.)
+
+Shifted inputs without copies: _channel_major and _taps
+_channel_major pads the input and lays it out channels first, (C_in, N, Hp, Wp), contiguous.
+Flatten it to (C_in, N·Hp·Wp): moving the window by one row is moving Wp columns, so with
+stride 1 tap (i, j) reads the flat matrix shifted by i·d·Wp + j·d columns -- a plain strided
+VIEW, flat[:, shift : shift + P], no copy. Its column p is position p of the padded grid
+(n, y, x); the positions with y ≥ OH or x ≥ OW straddle two rows (or two images): they are
+computed and then thrown away, the price of copy-free taps. P = N·Hp·Wp − the last shift, so
+that every view stays inside the buffer. With a stride s > 1 a tap reads every s-th position:
+buffer[:, :, i·d : i·d + s(OH − 1) + 1 : s, j·d : …] (C_in, N, OH, OW), a strided view that the
+product has to copy (reshape) into a matrix; the outputs are then exactly the (OH, OW) grid.
+
+_Conv2dFunction.forward (torch.autograd.Function)
+    x = _channel_major(input, pads); taps = _taps(x, ...); P = columns of a tap
+    result (C_out, N, gh, gw): the grid (Hp, Wp) at stride 1, (OH, OW) otherwise
+    product = result's first P columns viewed as (groups, C_out/groups, P); bias in it (or not)
+    for each tap: product.baddbmm_(W_t, X_t) -- in place, "+= W_t @ X_t", batched over groups
+    output = result[:, :, :OH, :OW] as (N, C_out, OH, OW), contiguous
+weight rearranged "(g o) c kh kw -> (kh kw) g o c" gives every W_t, group by group. Pass
+beta=0 to the first baddbmm_ when there is no bias: result is uninitialised (new_empty).
+The output must be a new tensor (contiguous()), not a view: autograd forbids editing a view
+made inside a Function in place. Leave x, grid and output for the given lines after your code.
+
+The backward pass by hand: each tap is a Linear layer
+Given dY (N, C_out, OH, OW), laid out like the forward's product (channel-major on the grid,
+zero at the positions that were thrown away -- pad2d), as (groups, C_out/groups, P):
+    dW_t = dY X_tᵀ            (C_out, C_in) per tap, stacked back to (C_out, C_in, kh, kw)
+    db   = Σ_p dY             the bias was added at every position
+    dX_t = W_tᵀ dY            and it is ADDED into the view of a zero buffer that tap t read
+The last line is the heart: the taps read overlapping windows of x, so each input position
+collects the gradients of every tap that read it. _taps of the zero gradient buffer gives the
+very same views; _add_product adds in place (a matrix view) or through a copy (a strided
+view). Crop the padding off and transpose back: dX (N, C_in, H, W). Compute only the
+gradients asked for (ctx.needs_input_grad), in the compute dtype; the given lines convert.
+
+Under autocast the products run in bfloat16, as torch's convolution (_compute_dtype, given).
+The backward is once_differentiable: a second derivative through it raises an error.
 
 groups: several independent convolutions side by side
-The channels split into g groups; output group i sees only input group i. Name the group axis
-and the einsum does them all at once:
-    rearrange(patches, "n (g c) oh ow kh kw -> n g c oh ow kh kw", g=groups)
-    rearrange(weight, "(g o) c kh kw -> g o c kh kw", g=groups)
-    einsum "ngchwij,gocij->ngohw", then "n g o oh ow -> n (g o) oh ow"
+The channels split into g groups; output group i sees only input group i. Every product is
+batched over the groups: X_t viewed as (g, C_in/g, P), W_t as (g, C_out/g, C_in/g), baddbmm_.
 groups = C_in ("depthwise") gives every channel its own filters, as in MobileNet.
 
 padding="same" (stride 1 only): pad so that O = H. The total padding per axis is d(k − 1);
@@ -47,23 +80,24 @@ with fan_in = (in_channels / groups) · kh · kw = weight[0].numel(). Conv1d is 
 (N, C, L): conv1d adds a height-1 axis and calls conv2d (given).
 
 What you write
-same_padding; conv2d from the padded input to the output (the argument handling above your
-region is given); _ConvNd's weight and bias in __init__ and reset_parameters. pair, pad2d,
-output_size, conv1d, the input checks and the modules' forward are given.
+same_padding; _taps; _Conv2dFunction's forward and backward; _ConvNd's weight and bias in
+__init__ and reset_parameters. pair, pad2d, output_size, conv2d (the arguments), conv1d,
+_compute_dtype, _channel_major, _add_product, the input checks and the modules are given.
 
 Classic pitfalls
 - Flipping the kernel (the mathematicians' convolution): the tests recognise it.
-- unfold with size k and dilation d > 1: the window must span d(k − 1) + 1, then keep every d-th.
-- Ignoring groups: every output channel would see every input channel (and the weight's
-  C_in / groups axis would not match).
+- Dilation: the taps are d apart, so the shifts are i·d·Wp + j·d, and a window spans d(k − 1) + 1.
+- Ignoring groups: every output channel would see every input channel.
 - "same" with the odd extra padding before instead of after.
+- Backward: dX_t assigned (=) instead of added (+=) -- overlapping windows lose gradient; dX_t
+  added at the mirrored tap; dW_t paired with another tap's input; dY not zero at the thrown-
+  away grid positions (their garbage would reach dW).
 - fan_in without the kernel area, or without dividing in_channels by groups.
-- bias added along the wrong axis: it belongs to the channel axis, (C_out, 1, 1).
 
 Check it: minimod exercises check 13
 Try it (python, in the repository folder):
     >>> import torch
-    >>> from exercises.e13_conv import Conv2d, conv1d
+    >>> from exercises.e13_conv import Conv2d, conv1d, conv2d
     >>> x = torch.arange(5.0).view(1, 1, 5)
     >>> conv1d(x, torch.tensor([[[1.0, 0.0, -1.0]]])).tolist()  # x[i] − x[i + 2]: not flipped
     [[[-2.0, -2.0, -2.0]]]
@@ -74,4 +108,8 @@ Try it (python, in the repository folder):
     >>> conv = Conv2d(4, 8, 3, stride=2, padding=1, groups=2)
     >>> tuple(conv.weight.shape), tuple(conv(torch.randn(2, 4, 7, 7)).shape)
     ((8, 2, 3, 3), (2, 8, 4, 4))
+    >>> image = torch.ones(1, 1, 3, 3, requires_grad=True)
+    >>> conv2d(image, torch.ones(1, 1, 3, 3), padding=1).sum().backward()
+    >>> image.grad[0, 0].tolist()  # how many output windows saw each pixel
+    [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]
 """

@@ -38,13 +38,32 @@ Evaluation: normalise with the running estimates, and do not update them.
     eval and track_running_stats        -> running_mean and running_var
 batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps), like
 torch's F.batch_norm: training=True normalises with the batch and updates the running
-statistics in place when they are given (None: no update); training=False uses them.
-The module's forward picks the statistics, the factor and what to pass.
+statistics in place when they are given (None: no update); training=False uses them, as one
+affine map per channel, y = x · scale + shift (scale = γ/√(σ²_run + ε), shift = β − μ_run·scale;
+autograd differentiates that). The module's forward picks the statistics, the factor and what
+to pass.
+
+The training forward and backward by hand: _BatchNormFunction
+In training every output depends on every input of its channel, through μ_B and σ²_B. Autograd
+would keep each intermediate of the formula and take many passes; written by hand (per
+channel, n values, x_c = x − μ, r = 1/√(σ² + ε), x̂ = x_c·r, sums over the channel's n values):
+    forward:   μ = mean(x),  x_c = x − μ,  σ² = mean(x_c²),  y = x_c · (γ·r) + β
+    backward:  dβ = Σ dy,    dγ = Σ dy·x̂ = r · Σ dy·x_c
+               dx = (γ·r / n) · (n·dy − Σ dy − x̂ · Σ dy·x̂)
+Where dx comes from: through x̂ directly γ·r·dy; through μ (every x_c moves when μ moves)
+−γ·r·mean(dy); through σ² −γ·r·x̂·mean(dy·x̂). As per-channel coefficients a, b, c:
+    dx = a·dy + b·x_c + c,   a = γ·r,   b = −γ·r³·Σ(dy·x_c) / n,   c = −γ·r·Σ(dy) / n
+computed as (x_c · b).add_(c).addcmul_(dy, a): in place on one new full-size tensor.
+Statistics in at least float32 (bfloat16 inputs under autocast); it keeps x_c and r. The
+forward returns (y, μ, σ²): batch_norm feeds μ and σ² to the running estimates (no gradient
+flows through them). Without γ (affine=False) use γ = 1; without β there is no dβ.
+The backward is once_differentiable: a second derivative through it raises an error.
 
 What you write
-batch_norm after the given check; the buffers in _BatchNorm.__init__; _BatchNorm.forward after
-the input checks (num_batches_tracked, the momentum factor, which statistics). The affine
-parameters, reset_parameters, the checks and BatchNorm1d / BatchNorm2d are given.
+batch_norm after the given check; _BatchNormFunction's forward and backward; the buffers in
+_BatchNorm.__init__; _BatchNorm.forward after the input checks (num_batches_tracked, the
+momentum factor, which statistics). The affine parameters, reset_parameters, the checks and
+BatchNorm1d / BatchNorm2d are given.
 
 Classic pitfalls
 - x.var() is unbiased: normalise with the biased variance, update running_var with the
@@ -53,6 +72,8 @@ Classic pitfalls
 - Statistics over the batch axis only: for images n = N · H · W, not N.
 - Updating the running statistics in eval mode, or normalising with the batch in eval mode.
 - momentum=None computed as 1 / (num_batches_tracked + 1) after already counting the batch.
+- A hand-written backward that treats μ and σ² as constants (dx = γ·r·dy), or forgets the
+  path through σ²: the tests recognise both.
 - In your own projects: forgetting model.eval() before evaluating, so predictions depend on
   which examples share a batch.
 
