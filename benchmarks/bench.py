@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +36,7 @@ from common import (
     matmul_peak,
     median,
     memory_method,
+    pretrain_baby_gpt,
     si,
     step_memory,
 )
@@ -343,41 +341,20 @@ def run_generation(args: argparse.Namespace) -> dict:
 
 # nanoGPT's baby GPT on this machine class, as the issue quotes it: eager, 2000 steps.
 NANOGPT_REFERENCE = dict(ms_per_step=27.3, wall_s=61.0, val_loss=1.886)
-DONE = re.compile(
-    r"done: step (?P<step>\d+), held-out loss (?P<loss>[\d.]+).*?(?P<ms>[\d.]+) ms/step "
-    r"\(median\), (?P<wall>[\d.]+) s in all"
-)
 
 
 def run_end_to_end(args: argparse.Namespace) -> list[dict]:
     """`minimod pretrain gpt --preset baby --data TEXT` in a fresh process per precision:
     wall time of the whole command (start-up, data, training, evaluations, final evaluation
     on 200 batches, checkpoints), its median ms/step and final val loss."""
-    rows = []
-    for precision in args.e2e_precisions:
-        with tempfile.TemporaryDirectory() as folder:
-            command = [sys.executable, "-m", "minimod", "pretrain", "gpt", "--preset", "baby"]
-            command += ["--data", args.e2e, "--out", folder, "--device", args.device]
-            command += ["--precision", precision]
-            if args.e2e_steps:
-                command += ["--max-steps", str(args.e2e_steps)]
-            print(f"... end to end: {shlex.join(command[1:])}", file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            wall = time.perf_counter() - start
-        found = DONE.search(done.stdout)
-        if done.returncode != 0 or found is None:
-            raise SystemExit(f"end-to-end run failed:\n{done.stdout}\n{done.stderr[-2000:]}")
-        rows.append(
-            dict(
-                precision=precision,
-                steps=int(found["step"]),
-                wall_s=wall,
-                ms_per_step=float(found["ms"]),
-                val_loss=float(found["loss"]),
-            )
+    steps = ["--max-steps", str(args.e2e_steps)] if args.e2e_steps else []
+    return [
+        dict(
+            precision=precision,
+            **pretrain_baby_gpt(args.e2e, "--precision", precision, *steps, device=args.device),
         )
-    return rows
+        for precision in args.e2e_precisions
+    ]
 
 
 def format_end_to_end(rows: list[dict]) -> list[str]:

@@ -8,13 +8,19 @@ neighbouring steps much less.
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import gc
 import os
 import platform
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -148,6 +154,52 @@ def step_memory(step: Callable[[], Any], device: str) -> float | None:
     if before is None or peak is None:
         return None
     return max(peak - before, 0) * 1024.0
+
+
+# --------------------------------------------------------------------------------------------
+# End to end: the real command line
+
+
+DONE = re.compile(
+    r"done: step (?P<step>\d+), held-out loss (?P<loss>[\d.]+).*?(?P<ms>[\d.]+) ms/step "
+    r"\(median\), (?P<wall>[\d.]+) s in all"
+)
+
+
+def pretrain_baby_gpt(
+    data: str, *extra: str, device: str = "cpu", processes: int = 1, threads: int | None = None
+) -> dict[str, Any]:
+    """`minimod pretrain gpt --preset baby --data DATA EXTRA...` in a fresh process (under
+    `torchrun --standalone --nproc_per_node=N` for processes > 1, with OMP_NUM_THREADS=threads
+    if given): wall time of the whole command, steps, median ms/step, final held-out loss and
+    the median tokens/s of the logged rows (the first left out: it includes warm-up)."""
+    with tempfile.TemporaryDirectory() as folder:
+        args = ["pretrain", "gpt", "--preset", "baby", "--data", data, "--device", device]
+        args += ["--out", folder, *extra]
+        launcher = [sys.executable]
+        if processes > 1:
+            launcher += ["-m", "torch.distributed.run", "--standalone"]
+            launcher += [f"--nproc_per_node={processes}"]
+        command = [*launcher, "-m", "minimod", *args]
+        env = dict(os.environ)
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
+        print(f"... {' '.join(command[1:])}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        wall = time.perf_counter() - start
+        found = DONE.search(done.stdout)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"pretrain failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+        with open(Path(folder) / "metrics.csv") as f:
+            rows = [float(r["items_per_s"]) for r in csv.DictReader(f) if r.get("items_per_s")]
+    return dict(
+        wall_s=wall,
+        steps=int(found["step"]),
+        ms_per_step=float(found["ms"]),
+        val_loss=float(found["loss"]),
+        tokens_per_s=statistics.median(rows[1:] or rows),
+    )
 
 
 # --------------------------------------------------------------------------------------------

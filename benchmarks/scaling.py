@@ -15,54 +15,21 @@ data-parallel training, each measured with minimod's own command line or models.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
-import re
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import machine_info, markdown_table, step_memory
+from common import machine_info, markdown_table, pretrain_baby_gpt, step_memory
 
 from minimod.models.gpt import GPT, GPTConfig
 from minimod.optim import AdamW
 
-DONE = re.compile(r"held-out loss (?P<loss>[\d.]+).*?(?P<ms>[\d.]+) ms/step \(median\)")
-
-
-def minimod_command(*args: str, processes: int = 1) -> list[str]:
-    if processes == 1:
-        return [sys.executable, "-m", "minimod", *args]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    return [*launcher, f"--nproc_per_node={processes}", "-m", "minimod", *args]
-
 
 def pretrain(data: str, steps: int, *extra: str, processes: int = 1, threads: int = 2) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        args = ["pretrain", "gpt", "--preset", "baby", "--data", data, "--device", "cpu"]
-        args += ["--max-steps", str(steps), "--out", folder, *extra]
-        command = minimod_command(*args, processes=processes)
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        print(f"... {' '.join(command[1:])}", file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"failed:\n{done.stdout}\n{done.stderr[-3000:]}")
-        found = DONE.search(done.stdout)
-        with open(Path(folder) / "metrics.csv") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("items_per_s")]
-        tokens_per_s = statistics.median(float(r["items_per_s"]) for r in rows[1:] or rows)
-    return dict(
-        wall_s=wall,
-        ms_per_step=float(found["ms"]),
-        val_loss=float(found["loss"]),
-        tokens_per_s=tokens_per_s,
+    return pretrain_baby_gpt(
+        data, "--max-steps", str(steps), *extra, processes=processes, threads=threads
     )
 
 

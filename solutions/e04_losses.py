@@ -127,9 +127,9 @@ def cross_entropy(
     if weight is not None:
         class_weight = weight.reshape((1, num_classes) + (1,) * (input.dim() - 2))
     # BEGIN YOUR CODE
-    if input.dim() == 2 and not target.is_floating_point() and weight is None:
-        if label_smoothing == 0.0:  # the common case, with a hand-written backward
-            return run(CrossEntropy, input, target, ignore_index, reduction)
+    plain = weight is None and label_smoothing == 0.0 and not target.is_floating_point()
+    if plain and input.dim() == 2:  # the common case, with a hand-written backward
+        return run(CrossEntropy, input, target, ignore_index, reduction)
     logp = log_softmax(input, dim=1)
     weighted_logp = logp if class_weight is None else logp * class_weight
     if target.is_floating_point():  # class probabilities

@@ -185,7 +185,7 @@ class _BatchNormFunction(torch.autograd.Function):
         if bias is not None:
             output += bias.view(shape)
         ctx.save_for_backward(centered, rstd, weight)
-        ctx.dims, ctx.dtype, ctx.has_bias = dims, input.dtype, bias is not None
+        ctx.dims, ctx.dtype = dims, input.dtype
         # The output's dtype: type promotion of the input's and the parameters' (as y = x̂·γ + β).
         dtype = input.dtype
         for parameter in (weight, bias):
@@ -207,7 +207,7 @@ class _BatchNormFunction(torch.autograd.Function):
         sum_dy_xc = (dy * centered).sum(dims, keepdim=True)  # Σ dy·x̂ = r·Σ dy·x_c
         if weight is not None and ctx.needs_input_grad[1]:
             grad_weight = (rstd * sum_dy_xc).flatten()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False when there is no bias
             grad_bias = sum_dy.flatten()
         a = rstd if weight is None else rstd * weight.view(shape)  # γ·r
         b = -a * rstd * rstd * sum_dy_xc / count

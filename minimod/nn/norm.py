@@ -66,7 +66,7 @@ class LayerNormFunction(torch.autograd.Function):
             output = output + bias
         ctx.save_for_backward(normalized, rstd, weight)
         ctx.dims, ctx.dtype = dims, input.dtype
-        ctx.has_bias, ctx.bias_shape = bias is not None, None if bias is None else bias.shape
+        ctx.bias_shape = None if bias is None else bias.shape
         return output.to(torch.promote_types(input.dtype, output.dtype))
         # END SOLUTION
 
@@ -80,7 +80,7 @@ class LayerNormFunction(torch.autograd.Function):
         # BEGIN SOLUTION
         if weight is not None and ctx.needs_input_grad[1]:
             grad_weight = (grad_output * normalized).sum_to_size(weight.shape)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False when there is no bias
             grad_bias = grad_output.sum_to_size(ctx.bias_shape)
         g = grad_output if weight is None else grad_output * weight
         grad_input = g - g.mean(dims, keepdim=True)

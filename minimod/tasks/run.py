@@ -199,11 +199,10 @@ def pretrain(
         result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
-    finally:
-        if env is not None:
-            barrier()  # rank 0 has written its last checkpoint
-    if not main:
+    if env is not None:  # rank 0 has written its last checkpoint: the processes are done
+        barrier()
         shutdown()
+    if not main:
         return {"run": str(run_dir), "step": result.step, "main": False}
     final = _final_metrics(model, wired, settings)
     step_ms = [1000 * row["step_time_s"] for row in result.history if "step_time_s" in row]
@@ -217,8 +216,6 @@ def pretrain(
     _write_json(run_dir / RUN_FILE, {**record, "final": final})
     summary["plot"] = plot_losses(run_dir)
     summary["main"] = True
-    if env is not None:
-        shutdown()
     summary["confusion"] = None if wired.confusion is None else wired.confusion(model)
     summary["model"], summary["tokenizer"] = model, wired.tokenizer
     return summary

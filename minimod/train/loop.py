@@ -274,15 +274,19 @@ class Trainer:
     def _batch(self, index: int) -> Any:
         """The index-th micro-batch of the run, on the training device."""
         if not self.config.overfit_batch:
-            return self._shard(move_to(self._draw(index), self.device))
+            return self._local(self._draw(index))
         if self._first_batch is None:
-            self._first_batch = self._shard(move_to(self._draw(0), self.device))
+            self._first_batch = self._local(self._draw(0))
         return self._first_batch
 
-    def _shard(self, batch: Any) -> Any:
-        """Data-parallel: every rank draws the same global batch and trains on its own slice,
-        so N processes with batch B/N each take exactly the step one process takes with B."""
-        return batch if self._sync is None else shard_batch(batch)
+    def _local(self, batch: Any) -> Any:
+        """This process's part of a drawn batch, on the training device. Data-parallel: every
+        rank draws the same global batch and keeps its own slice (before moving it: only the
+        slice travels), so N processes with batch B/N each take exactly the step one process
+        takes with B."""
+        if self._sync is not None:
+            batch = shard_batch(batch)
+        return move_to(batch, self.device)
 
     def _draw(self, index: int) -> Any:
         if callable(self.batches):
