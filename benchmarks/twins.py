@@ -93,7 +93,7 @@ class TwinGPT(tnn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# BERT (post-LayerNorm encoder + masked-LM head, Hugging Face's module names)
+# BERT (post-LayerNorm encoder + masked-LM head, with minimod's module names)
 
 
 class TwinBertEmbeddings(tnn.Module):
@@ -103,7 +103,7 @@ class TwinBertEmbeddings(tnn.Module):
         self.word_embeddings = tnn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
         self.position_embeddings = tnn.Embedding(config.max_position_embeddings, H)
         self.token_type_embeddings = tnn.Embedding(config.type_vocab_size, H)
-        self.LayerNorm = tnn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.ln = tnn.LayerNorm(H, eps=config.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
@@ -112,7 +112,7 @@ class TwinBertEmbeddings(tnn.Module):
             + self.position_embeddings(positions)
             + self.token_type_embeddings(token_type_ids)
         )
-        return self.LayerNorm(x)
+        return self.ln(x)
 
 
 class TwinBertSelfAttention(tnn.Module):
@@ -122,6 +122,7 @@ class TwinBertSelfAttention(tnn.Module):
         self.query = tnn.Linear(config.hidden_size, config.hidden_size)
         self.key = tnn.Linear(config.hidden_size, config.hidden_size)
         self.value = tnn.Linear(config.hidden_size, config.hidden_size)
+        self.out = tnn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         B, T, C = x.shape
@@ -130,48 +131,30 @@ class TwinBertSelfAttention(tnn.Module):
             for layer in (self.query, self.key, self.value)
         )
         y = TF.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return y.transpose(1, 2).reshape(B, T, C)
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
 
 
-class TwinBertSelfOutput(tnn.Module):
-    def __init__(self, config: BERTConfig, in_features: int) -> None:
-        super().__init__()
-        self.dense = tnn.Linear(in_features, config.hidden_size)
-        self.LayerNorm = tnn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(residual + self.dense(x))
-
-
-class TwinBertAttention(tnn.Module):
+class TwinBertMLP(tnn.Module):
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
-        self.self = TwinBertSelfAttention(config)
-        self.output = TwinBertSelfOutput(config, config.hidden_size)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.output(self.self(x, mask), x)
-
-
-class TwinBertIntermediate(tnn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.dense = tnn.Linear(config.hidden_size, config.intermediate_size)
+        self.up = tnn.Linear(config.hidden_size, config.intermediate_size)
+        self.down = tnn.Linear(config.intermediate_size, config.hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return TF.gelu(self.dense(x))
+        return self.down(TF.gelu(self.up(x)))
 
 
 class TwinBertLayer(tnn.Module):
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
-        self.attention = TwinBertAttention(config)
-        self.intermediate = TwinBertIntermediate(config)
-        self.output = TwinBertSelfOutput(config, config.intermediate_size)
+        self.attn = TwinBertSelfAttention(config)
+        self.ln_1 = tnn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = TwinBertMLP(config)
+        self.ln_2 = tnn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = self.attention(x, mask)
-        return self.output(self.intermediate(x), x)
+        x = self.ln_1(x + self.attn(x, mask))
+        return self.ln_2(x + self.mlp(x))
 
 
 class TwinBertEncoder(tnn.Module):
@@ -202,35 +185,15 @@ class TwinBERT(tnn.Module):
         return self.encoder(self.embeddings(input_ids, token_type_ids), mask)
 
 
-class TwinBertPredictionHeadTransform(tnn.Module):
+class TwinBertMLMHead(tnn.Module):
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
         self.dense = tnn.Linear(config.hidden_size, config.hidden_size)
-        self.LayerNorm = tnn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(TF.gelu(self.dense(x)))
-
-
-class TwinBertLMPredictionHead(tnn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.transform = TwinBertPredictionHeadTransform(config)
+        self.ln = tnn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.decoder = tnn.Linear(config.hidden_size, config.vocab_size)
-        self.bias = tnn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(x))
-
-
-class TwinBertOnlyMLMHead(tnn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.predictions = TwinBertLMPredictionHead(config)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictions(x)
+        return self.decoder(self.ln(TF.gelu(self.dense(x))))
 
 
 class TwinBERTForMaskedLM(tnn.Module):
@@ -243,11 +206,11 @@ class TwinBERTForMaskedLM(tnn.Module):
             raise ValueError("TwinBERTForMaskedLM: the benchmark twins have no dropout")
         self.config = config
         self.bert = TwinBERT(config)
-        self.cls = TwinBertOnlyMLMHead(config)
-        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        self.lm_head = TwinBertMLMHead(config)
+        self.lm_head.decoder.weight = self.bert.embeddings.word_embeddings.weight
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        logits = self.cls(self.bert(input_ids, attention_mask, token_type_ids))
+        logits = self.lm_head(self.bert(input_ids, attention_mask, token_type_ids))
         loss = None
         if labels is not None:
             loss = TF.cross_entropy(

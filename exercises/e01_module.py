@@ -27,8 +27,10 @@ What you write
   Values are detached (keep_vars=True returns the tensors themselves).
 - Module.load_state_dict: compare keys and shapes first. strict=True raises one RuntimeError
   listing every missing, unexpected and mismatched key and copies nothing; strict=False copies
-  what matches. Copy in place under torch.no_grad(), so the Parameter objects stay the same
-  (an optimizer holds them). Return LoadResult(missing_keys, unexpected_keys, mismatched_keys).
+  what matches, but a wrongly shaped key still raises ("size mismatch", as torch) unless
+  skip_mismatched=True, which skips it. Copy in place under torch.no_grad(), so the Parameter
+  objects stay the same (an optimizer holds them). Return
+  LoadResult(missing_keys, unexpected_keys, mismatched_keys).
 - Module.train(mode=True): set training on this module and every descendant; eval() calls it.
 
 Names and shapes
@@ -81,6 +83,12 @@ from minimod.nn.module import LoadResult, _describe, _indent
 # ---- from minimod/nn/module.py ----------------------------------------
 
 
+# Under torch.compile, torch 2.13 runs each compiled function's first call under a dispatch mode
+# that checks custom ops for aliasing; that mode knows plain tensors and torch.nn.Parameter (it
+# unwraps one to its .data) but no other Tensor subclass, so minimod's Parameter -- its own
+# subclass, as no torch.nn class may be used here -- makes dispatch fail ("Multiple dispatch
+# failed for aten.addmm.out"). minimod.train.loop.compile_forward therefore sets
+# torch._functorch.config.check_custom_op_aliasing = False, during the compiled calls only.
 class Parameter(torch.Tensor):
     """A tensor that a ``Module`` registers as trainable when it is assigned as an attribute.
 
@@ -268,12 +276,19 @@ class Module:
         return destination
 
     def load_state_dict(
-        self, state_dict: Mapping[str, torch.Tensor], strict: bool = True
+        self,
+        state_dict: Mapping[str, torch.Tensor],
+        strict: bool = True,
+        *,
+        skip_mismatched: bool = False,
     ) -> LoadResult:
         """Copy tensors into this module's parameters and buffers, matching by name.
 
         strict=True: any missing, unexpected or wrongly shaped key raises one error listing all
-        of them, and nothing is copied. strict=False: copies what matches and returns the rest.
+        of them, and nothing is copied. strict=False: missing and unexpected keys are returned,
+        but a wrongly shaped key still raises ("size mismatch", as torch) unless
+        skip_mismatched=True (minimod's): then it is skipped and returned too. Returns
+        LoadResult(missing_keys, unexpected_keys, mismatched_keys).
         """
         own = self.state_dict(keep_vars=True)
         # BEGIN YOUR CODE

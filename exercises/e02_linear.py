@@ -73,7 +73,7 @@ import math
 import torch
 
 from minimod.nn import init
-from minimod.nn._checks import expect_floating, expect_trailing_shape
+from minimod.nn._checks import expect_floating, expect_tensor, expect_trailing_shape
 from minimod.nn.init import _fan, fan_in_and_fan_out
 from minimod.nn.module import Module, Parameter
 
@@ -86,6 +86,7 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     input (*, in_features), weight (out_features, in_features), bias (out_features,)
     -> (*, out_features). Any number of leading dimensions, including none.
     """
+    expect_tensor("linear", input)
     # BEGIN YOUR CODE
     raise NotImplementedError("e02: linear")
     # END YOUR CODE
@@ -112,10 +113,10 @@ class Linear(Module):
         raise NotImplementedError("e02: Linear.reset_parameters")
         # END YOUR CODE
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_floating(self, x)
-        expect_trailing_shape(self, x, (self.in_features,))
-        return linear(x, self.weight, self.bias)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_floating(self, input)
+        expect_trailing_shape(self, input, (self.in_features,))
+        return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -167,13 +168,7 @@ def ones_(tensor: torch.Tensor) -> torch.Tensor:
     return constant_(tensor, 1.0)
 
 
-def kaiming_uniform_(
-    tensor: torch.Tensor,
-    a: float = 0.0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator=None,
-) -> torch.Tensor:
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He initialisation: U(-bound, bound), bound = gain · √(3 / fan)."""
     if tensor.numel() == 0:
         return tensor
@@ -182,13 +177,7 @@ def kaiming_uniform_(
     # END YOUR CODE
 
 
-def kaiming_normal_(
-    tensor: torch.Tensor,
-    a: float = 0.0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator=None,
-) -> torch.Tensor:
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He initialisation: N(0, std²), std = gain / √fan."""
     if tensor.numel() == 0:
         return tensor

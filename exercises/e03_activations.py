@@ -5,7 +5,7 @@ Stacked linear layers are still one linear map; a non-linearity between them is 
 network bend. Each activation below works elementwise (output shape = input shape), except
 softmax and log-softmax, which turn a vector of scores along one axis into probabilities.
 
-    relu(x)    = max(x, 0)                 gradient 1 for x > 0, 0 otherwise (also at 0)
+    relu(x)    = max(x, 0)                 gradient 0 for x ≤ 0 (also at 0), else 1 (NaN too)
     sigmoid(x) = 1 / (1 + e^(−x))          in (0, 1)
     tanh(x)    = (e^x − e^(−x)) / (e^x + e^(−x))      in (−1, 1)
     silu(x)    = x · sigmoid(x)            ("swish")
@@ -33,7 +33,10 @@ tanh(x) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|)), and torch.expm1(z)
 1 − e^(−2|x|) accurate for tiny |x| (where 1 − e^(−2|x|) would lose every digit).
 
 The module classes (ReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax) are given: each
-forward calls your function.
+forward(input) calls your function (torch's argument name, so layer(input=x) works too).
+softmax and log_softmax take torch's dtype= as well: the given _softmax_input casts the input
+to it first (float32 logits, float64 probabilities) and makes dim non-negative, and an empty
+input is returned as it is (there is no max over an empty dim): both before your code.
 
 A backward pass by hand: GELUFunction
 Autograd differentiates any formula, but it keeps every intermediate tensor of it for the
@@ -55,6 +58,8 @@ Classic pitfalls
 - relu via x * (x > 0) is fine; relu via torch.max(x, 0) is a reduction, not elementwise.
 - GELU's tanh form: √(2/π), not √(2π), and 0.044715 · x³, not x².
 - A backward that returns dy/dx instead of dy · dy/dx (forgetting the incoming gradient).
+- ReLUFunction's backward as dy · [y > 0]: NaN > 0 is False, so a NaN input gets gradient 0;
+  torch zeroes the gradient only where y ≤ 0, which lets NaN through: dy.masked_fill(y <= 0, 0).
 - tanh as (e^x − e^(−x)) / (e^x + e^(−x)) directly: inf / inf = nan for |x| > 88 in float32.
 - Reducing over the wrong dim: check that softmax(x, dim).sum(dim) is all ones.
 
@@ -81,22 +86,23 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
-from minimod.nn._checks import normalize_dim
+from minimod.nn._checks import expect_tensor
 from minimod.nn._function import run
-from minimod.nn.activation import _softmax_dim
+from minimod.nn.activation import _softmax_input
 from minimod.nn.module import Module
 
 # ---- from minimod/nn/activation.py ----------------------------------------
 
 
 def relu(input: torch.Tensor) -> torch.Tensor:
-    """max(x, 0); the gradient at exactly 0 is 0, as in torch."""
+    """max(x, 0); the gradient at exactly 0 is 0, as in torch, and NaN passes it through."""
+    expect_tensor("relu", input)
     return run(ReLUFunction, input)
 
 
 class ReLUFunction(torch.autograd.Function):
-    """relu with a hand-written backward: y = max(x, 0), dL/dx = dL/dy · [y > 0]. Keeps only y
-    (no boolean mask, no zeros tensor): two cheap passes where torch.where takes several."""
+    """relu with a hand-written backward: y = max(x, 0), dL/dx = dL/dy · [not y ≤ 0]. Keeps only
+    y (no boolean mask, no zeros tensor): two cheap passes where torch.where takes several."""
 
     @staticmethod
     def forward(ctx, input):
@@ -118,6 +124,7 @@ def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's choice)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    expect_tensor("gelu", input)
     return run(GELUFunction, input, approximate)
 
 
@@ -149,6 +156,7 @@ class GELUFunction(torch.autograd.Function):
 
 def sigmoid(input: torch.Tensor) -> torch.Tensor:
     """1 / (1 + e^(−x)), computed without overflow for large |x|."""
+    expect_tensor("sigmoid", input)
     # BEGIN YOUR CODE
     raise NotImplementedError("e03: sigmoid")
     # END YOUR CODE
@@ -156,6 +164,7 @@ def sigmoid(input: torch.Tensor) -> torch.Tensor:
 
 def tanh(input: torch.Tensor) -> torch.Tensor:
     """(e^x − e^(−x)) / (e^x + e^(−x)) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|))."""
+    expect_tensor("tanh", input)
     # BEGIN YOUR CODE
     raise NotImplementedError("e03: tanh")
     # END YOUR CODE
@@ -163,32 +172,41 @@ def tanh(input: torch.Tensor) -> torch.Tensor:
 
 def silu(input: torch.Tensor) -> torch.Tensor:
     """x·σ(x), also called swish."""
+    expect_tensor("silu", input)
     # BEGIN YOUR CODE
     raise NotImplementedError("e03: silu")
     # END YOUR CODE
 
 
-def softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """exp(x_i) / Σ_j exp(x_j) along ``dim``; subtracting the max first avoids overflow."""
-    dim = normalize_dim("softmax", _softmax_dim(input.dim()) if dim is None else dim, input.dim())
+def softmax(
+    input: torch.Tensor, dim: int | None = None, *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """exp(x_i) / Σ_j exp(x_j) along ``dim``; subtracting the max first avoids overflow.
+    dtype: cast the input to it first (e.g. float32 logits, float64 probabilities)."""
+    input, dim = _softmax_input("softmax", input, dim, dtype)
+    if input.numel() == 0:  # nothing to normalise (and no max to take over an empty dim)
+        return input.clone()
     # BEGIN YOUR CODE
     raise NotImplementedError("e03: softmax")
     # END YOUR CODE
 
 
-def log_softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """x_i − log Σ_j exp(x_j) along ``dim`` (log-sum-exp with the max factored out)."""
-    dim = normalize_dim(
-        "log_softmax", _softmax_dim(input.dim()) if dim is None else dim, input.dim()
-    )
+def log_softmax(
+    input: torch.Tensor, dim: int | None = None, *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """x_i − log Σ_j exp(x_j) along ``dim`` (log-sum-exp with the max factored out).
+    dtype: cast the input to it first, as for softmax."""
+    input, dim = _softmax_input("log_softmax", input, dim, dtype)
+    if input.numel() == 0:
+        return input.clone()
     # BEGIN YOUR CODE
     raise NotImplementedError("e03: log_softmax")
     # END YOUR CODE
 
 
 class ReLU(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return relu(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return relu(input)
 
 
 class GELU(Module):
@@ -196,26 +214,26 @@ class GELU(Module):
         super().__init__()
         self.approximate = approximate
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gelu(x, self.approximate)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
 
 
 class Sigmoid(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sigmoid(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return sigmoid(input)
 
 
 class Tanh(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return tanh(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return tanh(input)
 
 
 class SiLU(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return silu(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return silu(input)
 
 
 class Softmax(Module):
@@ -223,8 +241,8 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return softmax(x, self.dim)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -235,8 +253,8 @@ class LogSoftmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return log_softmax(x, self.dim)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -82,11 +82,11 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
-from minimod.nn._checks import can_read_back, describe, expect_trailing_shape
+from minimod.nn._checks import can_read_back, describe, expect_tensor, expect_trailing_shape
 from minimod.nn._function import run
 from minimod.nn.dropout import _check_p
 from minimod.nn.module import Module, Parameter
-from minimod.nn.norm import _as_shape
+from minimod.nn.norm import _affine, _as_shape
 
 # ---- from minimod/nn/embedding.py ----------------------------------------
 
@@ -284,17 +284,8 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(
-                    torch.empty(self.normalized_shape, device=device, dtype=dtype)
-                )
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, "weight", elementwise_affine, device, dtype)
+        _affine(self, "bias", elementwise_affine and bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -303,9 +294,9 @@ class LayerNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_trailing_shape(self, x, self.normalized_shape)
-        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_trailing_shape(self, input, self.normalized_shape)
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (
@@ -328,17 +319,14 @@ class RMSNorm(Module):
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
+        _affine(self, "weight", elementwise_affine, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         if self.weight is not None:
             init.ones_(self.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # torch's RMSNorm names it x too
         expect_trailing_shape(self, x, self.normalized_shape)
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
@@ -355,6 +343,7 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True) -> torch
     """Inverted dropout: keep each element with probability 1 − p and scale survivors by
     1/(1 − p), so the expected value is unchanged and evaluation needs no rescaling."""
     _check_p("dropout", p)
+    expect_tensor("dropout", input)
     # BEGIN YOUR CODE
     raise NotImplementedError("e05: dropout")
     # END YOUR CODE
@@ -366,8 +355,8 @@ class Dropout(Module):
         _check_p("Dropout", p)
         self.p = p
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -26,15 +26,18 @@ Masks
 - A query whose keys are ALL masked: softmax of a row of −inf is 0/0 = NaN, and one NaN spreads
   to every gradient. masked_softmax gives such a row weights 0 (output 0): subtract a finite row
   max (a row of −inf has max −inf: use 0 there), exponentiate, divide by the sum -- or by 1
-  where the sum is 0.
+  where the sum is 0. It works IN PLACE (sub_, exp_, div_ on the scores it is given): its only
+  caller, Attention's forward, owns its scores and writes the backward by hand.
 Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
 
 The attention's backward pass by hand: Attention
-scaled_dot_product_attention computes through Attention, a torch.autograd.Function. Forward:
-scores = Q Kᵀ · scale, mask them in place (masked_fill_ −inf, or add a float mask), the masked
-softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V. It saves
-Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO:
-    dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ) ∘ D
+scaled_dot_product_attention checks its arguments and computes through Attention, a
+torch.autograd.Function. Forward: scores = Q Kᵀ · scale, add _additive_mask(mask) in place, the
+masked softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V; with
+need_weights it returns (O, W = P ∘ D) -- the weights MultiheadAttention hands back. It saves
+Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO (and dW when
+the weights were returned; 0 otherwise):
+    dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ + dW) ∘ D
     dS = P ∘ (dP − rowsum(dP ∘ P))        the softmax's Jacobian applied row by row
     dQ = dS K · scale         dK = dSᵀ Q · scale          d(float mask) = dS
 and each gradient is summed back to its input's (broadcast) shape with sum_to_size. Rows that
@@ -45,20 +48,26 @@ H heads attend in their own subspaces of size D = E / H; their outputs are conca
 mixed by out_proj (Linear(E, E)):
     q, k, v = x W_qᵀ + b_q, ...     in_proj_weight (3E, E) stacks W_q, W_k, W_v; in_proj_bias (3E,)
     rearrange(q, "b t (h d) -> b h t d", h=H)           (N, L, E) -> (N, H, L, D)
-    weights = attention_weights(q, k, mask)              (N, H, L, S)
-    output  = out_proj(rearrange(weights @ v, "b h t d -> b t (h d)"))            (N, L, E)
+    o, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=True)   (N, H, L, S)
+    output  = out_proj(rearrange(o, "b h t d -> b t (h d)"))                      (N, L, E)
+The weights are asked for only when forward's need_weights is True (torch's default); else the
+call returns o alone. Dropout (training only) goes to scaled_dot_product_attention's dropout_p.
 For self-attention (query is key is value) one matmul with the whole (3E, E) matrix, chunked in
 three, makes q, k and v. Init: ONE xavier_uniform_ over the stacked (3E, E) matrix (fan_in E,
 fan_out 3E, as torch), both biases zero; out_proj.weight keeps Linear's default.
 MultiheadAttention's boolean masks have the OPPOSITE polarity: key_padding_mask (N, S) is True
 where a key is padding, attn_mask (L, S) or (N·H, L, S) is True where attention is NOT allowed.
 _mask turns both into one additive mask of shape (N, H or 1, L or 1, S), or None.
+add_bias_kv (parameters bias_k, bias_v (1, 1, E), xavier_normal_) appends one learned key and
+value to every sequence, add_zero_attn one all-zero key and value per head; the mask gets a 0
+column for each (torch's options, given in _append_keys).
 
 What you write
-causal_mask, masked_softmax, _additive_mask, attention_weights, Attention's forward and
-backward, and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads,
-from the projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
-(L, N, E) and unbatched layouts of forward and its returned weights are given.
+causal_mask, masked_softmax, _additive_mask, Attention's forward and backward, and
+MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads, from the
+projections to out_proj). scaled_dot_product_attention (the argument checks, the causal mask,
+the default scale), bias_k / bias_v's init, _append_keys, the (L, N, E) and unbatched layouts
+of forward and the averaging of its returned weights are given.
 
 Classic pitfalls
 - Scaling by 1/d instead of 1/√d, or ignoring `scale` when it is given.
@@ -106,8 +115,7 @@ from torch.autograd.function import once_differentiable
 from minimod.nn import init
 from minimod.nn._checks import describe, expect_trailing_shape
 from minimod.nn._function import run
-from minimod.nn.attention import _check_mask
-from minimod.nn.dropout import dropout as apply_dropout
+from minimod.nn.attention import _check_arguments
 from minimod.nn.linear import Linear, linear
 from minimod.nn.module import Module, Parameter
 
@@ -126,9 +134,11 @@ def causal_mask(
 
 
 def masked_softmax(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis in which −inf scores get weight 0. A row whose scores are all
-    −inf (every key masked) gets all-zero weights, so its output is 0 -- not NaN -- and no
-    gradient flows through it."""
+    """Softmax over the last axis, IN PLACE: overwrites ``scores`` (..., L, S) with the weights
+    and returns it. −inf scores get weight 0. A row whose scores are all −inf (every key masked)
+    gets all-zero weights, so its output is 0 -- not NaN. In place because its one caller,
+    Attention's forward, owns its scores and writes the backward by hand: no autograd runs
+    through here, and the weights take no memory beyond the scores'."""
     # BEGIN YOUR CODE
     raise NotImplementedError("e08: masked_softmax")
     # END YOUR CODE
@@ -141,24 +151,6 @@ def _additive_mask(attn_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     # END YOUR CODE
 
 
-def attention_weights(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    attn_mask: torch.Tensor | None = None,
-    is_causal: bool = False,
-    scale: float | None = None,
-) -> torch.Tensor:
-    """softmax(Q Kᵀ · scale + mask): (..., L, S), each row sums to 1 (or is all 0, see above)."""
-    length, source_length = query.shape[-2], key.shape[-2]
-    if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
-    if attn_mask is not None:
-        _check_mask(attn_mask, query, key)
-    # BEGIN YOUR CODE
-    raise NotImplementedError("e08: attention_weights")
-    # END YOUR CODE
-
-
 def scaled_dot_product_attention(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -167,27 +159,26 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     is_causal: bool = False,
     scale: float | None = None,
-) -> torch.Tensor:
+    *,
+    need_weights: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """torch.nn.functional.scaled_dot_product_attention's semantics: a boolean ``attn_mask`` is
     True where attention is allowed; a float mask is added to the scores; ``is_causal`` hides
     the future (keys after the query's position). Dropout (on the weights) only if dropout_p > 0.
+
+    ``need_weights=True`` (minimod's addition, for MultiheadAttention) returns (output, weights):
+    the weights (..., L, S) after dropout, those the output was computed with; gradients flow
+    through both.
 
     Computed by ``Attention``, whose backward pass is written by hand: it keeps only the
     weights (not the scores, the masked scores, the exponentials, ...), and takes a few large
     tensor operations where autograd would replay every step of the forward.
     """
-    if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
-    if attn_mask is not None:
-        _check_mask(attn_mask, query, key)
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(
-            f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}"
-        )
+    _check_arguments(query, key, attn_mask, dropout_p, is_causal)
     if is_causal:
         attn_mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    return run(Attention, query, key, value, attn_mask, scale, dropout_p)
+    return run(Attention, query, key, value, attn_mask, scale, dropout_p, need_weights)
 
 
 class Attention(torch.autograd.Function):
@@ -196,9 +187,10 @@ class Attention(torch.autograd.Function):
     Forward, with P the weights (..., L, S) and D the dropout mask scaled by 1/(1 − p)
     (D = 1 without dropout):
         S = Q Kᵀ · scale (+ mask),   P = masked_softmax(S),   O = (P ∘ D) V
-    Backward, given dO (..., L, d_v):
+    and, if need_weights, also returns W = P ∘ D. Backward, given dO (..., L, d_v) and dW
+    (0 without need_weights):
         dV = (P ∘ D)ᵀ dO                                   (..., S, d_v)
-        dP = (dO Vᵀ) ∘ D                                    (..., L, S)
+        dP = (dO Vᵀ + dW) ∘ D                               (..., L, S)
         dS = P ∘ (dP − rowsum(dP ∘ P))    the softmax's Jacobian, one row at a time
         dQ = dS K · scale,   dK = dSᵀ Q · scale,   d(float mask) = dS
     Gradients of broadcast batch axes are summed back to each input's shape. Only Q, K, V, P
@@ -207,7 +199,7 @@ class Attention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, query, key, value, attn_mask, scale, dropout_p):
+    def forward(ctx, query, key, value, attn_mask, scale, dropout_p, need_weights):
         ctx.dtypes = (query.dtype, key.dtype, value.dtype)
         ctx.mask_shape = None if attn_mask is None else attn_mask.shape
         # BEGIN YOUR CODE
@@ -216,7 +208,7 @@ class Attention(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output, grad_returned_weights=None):
         query, key, value, weights, keep = ctx.saved_tensors
         scale, dropout_p = ctx.scale, ctx.dropout_p
         # The products in the inputs' dtype (bfloat16 under autocast, as autocast's own
@@ -228,15 +220,23 @@ class Attention(torch.autograd.Function):
         # END YOUR CODE
 
 
+# ---- from minimod/nn/multihead.py ----------------------------------------
+
+
 class MultiheadAttention(Module):
     """torch.nn.MultiheadAttention's layer and state_dict layout: ``in_proj_weight`` (3E, E)
-    stacks the query, key and value projections, ``in_proj_bias`` (3E,), ``out_proj`` Linear.
+    stacks the query, key and value projections, ``in_proj_bias`` (3E,), ``out_proj`` Linear;
+    with ``add_bias_kv``, ``bias_k`` and ``bias_v`` (1, 1, E): one more (projected) key and
+    value appended to every sequence; with ``add_zero_attn``, one more all-zero key and value
+    per head after those.
 
     forward(query (N, L, E), key (N, S, E), value (N, S, E)) -> (output (N, L, E), weights)
     with batch_first=True (the default here; torch's default is False). Masks as in torch:
     ``key_padding_mask`` (N, S) True = padding (ignored); ``attn_mask`` (L, S) or (N·H, L, S)
-    True = NOT allowed, or a float mask added to the scores. Unlike torch, a query whose keys
-    are all masked gets a zero output instead of NaN.
+    True = NOT allowed, or a float mask added to the scores. The weights, (N, L, S') averaged
+    over the heads or (N, H, L, S') per head (S' = S plus the appended keys), are computed only
+    when need_weights=True. Unlike torch, a query whose keys are all masked gets a zero output
+    (out_proj's bias) instead of NaN.
     """
 
     def __init__(
@@ -245,6 +245,8 @@ class MultiheadAttention(Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
         batch_first: bool = True,
         device=None,
         dtype=None,
@@ -257,6 +259,7 @@ class MultiheadAttention(Module):
             )
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim, self.batch_first = embed_dim // num_heads, batch_first
+        self.add_zero_attn = add_zero_attn
         factory = dict(device=device, dtype=dtype)
         self.in_proj_weight = Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
         if bias:
@@ -264,12 +267,20 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **factory)
+        if add_bias_kv:
+            self.bias_k = Parameter(torch.empty(1, 1, embed_dim, **factory))
+            self.bias_v = Parameter(torch.empty(1, 1, embed_dim, **factory))
+        else:
+            self.bias_k = self.bias_v = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         # BEGIN YOUR CODE
         raise NotImplementedError("e08: MultiheadAttention.reset_parameters")
         # END YOUR CODE
+        if self.bias_k is not None:  # as torch: xavier_normal_, fan_in = fan_out = E
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _project(self, query, key, value):
         """(q, k, v), each (N, T, E): rows 0..E−1 of in_proj_weight project the query,
@@ -279,7 +290,7 @@ class MultiheadAttention(Module):
         # END YOUR CODE
 
     def _mask(self, key_padding_mask, attn_mask, batch, length, source_length, dtype):
-        """Both masks as one additive (N, H or 1, L or 1, S) tensor, or None."""
+        """Both masks as one additive (N or 1, H or 1, L or 1, S) tensor, or None."""
         if key_padding_mask is not None and key_padding_mask.shape != (batch, source_length):
             raise ValueError(
                 f"{describe(self)}: key_padding_mask must have shape "
@@ -295,9 +306,31 @@ class MultiheadAttention(Module):
         raise NotImplementedError("e08: MultiheadAttention._mask")
         # END YOUR CODE
 
-    def _attend(self, query, key, value, mask):
+    def _append_keys(self, k, v, mask):
+        """add_bias_kv and add_zero_attn: k, v (N, H, S, D) get bias_k / bias_v (split into the
+        heads) and then a zero key and value appended along S; the mask allows the new keys."""
+        extra = []
+        if self.bias_k is not None:
+            extra.append((self.bias_k, self.bias_v))
+        if self.add_zero_attn:
+            zeros = k.new_zeros(1, 1, self.embed_dim)
+            extra.append((zeros, zeros))
+        for new_k, new_v in extra:
+            new_k, new_v = (
+                rearrange(t, "1 1 (h d) -> 1 h 1 d", h=self.num_heads).expand(
+                    k.shape[0], -1, -1, -1
+                )
+                for t in (new_k, new_v)
+            )
+            k, v = torch.cat([k, new_k], dim=2), torch.cat([v, new_v], dim=2)
+        if extra and mask is not None:
+            mask = torch.cat([mask, mask.new_zeros(*mask.shape[:-1], len(extra))], dim=-1)
+        return k, v, mask
+
+    def _attend(self, query, key, value, mask, need_weights):
         """query (N, L, E), key and value (N, S, E), mask additive or None -> the output
-        (N, L, E) and the attention weights of every head (N, H, L, S)."""
+        (N, L, E) and, if need_weights, the attention weights of every head (N, H, L, S)
+        (else None)."""
         # BEGIN YOUR CODE
         raise NotImplementedError("e08: MultiheadAttention._attend")
         # END YOUR CODE
@@ -325,14 +358,15 @@ class MultiheadAttention(Module):
         if is_causal and attn_mask is None:
             attn_mask = ~causal_mask(length, source_length, device=query.device)
         mask = self._mask(key_padding_mask, attn_mask, batch, length, source_length, query.dtype)
-        output, weights = self._attend(query, key, value, mask)
+        output, weights = self._attend(query, key, value, mask, need_weights)
         if unbatched:
-            output, weights = output[0], weights[0]
+            output = output[0]
         elif not self.batch_first:
             output = output.transpose(0, 1)
-        if not need_weights:
+        if weights is None:
             return output, None
-        return output, weights.mean(dim=-3) if average_attn_weights else weights
+        weights = weights.mean(dim=1) if average_attn_weights else weights
+        return output, weights[0] if unbatched else weights
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"

@@ -29,7 +29,7 @@ Init: every Linear and Embedding weight ~ N(0, 0.02²) and every Linear bias 0 (
 then the projections that write into the residual stream (names ending in "c_proj.weight")
 get std 0.02 / √(2 · n_layer): each block adds two of them, and their variances add up.
 
-Generating text
+Generating text (minimod/models/generation.py; GPT.generate calls generate(self, ...))
 Feed the sequence, keep the last position's logits (B, V), draw one token per row with
 sample(logits, temperature, top_k, top_p, generator), append it, repeat.
 - temperature 0: argmax. Otherwise logits / temperature (< 1 sharper, > 1 flatter).
@@ -46,9 +46,10 @@ offset = past so that each new query sees every cached key. Once the sequence is
 block_size the window slides, every position shifts, and the cache must be dropped.
 
 What you write
-LayerCache.update, CausalSelfAttention.forward, Block.forward, the tying and the init in
-GPT.__init__ and _init_weights, hidden_states, forward, generate and sample. GPTConfig, the
-MLP, the layers and the argument checks are given.
+In minimod/models/gpt.py: CausalSelfAttention.forward, Block.forward, the tying and the init in
+GPT.__init__ and _init_weights, hidden_states and forward. In minimod/models/generation.py:
+LayerCache.update, sample and the loop of generate(model, idx, ...). GPTConfig, the MLP,
+GPT.generate (it calls generate), the layers and the argument checks are given.
 
 Classic pitfalls
 - x = self.attn(self.ln_1(x)) without "x +": no residual stream, and the model barely trains.
@@ -94,38 +95,8 @@ from minimod import nn
 from minimod.models.gpt import GPTConfig
 from minimod.nn import functional as F
 from minimod.nn.attention import causal_mask
-from minimod.nn.recompute import checkpoint
 
 # ---- from minimod/models/gpt.py ----------------------------------------
-
-
-class LayerCache:
-    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
-
-    Stored in buffers with room to spare, which double when full: appending one token then
-    copies one token, where concatenating would copy the whole past every time."""
-
-    def __init__(self) -> None:
-        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
-        self._values: torch.Tensor | None = None
-        self.length = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    @property
-    def keys(self) -> torch.Tensor | None:
-        return None if self._keys is None else self._keys[:, :, : self.length]
-
-    @property
-    def values(self) -> torch.Tensor | None:
-        return None if self._values is None else self._values[:, :, : self.length]
-
-    def update(self, keys: torch.Tensor, values: torch.Tensor):
-        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
-        # BEGIN YOUR CODE
-        raise NotImplementedError("e10: LayerCache.update")
-        # END YOUR CODE
 
 
 class CausalSelfAttention(nn.Module):
@@ -194,13 +165,6 @@ class GPT(nn.Module):
         raise NotImplementedError("e10: GPT._init_weights")
         # END YOUR CODE
 
-    # Activation checkpointing (--checkpoint-activations): keep only each block's input during
-    # the forward pass and recompute the block's activations when the backward pass needs them.
-    checkpoint_activations: bool = False
-
-    def _recompute(self) -> bool:
-        return self.checkpoint_activations and self.training and torch.is_grad_enabled()
-
     def num_parameters(self, trainable_only: bool = False, non_embedding: bool = True) -> int:
         """As nanoGPT reports it: position embeddings excluded unless non_embedding=False (the
         token embedding is counted, because it is also the output layer)."""
@@ -239,24 +203,40 @@ class GPT(nn.Module):
         use_cache: bool = True,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy.
+        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy; the loop,
+        the sampling and the KV cache are in ``minimod.models.generation``."""
+        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator)
 
-        With use_cache, each step feeds only the new token and reuses the keys and values of
-        the earlier ones. Once the sequence is longer than block_size the window slides, every
-        position shifts, and the cache cannot be reused: then each step recomputes the window.
-        """
-        # inference_mode: no_grad without autograd's per-tensor bookkeeping (version counters,
-        # view tracking): it shows when every step is small. The result is cloned outside, so
-        # it is an ordinary tensor that later training may use.
-        with torch.inference_mode():
-            idx = self._generate(
-                idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator
-            )
-        return idx.clone()
 
-    def _generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator):
+# ---- from minimod/models/generation.py ----------------------------------------
+
+
+class LayerCache:
+    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
+
+    Stored in buffers with room to spare, which double when full: appending one token then
+    copies one token, where concatenating would copy the whole past every time."""
+
+    def __init__(self) -> None:
+        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
+        self._values: torch.Tensor | None = None
+        self.length = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return None if self._keys is None else self._keys[:, :, : self.length]
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return None if self._values is None else self._values[:, :, : self.length]
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor):
+        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
         # BEGIN YOUR CODE
-        raise NotImplementedError("e10: GPT._generate")
+        raise NotImplementedError("e10: LayerCache.update")
         # END YOUR CODE
 
 
@@ -282,3 +262,30 @@ def sample(
     # BEGIN YOUR CODE
     raise NotImplementedError("e10: sample")
     # END YOUR CODE
+
+
+def generate(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    use_cache: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Append max_new_tokens tokens sampled from ``model`` (a GPT) to idx (B, T) -> (B, T + new).
+
+    temperature, top_k, top_p and generator go to ``sample`` (temperature 0 = greedy). With
+    use_cache, each step feeds only the new token and reuses the keys and values of the earlier
+    ones. Once the sequence is longer than block_size the window slides, every position shifts,
+    and the cache cannot be reused: then each step recomputes the window.
+    """
+    # inference_mode: no_grad without autograd's per-tensor bookkeeping (version counters,
+    # view tracking): it shows when every step is small. The result is cloned outside, so
+    # it is an ordinary tensor that later training may use.
+    with torch.inference_mode():
+        # BEGIN YOUR CODE
+        raise NotImplementedError("e10: generate")
+        # END YOUR CODE
+    return idx.clone()

@@ -5,23 +5,28 @@ BERT (Devlin et al. 2018) is the encoder of the original transformer: every toke
 every token (no causal mask; only padding is hidden), and each sub-layer is followed by its
 LayerNorm -- post-LN, as in Vaswani et al. 2017:
 
-    a = LayerNorm(x + dropout(W_o · SelfAttention(x)))          BertAttention
-    y = LayerNorm(a + dropout(W_2 · gelu(W_1 · a)))             BertIntermediate, then output
+    a = ln_1(x + dropout(attn(x)))          attn: BertSelfAttention, W_o (out) included
+    y = ln_2(a + dropout(mlp(a)))           mlp: BertMLP, down(gelu(up(a)))
 
 Compare GPT's pre-LN block (lesson 10): x = x + f(LN(x)). Post-LN normalises the residual
 stream itself after every addition, so each layer's output has mean 0 and variance 1 per token
 (before γ and β). Deep post-LN stacks need a learning-rate warmup to train, but it is the order
 BERT's checkpoints were trained with: a real BERT only reproduces with exactly this order.
 
-The layout: Hugging Face's names, so real checkpoints load by name
-    attention.self.query / .key / .value   three Linear(H, H): separate q, k, v projections
-                                           (GPT fuses them into c_attn, torch's
-                                           MultiheadAttention stacks them in in_proj_weight)
-    attention.output.dense, .LayerNorm     BertSelfOutput(config, H)
-    intermediate.dense                     Linear(H, intermediate_size), then the exact GELU
-    output.dense, output.LayerNorm         BertSelfOutput(config, intermediate_size)
-One class, BertSelfOutput(config, in_features), serves both "output" sub-layers: dense from
-in_features to H, dropout, add the residual, LayerNorm (eps = layer_norm_eps, 1e-12 in BERT).
+The layout: names for the reader, as in GPT
+    attn.query / .key / .value   three Linear(H, H): separate q, k, v projections (GPT fuses
+                                 them into c_attn, torch's MultiheadAttention stacks them in
+                                 in_proj_weight)
+    attn.out                     Linear(H, H): mixes the heads' outputs back together (W_o)
+    ln_1                         LayerNorm(H) after the attention's residual addition
+    mlp.up, mlp.down             Linear(H, intermediate_size), the exact GELU, Linear back to H
+    ln_2                         LayerNorm(H) after the MLP's residual addition
+Both LayerNorms use eps = layer_norm_eps (1e-12 in BERT); one Dropout(hidden_dropout_prob)
+acts on each sub-layer's output before the addition.
+Hugging Face's checkpoints keep the module tree of Google's original code instead
+(attention.self.query, attention.output.dense, attention.output.LayerNorm, intermediate.dense,
+output.dense, output.LayerNorm): minimod.models.weights.hf_bert_to_minimod renames every key
+by an explicit table -- never by position -- and the strict load checks every shape.
 The layer is torch.nn.TransformerEncoderLayer(norm_first=False, activation="gelu"): the tests
 split torch's in_proj_weight (3H, H) into query, key and value, and compare outputs and
 gradients.
@@ -29,21 +34,23 @@ gradients.
 Shapes and the mask
 x (B, T, H) -> q, k, v with rearrange(t, "b t (h d) -> b h t d", h=num_heads): (B, heads, T, D),
 D = H / heads. scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=...), with
-dropout_p = self.dropout_p only in training, then "b h t d -> b t (h d)" back to (B, T, H).
-mask is None or boolean (B, 1, 1, T), True = attend (BERT builds it from attention_mask in
-lesson 12): it broadcasts over the heads and the queries, so every query ignores padded keys.
+dropout_p = self.dropout_p only in training, then "b h t d -> b t (h d)" back to (B, T, H) and
+through out. mask is None or boolean (B, 1, 1, T), True = attend (BERT builds it from
+attention_mask in lesson 12): it broadcasts over the heads and the queries, so every query
+ignores padded keys.
 
 What you write
-BertSelfAttention (its three projections and its forward), BertSelfOutput.forward,
-BertAttention.forward and BertLayer.forward. BertIntermediate is given.
+BertSelfAttention (its four projections and its forward) and BertLayer.forward. BertMLP is
+given.
 
 Classic pitfalls
 - Pre-LN by habit: a LayerNorm before the attention. BERT normalises after the addition.
-- The wrong residual: BertAttention adds its input x; the second sub-layer adds a (the
-  attention sub-layer's output), not the layer's input x.
+- The wrong residual: ln_1 normalises x + attention; the MLP's residual adds a (ln_1's output),
+  not the layer's input x.
+- Normalising the sub-layer's output alone, without the residual: ln_1(attn(x)).
+- Forgetting out after merging the heads: the shapes still fit, only the values are wrong.
 - Dropout on the attention weights in eval mode.
 - Hiding padded queries instead of padded keys: the (B, 1, 1, T) mask runs over the keys.
-- Naming the projections q, k, v or fusing them: Hugging Face checkpoints would not load.
 
 Check it: minimod exercises check 11
 Try it (python, in the repository folder):
@@ -52,7 +59,7 @@ Try it (python, in the repository folder):
     >>> from exercises.e11_bert_layer import BertLayer
     >>> config = BERTConfig(hidden_size=8, num_attention_heads=2, intermediate_size=16)
     >>> layer = BertLayer(config).eval()
-    >>> len(layer.state_dict()), "attention.self.query.weight" in layer.state_dict()
+    >>> len(layer.state_dict()), "attn.query.weight" in layer.state_dict()
     (16, True)
     >>> x = torch.randn(1, 5, 8)
     >>> y = layer(x)
@@ -81,6 +88,9 @@ from minimod.nn import functional as F
 
 
 class BertSelfAttention(nn.Module):
+    """Multi-head self-attention over every position: x (B, T, H), mask None or boolean
+    (B, 1, 1, T) with True = attend -> (B, T, H), the heads' outputs projected by ``out``."""
+
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
         self.num_heads = config.num_attention_heads
@@ -95,49 +105,30 @@ class BertSelfAttention(nn.Module):
         # END YOUR CODE
 
 
-class BertSelfOutput(nn.Module):
-    """Project, dropout, add the residual, then LayerNorm (post-LN)."""
+class BertMLP(nn.Module):
+    """x (B, T, H) -> down(gelu(up(x))) (B, T, H), through intermediate_size features."""
 
-    def __init__(self, config: BERTConfig, in_features: int) -> None:
-        super().__init__()
-        self.dense = nn.Linear(in_features, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        # BEGIN YOUR CODE
-        raise NotImplementedError("e11: BertSelfOutput.forward")
-        # END YOUR CODE
-
-
-class BertAttention(nn.Module):
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
-        self.self = BertSelfAttention(config)  # the name Hugging Face's checkpoints use
-        self.output = BertSelfOutput(config, config.hidden_size)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        # BEGIN YOUR CODE
-        raise NotImplementedError("e11: BertAttention.forward")
-        # END YOUR CODE
-
-
-class BertIntermediate(nn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.intermediate_act_fn = nn.GELU()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = nn.GELU()
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.intermediate_act_fn(self.dense(x))
+        return self.down(self.act(self.up(x)))
 
 
 class BertLayer(nn.Module):
+    """Post-LayerNorm: transform, dropout, add back, then normalise the sum. x (B, T, H) ->
+    (B, T, H); mask as in ``BertSelfAttention``."""
+
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
-        self.attention = BertAttention(config)
-        self.intermediate = BertIntermediate(config)
-        self.output = BertSelfOutput(config, config.intermediate_size)  # "BertOutput" in HF
+        self.attn = BertSelfAttention(config)
+        self.ln_1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = BertMLP(config)
+        self.ln_2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # BEGIN YOUR CODE

@@ -19,7 +19,7 @@ Linear and Embedding weights ~ N(0, std²) with std = initializer_range (0.02), 
 and an Embedding's padding row set to zero again (the normal draw overwrote it) -- under
 torch.no_grad(), since it writes into a Parameter in place. LayerNorms keep γ = 1, β = 0.
 
-Masked language modelling, BERT's pretraining task
+Masked language modelling, BERT's pretraining task (mask_tokens, in minimod/data/masking.py)
 Choose mlm_probability (15%) of the positions that are not special tokens (padding, [CLS],
 [SEP], ... in special_ids) and train the model to predict the original token there, from both
 sides. Of the chosen positions:
@@ -31,16 +31,22 @@ token, since it cannot tell which ones were tampered with. One uniform draw per 
 decides: < 0.8 mask, < 0.9 random, else keep. Draw everything with `generator` (torch.rand,
 torch.randint), so masking is reproducible, and never change input_ids in place.
 
-The MLM head (given, except BertPredictionHeadTransform.forward: dense, GELU, then LayerNorm)
-cls.predictions.decoder is Linear(H, vocab_size) whose weight IS the word embedding matrix
-(tied, like GPT's lm_head), with one bias vector shared under both Hugging Face names
-(cls.predictions.bias and cls.predictions.decoder.bias). BERTForMaskedLM returns the logits
-(B, T, vocab_size) and the mean cross-entropy over the labelled positions (ignore_index=−100).
+The MLM head: BertMLMHead, BERTForMaskedLM's lm_head
+    logits = decoder(ln(gelu(dense(hidden))))     dense Linear(H, H), ln LayerNorm(H)
+decoder is Linear(H, vocab_size) whose weight IS the word embedding matrix (tied, like GPT's
+lm_head), with a bias of its own. BERTForMaskedLM returns the logits (B, T, vocab_size) and the
+mean cross-entropy over the labelled positions (ignore_index=−100).
+The names (bert.embeddings.ln, lm_head.dense, lm_head.ln, lm_head.decoder) are minimod's;
+Hugging Face's checkpoints say embeddings.LayerNorm and cls.predictions.transform.dense,
+.transform.LayerNorm, .decoder, and keep the bias under two names for one tensor
+(cls.predictions.bias and cls.predictions.decoder.bias): minimod.models.weights.hf_bert_to_minimod
+maps each key explicitly and merges the two biases into lm_head.decoder.bias.
 
 What you write
 BertEmbeddings.forward, BertPooler.forward, init_bert_weights, BERT.forward,
-BertPredictionHeadTransform.forward, the tying in BERTForMaskedLM.__init__ and its forward,
-and mask_tokens. BERTConfig, the encoder, the modules' layers and the argument checks are given.
+BertMLMHead.forward, the tying in BERTForMaskedLM.__init__ and its forward,
+and mask_tokens (data preparation: minimod/data/masking.py). BERTConfig, the encoder, the
+modules' layers and the argument checks are given.
 
 Classic pitfalls
 - attention_mask used as it is (1/0 added to the scores), or read as True = padding.
@@ -49,6 +55,7 @@ Classic pitfalls
 - Labels only where [MASK] was put: the random and the unchanged 10% are predicted too.
 - Choosing special tokens, or separate draws for "mask" and "random" that break 80/10/10.
 - Tying with a copy of the embedding matrix.
+- The head without its LayerNorm, or with the LayerNorm after the decoder.
 
 Check it: minimod exercises check 12
 Try it (python, in the repository folder):
@@ -64,7 +71,7 @@ Try it (python, in the repository folder):
     True
     >>> sizes = dict(hidden_size=16, num_attention_heads=2, intermediate_size=32)
     >>> model = BERTForMaskedLM(BERTConfig(vocab_size=100, num_hidden_layers=1, **sizes))
-    >>> model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    >>> model.lm_head.decoder.weight is model.bert.embeddings.word_embeddings.weight
     True
     >>> logits, loss = model(inputs[:2], labels=labels[:2])
     >>> tuple(logits.shape), round(loss.item())  # ≈ log(100) = 4.6 at initialisation
@@ -96,7 +103,7 @@ class BertEmbeddings(nn.Module):
         )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.max_positions = config.max_position_embeddings
 
@@ -165,40 +172,21 @@ class BERT(nn.Module):
         # END YOUR CODE
 
 
-class BertPredictionHeadTransform(nn.Module):
+class BertMLMHead(nn.Module):
+    """hidden (B, T, H) -> scores over the vocabulary (B, T, vocab_size): dense, GELU,
+    LayerNorm, then ``decoder``, whose weight BERTForMaskedLM ties to the word embeddings."""
+
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.transform_act_fn = nn.GELU()
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.act = nn.GELU()
+        self.ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # BEGIN YOUR CODE
-        raise NotImplementedError("e12: BertPredictionHeadTransform.forward")
+        raise NotImplementedError("e12: BertMLMHead.forward")
         # END YOUR CODE
-
-
-class BertLMPredictionHead(nn.Module):
-    """transform, then scores over the vocabulary with the word embedding matrix (tied)."""
-
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.transform = BertPredictionHeadTransform(config)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias  # one bias, under both of Hugging Face's names
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(x))
-
-
-class BertOnlyMLMHead(nn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.predictions = BertLMPredictionHead(config)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictions(x)
 
 
 class BERTForMaskedLM(nn.Module):
@@ -209,8 +197,8 @@ class BERTForMaskedLM(nn.Module):
         super().__init__()
         self.config = config
         self.bert = BERT(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
-        self.cls.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        self.lm_head = BertMLMHead(config)
+        self.lm_head.apply(lambda m: init_bert_weights(m, config.initializer_range))
         # BEGIN YOUR CODE
         raise NotImplementedError("e12: BERTForMaskedLM.__init__")
         # END YOUR CODE
@@ -226,6 +214,9 @@ class BERTForMaskedLM(nn.Module):
         # BEGIN YOUR CODE
         raise NotImplementedError("e12: BERTForMaskedLM.forward")
         # END YOUR CODE
+
+
+# ---- from minimod/data/masking.py ----------------------------------------
 
 
 def mask_tokens(

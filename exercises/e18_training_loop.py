@@ -24,11 +24,11 @@ Precision and many processes (lessons 24 and 26: use them as given)
 Run each micro-batch's forward and loss inside `with autocast(self.config.precision,
 self.device):` (a no-op for fp32), and call backward on `self.scaler.scale(loss / k)` (fp16's
 loss scaler; a pass-through otherwise). After the k backward passes: when `self._sync` is not
-None (a torchrun launch), `self._sync.all_reduce()` averages the gradients over the processes,
-the reported loss becomes `all_reduce_mean(total)` and the items count `get_world_size()`
-times; then `self.scaler.unscale_(optimizer)` BEFORE measuring or clipping the norm, and
-`self.scaler.step(optimizer)` (skipped when fp16 gradients overflowed) followed by
-`self.scaler.update()` instead of optimizer.step().
+None (config.data_parallel; by default, a torchrun launch), `self._sync.all_reduce()` averages
+the gradients over the processes, the reported loss becomes `all_reduce_mean(total)` and the
+items count `get_world_size()` times; then `self.scaler.unscale_(optimizer)` BEFORE measuring
+or clipping the norm, and `self.scaler.step(optimizer)` (skipped when fp16 gradients
+overflowed) followed by `self.scaler.update()` instead of optimizer.step().
 
 Clipping and the schedule (lesson 7)
 Clip after ALL k backward passes (the joint norm of the accumulated gradient), before
@@ -116,12 +116,12 @@ import math
 import os
 import pickle
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from minimod.nn.recompute import enable_checkpointing
 from minimod.nn.utils import clip_grad_norm_
 from minimod.train.batches import count_items, grad_norm, model_loss, move_to, resolve_device
 from minimod.train.checkpoint import (
@@ -145,7 +145,7 @@ from minimod.train.distributed import (
     is_main,
     shard_batch,
 )
-from minimod.train.loop import _every, compile_forward
+from minimod.train.loop import _every, compile_forward, deterministic_algorithms
 from minimod.train.precision import GradScaler, autocast
 from minimod.train.progress import Progress
 from minimod.train.runlog import RunLog, StepMeter
@@ -242,16 +242,13 @@ class Trainer:
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train until max_steps (or early stopping); resume from a checkpoint if given.
 
-        Runs with torch's deterministic algorithms on (restored afterwards): on the CPU,
-        indexing's backward (embeddings) otherwise adds repeated rows in parallel, in a varying
-        order, and a resumed run would drift from the uninterrupted one in the last bits."""
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
+        With config.deterministic (the default), torch's deterministic algorithms are on while
+        fit runs -- a setting of the whole process -- and the previous setting comes back when
+        it returns: on the CPU, indexing's backward (embeddings) otherwise adds repeated rows
+        in parallel, in a varying order, and a resumed run would drift from the uninterrupted
+        one in the last bits."""
+        with deterministic_algorithms() if self.config.deterministic else nullcontext():
             return self._fit(resume_from)
-        finally:
-            torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
 
     def _fit(self, resume_from: str | Path | None) -> TrainResult:
         config = self.config
@@ -359,15 +356,22 @@ class Trainer:
 
     # -- device, checkpoints -----------------------------------------------------------------
     def _prepare(self) -> None:
-        """Pick the device and move the model there (once), compile if asked."""
+        """Pick the device and move the model there (once), set up data parallelism
+        (config.data_parallel) and compile if asked."""
         if self.device is None:
             self.device = resolve_device(self.config.device)
             self.model.to(self.device)
-        if is_initialized() and self._sync is None:  # launched by torchrun: data-parallel
+        data_parallel = self.config.data_parallel
+        if data_parallel and not is_initialized():
+            raise ValueError(
+                "Trainer: data_parallel=True needs a torch.distributed process group (launch "
+                "with torchrun and call init_distributed first), and none is initialized"
+            )
+        if data_parallel is None:  # auto: data-parallel exactly inside a process group
+            data_parallel = is_initialized()
+        if data_parallel and self._sync is None:
             broadcast_module(self.model)  # every rank starts from rank 0's weights
             self._sync = GradientAllReduce(self.model)
-        if self.config.checkpoint_activations:
-            enable_checkpointing(self.model)
         if self.config.compile and not self._compiled:
             compile_forward(self.model)
             self._compiled = True

@@ -43,10 +43,11 @@ box_loss = mean |pred - target| + mean (1 - IoU): the IoU term weighs errors by 
 size; the L1 term still pulls when the boxes do not overlap (then IoU has no gradient).
 
 What you write
-pool (after its checks); SequenceClassifier.forward and TokenClassifier.forward (the hidden
-states come from self.hidden(...), the head is self.head); FeatureClassifier: the head swap
-and forward; decode_boxes, box_iou and box_loss after their checks. ClassificationHead, the
-body checks and load_pretrained are minimod's.
+In minimod/models/heads.py: pool (after its checks); SequenceClassifier.forward and
+TokenClassifier.forward (the hidden states come from self.hidden(...), the head is self.head);
+FeatureClassifier: the head swap and forward. In minimod/models/boxes.py: decode_boxes, box_iou
+and box_loss after their checks. BoxRegressor is given; ClassificationHead, the body checks
+and load_pretrained (minimod/models/loading.py) are minimod's.
 
 Classic pitfalls
 - Mean pooling that divides by T: the padding counts, and short rows shrink towards 0.
@@ -82,10 +83,10 @@ from __future__ import annotations
 import torch
 
 from minimod import nn
+from minimod.models.boxes import _check_boxes
 from minimod.models.heads import (
     POOLINGS,
     ClassificationHead,
-    _check_boxes,
     _check_mask,
     _feature_body,
     _sequence_body,
@@ -234,6 +235,9 @@ class FeatureClassifier(nn.Module):
         # BEGIN YOUR CODE
         raise NotImplementedError("e20: FeatureClassifier.forward")
         # END YOUR CODE
+
+
+# ---- from minimod/models/boxes.py ----------------------------------------
 
 
 def decode_boxes(raw: torch.Tensor) -> torch.Tensor:

@@ -84,10 +84,11 @@ from typing import Any
 
 import torch
 
+from minimod.nn._checks import expect_tensor
 from minimod.nn.activation import log_softmax
-from minimod.nn.loss import _check_reduction, _check_targets, _reduce
+from minimod.nn.loss import _check_reduction, _check_targets, _reduce, _weighted_mean
 from minimod.nn.module import Module
-from minimod.train.finetune import _labels
+from minimod.train.imbalance import _labels
 
 # ---- from minimod/nn/loss.py ----------------------------------------
 
@@ -110,6 +111,7 @@ def focal_loss(
     divides the sum by Σ w_t over the counted targets, as ``cross_entropy`` does.
     """
     _check_reduction("focal_loss", reduction)
+    expect_tensor("focal_loss", input)
     if not gamma >= 0:
         raise ValueError(f"focal_loss: gamma must be >= 0, got {gamma}")
     if input.dim() == 0:
@@ -155,7 +157,7 @@ class FocalLoss(Module):
         return f"gamma={self.gamma}"
 
 
-# ---- from minimod/train/finetune.py ----------------------------------------
+# ---- from minimod/train/imbalance.py ----------------------------------------
 
 
 def class_weights(

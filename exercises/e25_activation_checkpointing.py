@@ -30,10 +30,18 @@ backward only if some input needs a gradient, and the block's parameters are not
 the Function. Without it, a block whose input does not require grad (a frozen embedding
 below it) would silently get no parameter gradients.
 checkpoint(function, *args) applies Recompute while gradients are recorded and simply calls
-the function otherwise (evaluation, generation). GPT sets `checkpoint_activations = True` on
-itself, BERT on its encoder, and their forward loops call checkpoint(block, x);
-enable_checkpointing(model) switches every such flag (the Trainer's
-checkpoint_activations=True, the CLI's --checkpoint-activations).
+the function otherwise (evaluation, generation).
+
+Wrapping a model's blocks
+The models know nothing of checkpointing: GPT.hidden_states and BERT's encoder are plain loops
+over their blocks. enable_checkpointing(blocks) gives each block an instance attribute
+`forward`, which Module.__call__ finds before the class's method: while the block trains with
+gradients enabled it runs checkpoint(the class's forward, *args), otherwise the plain forward.
+No wrapper module, so the parameters, state_dict keys and repr stay the same, and
+enable_checkpointing(blocks, enabled=False) deletes the attribute again. Whoever builds the
+model picks the blocks: enable_checkpointing(gpt.transformer.h) or
+enable_checkpointing(bert.encoder.layer) (the CLI's --checkpoint-activations, in
+minimod/tasks/run.py).
 
 What you write
 Recompute's forward (the no-grad call) and backward (the recomputation and the backward
@@ -72,10 +80,12 @@ Try it (python, in the repository folder):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+
+from minimod.nn.module import Module
 
 # ---- from minimod/nn/recompute.py ----------------------------------------
 
@@ -127,21 +137,51 @@ def checkpoint(function: Callable[..., Any], *args: Any) -> Any:
     return Recompute.apply(function, dummy, *args)
 
 
-def enable_checkpointing(model: Any, enabled: bool = True) -> list[str]:
-    """Switch activation checkpointing on (or off) in every part of ``model`` that supports it
-    (GPT's blocks, BERT's encoder layers: modules with a ``checkpoint_activations`` flag).
-    Returns their names; ValueError when the model has none."""
-    names = [
-        name or type(module).__name__
-        for name, module in model.named_modules()
-        if hasattr(module, "checkpoint_activations")
-    ]
-    if not names:
-        raise ValueError(
-            f"activation checkpointing: {type(model).__name__} has no blocks to recompute "
-            "(GPT and BERT models have)"
-        )
-    for _, module in model.named_modules():
-        if hasattr(module, "checkpoint_activations"):
-            module.checkpoint_activations = enabled
-    return names
+class _Checkpointed:
+    """The ``forward`` that ``enable_checkpointing`` gives a block: ``checkpoint(forward, *args)``
+    while the block trains with gradients enabled, the plain forward otherwise (evaluation,
+    generation)."""
+
+    def __init__(self, block: Module) -> None:
+        self.block = block
+        self.previous = block.__dict__.get("forward")  # an instance-level forward it shadows
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        forward = self.previous or type(self.block).forward.__get__(self.block)
+        if not (self.block.training and torch.is_grad_enabled()):
+            return forward(*args, **kwargs)
+        if kwargs:
+            raise TypeError(
+                f"a checkpointed {type(self.block).__name__} takes positional arguments only, "
+                f"got {sorted(kwargs)}"
+            )
+        return checkpoint(forward, *args)
+
+
+def enable_checkpointing(blocks: Iterable[Module], enabled: bool = True) -> None:
+    """Recompute each of ``blocks`` in the backward pass (with enabled=False: stop doing so).
+
+    blocks: the modules to recompute one at a time, e.g. a GPT's ``model.transformer.h`` or a
+    BERT's ``model.encoder.layer``. Each then keeps only its inputs while training, and runs its
+    forward again when the backward pass reaches it. The model's own code stays a plain loop over
+    its blocks: the switch is an instance attribute ``forward`` on each block, which
+    ``Module.__call__`` finds before the class's method, so parameters, ``state_dict`` keys and
+    ``repr`` do not change. Calling it twice wraps nothing twice.
+    """
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("enable_checkpointing: no blocks given (e.g. model.transformer.h)")
+    for block in blocks:
+        if not isinstance(block, Module):
+            raise TypeError(
+                f"enable_checkpointing: expected the model's blocks (modules), "
+                f"got {type(block).__name__}"
+            )
+    for block in blocks:
+        wrapper = block.__dict__.get("forward")
+        if isinstance(wrapper, _Checkpointed):  # back to the forward it replaced
+            del block.forward
+            if wrapper.previous is not None:
+                block.forward = wrapper.previous
+        if enabled:
+            block.forward = _Checkpointed(block)

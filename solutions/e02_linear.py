@@ -71,7 +71,7 @@ import math
 import torch
 
 from minimod.nn import init
-from minimod.nn._checks import expect_floating, expect_trailing_shape
+from minimod.nn._checks import expect_floating, expect_tensor, expect_trailing_shape
 from minimod.nn.init import _fan, fan_in_and_fan_out
 from minimod.nn.module import Module, Parameter
 
@@ -84,6 +84,7 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     input (*, in_features), weight (out_features, in_features), bias (out_features,)
     -> (*, out_features). Any number of leading dimensions, including none.
     """
+    expect_tensor("linear", input)
     # BEGIN YOUR CODE
     if bias is None or input.dim() < 2:
         return input @ weight.T if bias is None else input @ weight.T + bias
@@ -124,10 +125,10 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
         # END YOUR CODE
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_floating(self, x)
-        expect_trailing_shape(self, x, (self.in_features,))
-        return linear(x, self.weight, self.bias)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_floating(self, input)
+        expect_trailing_shape(self, input, (self.in_features,))
+        return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -201,13 +202,7 @@ def ones_(tensor: torch.Tensor) -> torch.Tensor:
     return constant_(tensor, 1.0)
 
 
-def kaiming_uniform_(
-    tensor: torch.Tensor,
-    a: float = 0.0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator=None,
-) -> torch.Tensor:
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He initialisation: U(-bound, bound), bound = gain · √(3 / fan)."""
     if tensor.numel() == 0:
         return tensor
@@ -218,13 +213,7 @@ def kaiming_uniform_(
     # END YOUR CODE
 
 
-def kaiming_normal_(
-    tensor: torch.Tensor,
-    a: float = 0.0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator=None,
-) -> torch.Tensor:
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He initialisation: N(0, std²), std = gain / √fan."""
     if tensor.numel() == 0:
         return tensor

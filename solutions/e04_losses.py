@@ -14,10 +14,14 @@ Cross-entropy (classification into C classes)
 - ignore_index: targets equal to it (default −100, e.g. padding) contribute nothing.
 - reduction="mean" is a weighted mean: Σ_n loss_n / Σ_n w_{y_n}, both sums over the counted
   (not ignored) targets; "sum" is the numerator, "none" returns loss_n (0 where ignored).
+  The given _weighted_mean(loss, target_weight, counted) divides as torch does, whatever the
+  sign of Σ w (a zero sum gives ±inf or nan), and returns nan with a zero gradient when every
+  target is ignored (a batch of padding only must not put nan into the weights).
 - label_smoothing ε: the target distribution becomes q = (1 − ε) · onehot(y) + ε / C (over all
   C classes, the true one included), so
       loss_n = (1 − ε) · (−w_{y_n} log p_{n,y_n}) + (ε / C) · Σ_c (−w_c log p_{n,c}),
-  and "mean" still divides by Σ_n w_{y_n}.
+  and "mean" still divides by Σ_n w_{y_n}: reduce the two parts separately, then combine them
+  (as torch: for Σ w = 0 that is inf − inf = nan, not one infinity).
 - Probability targets q (same shape as x): loss_n = −Σ_c w_c · q'_{n,c} · log p_{n,c} with
   q' = (1 − ε) · q + ε / C; "mean" divides by the number of rows N · d1 · ..., not by weights.
 For a language model's logits (B, T, V) and targets (B, T), pass x.transpose(1, 2) (classes on
@@ -80,9 +84,10 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from minimod.nn._checks import expect_tensor
 from minimod.nn._function import run
 from minimod.nn.activation import log_softmax
-from minimod.nn.loss import _check_reduction, _check_targets, _reduce
+from minimod.nn.loss import _check_reduction, _check_targets, _reduce, _weighted_mean
 from minimod.nn.module import Module
 
 # ---- from minimod/nn/loss.py ----------------------------------------
@@ -103,6 +108,7 @@ def cross_entropy(
     With indices and reduction="mean" the sum is divided by Σ w_target over counted targets.
     """
     _check_reduction("cross_entropy", reduction)
+    expect_tensor("cross_entropy", input)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.dim() == 1:  # unbatched: add a batch axis, remove it again at the end
@@ -146,17 +152,18 @@ def cross_entropy(
     if weight is not None:
         target_weight = target_weight * weight[safe_target]
     loss = nll * target_weight
-    if label_smoothing > 0:
-        # Spread label_smoothing of the mass evenly: −(ε/C) Σ_c w_c log p_c per counted target.
-        smooth = -weighted_logp.sum(1) * counted
-        loss = (1 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
-    if reduction == "mean":
-        # Every target ignored: the mean is 0/0 = nan (as torch), but the gradient must be 0,
-        # not nan, so one padding-only batch cannot poison accumulated gradients.
-        total = target_weight.sum()
-        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
-        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
-    return _reduce(loss, reduction)
+
+    def reduce(part: torch.Tensor) -> torch.Tensor:
+        if reduction == "mean":
+            return _weighted_mean(part, target_weight, counted)
+        return _reduce(part, reduction)
+
+    if label_smoothing == 0:
+        return reduce(loss)
+    # Spread label_smoothing of the mass evenly: −(ε/C) Σ_c w_c log p_c per counted target.
+    # Each part is reduced on its own, as torch does (for Σ w = 0 that is inf − inf = nan).
+    smooth = -weighted_logp.sum(1) * counted
+    return (1 - label_smoothing) * reduce(loss) + (label_smoothing / num_classes) * reduce(smooth)
     # END YOUR CODE
 
 
@@ -213,6 +220,7 @@ class CrossEntropy(torch.autograd.Function):
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """(input − target)², averaged or summed. Shapes must match (no silent broadcasting)."""
     _check_reduction("mse_loss", reduction)
+    expect_tensor("mse_loss", input)
     if input.shape != target.shape:
         raise ValueError(
             f"mse_loss: input shape {tuple(input.shape)} and target shape "
@@ -233,6 +241,7 @@ def binary_cross_entropy_with_logits(
     """−w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] with p = pos_weight, computed stably as
     (1 − y)·x + (1 + (p − 1)·y)·softplus(−x), softplus(z) = log(1 + e^z)."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
+    expect_tensor("binary_cross_entropy_with_logits", input)
     if input.shape != target.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: input shape {tuple(input.shape)} "

@@ -29,7 +29,7 @@ Init: every Linear and Embedding weight ~ N(0, 0.02²) and every Linear bias 0 (
 then the projections that write into the residual stream (names ending in "c_proj.weight")
 get std 0.02 / √(2 · n_layer): each block adds two of them, and their variances add up.
 
-Generating text
+Generating text (minimod/models/generation.py; GPT.generate calls generate(self, ...))
 Feed the sequence, keep the last position's logits (B, V), draw one token per row with
 sample(logits, temperature, top_k, top_p, generator), append it, repeat.
 - temperature 0: argmax. Otherwise logits / temperature (< 1 sharper, > 1 flatter).
@@ -46,9 +46,10 @@ offset = past so that each new query sees every cached key. Once the sequence is
 block_size the window slides, every position shifts, and the cache must be dropped.
 
 What you write
-LayerCache.update, CausalSelfAttention.forward, Block.forward, the tying and the init in
-GPT.__init__ and _init_weights, hidden_states, forward, generate and sample. GPTConfig, the
-MLP, the layers and the argument checks are given.
+In minimod/models/gpt.py: CausalSelfAttention.forward, Block.forward, the tying and the init in
+GPT.__init__ and _init_weights, hidden_states and forward. In minimod/models/generation.py:
+LayerCache.update, sample and the loop of generate(model, idx, ...). GPTConfig, the MLP,
+GPT.generate (it calls generate), the layers and the argument checks are given.
 
 Classic pitfalls
 - x = self.attn(self.ln_1(x)) without "x +": no residual stream, and the model barely trains.
@@ -92,49 +93,8 @@ from minimod import nn
 from minimod.models.gpt import GPTConfig
 from minimod.nn import functional as F
 from minimod.nn.attention import causal_mask
-from minimod.nn.recompute import checkpoint
 
 # ---- from minimod/models/gpt.py ----------------------------------------
-
-
-class LayerCache:
-    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
-
-    Stored in buffers with room to spare, which double when full: appending one token then
-    copies one token, where concatenating would copy the whole past every time."""
-
-    def __init__(self) -> None:
-        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
-        self._values: torch.Tensor | None = None
-        self.length = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    @property
-    def keys(self) -> torch.Tensor | None:
-        return None if self._keys is None else self._keys[:, :, : self.length]
-
-    @property
-    def values(self) -> torch.Tensor | None:
-        return None if self._values is None else self._values[:, :, : self.length]
-
-    def update(self, keys: torch.Tensor, values: torch.Tensor):
-        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
-        # BEGIN YOUR CODE
-        end = self.length + keys.shape[2]
-        if self._keys is None or end > self._keys.shape[2]:  # full: move to buffers twice as big
-            capacity = max(2 * end, 16)
-            grown = [x.new_empty(*x.shape[:2], capacity, x.shape[3]) for x in (keys, values)]
-            if self._keys is not None:
-                grown[0][:, :, : self.length] = self.keys
-                grown[1][:, :, : self.length] = self.values
-            self._keys, self._values = grown
-        self._keys[:, :, self.length : end] = keys
-        self._values[:, :, self.length : end] = values
-        self.length = end
-        return self.keys, self.values
-        # END YOUR CODE
 
 
 class CausalSelfAttention(nn.Module):
@@ -231,13 +191,6 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         # END YOUR CODE
 
-    # Activation checkpointing (--checkpoint-activations): keep only each block's input during
-    # the forward pass and recompute the block's activations when the backward pass needs them.
-    checkpoint_activations: bool = False
-
-    def _recompute(self) -> bool:
-        return self.checkpoint_activations and self.training and torch.is_grad_enabled()
-
     def num_parameters(self, trainable_only: bool = False, non_embedding: bool = True) -> int:
         """As nanoGPT reports it: position embeddings excluded unless non_embedding=False (the
         token embedding is counted, because it is also the output layer)."""
@@ -259,10 +212,7 @@ class GPT(nn.Module):
         positions = torch.arange(past, past + length, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
         for i, block in enumerate(self.transformer.h):
-            if cache is None and self._recompute():
-                x = checkpoint(block, x)  # keeps only the block's input
-            else:
-                x = block(x, None if cache is None else cache[i])
+            x = block(x, None if cache is None else cache[i])
         return self.transformer.ln_f(x)
         # END YOUR CODE
 
@@ -291,36 +241,51 @@ class GPT(nn.Module):
         use_cache: bool = True,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy.
+        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy; the loop,
+        the sampling and the KV cache are in ``minimod.models.generation``."""
+        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator)
 
-        With use_cache, each step feeds only the new token and reuses the keys and values of
-        the earlier ones. Once the sequence is longer than block_size the window slides, every
-        position shifts, and the cache cannot be reused: then each step recomputes the window.
-        """
-        # inference_mode: no_grad without autograd's per-tensor bookkeeping (version counters,
-        # view tracking): it shows when every step is small. The result is cloned outside, so
-        # it is an ordinary tensor that later training may use.
-        with torch.inference_mode():
-            idx = self._generate(
-                idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator
-            )
-        return idx.clone()
 
-    def _generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator):
+# ---- from minimod/models/generation.py ----------------------------------------
+
+
+class LayerCache:
+    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
+
+    Stored in buffers with room to spare, which double when full: appending one token then
+    copies one token, where concatenating would copy the whole past every time."""
+
+    def __init__(self) -> None:
+        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
+        self._values: torch.Tensor | None = None
+        self.length = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return None if self._keys is None else self._keys[:, :, : self.length]
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return None if self._values is None else self._values[:, :, : self.length]
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor):
+        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
         # BEGIN YOUR CODE
-        cache = None
-        for _ in range(max_new_tokens):
-            if use_cache and idx.shape[1] <= self.config.block_size:
-                if cache is None:
-                    cache = [LayerCache() for _ in range(self.config.n_layer)]
-                hidden = self.hidden_states(idx[:, len(cache[0]) :], cache)
-            else:
-                cache = None
-                hidden = self.hidden_states(idx[:, -self.config.block_size :])
-            logits = self.lm_head(hidden[:, -1])  # (B, vocab_size)
-            next_token = sample(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat([idx, next_token], dim=1)
-        return idx
+        end = self.length + keys.shape[2]
+        if self._keys is None or end > self._keys.shape[2]:  # full: move to buffers twice as big
+            capacity = max(2 * end, 16)
+            grown = [x.new_empty(*x.shape[:2], capacity, x.shape[3]) for x in (keys, values)]
+            if self._keys is not None:
+                grown[0][:, :, : self.length] = self.keys
+                grown[1][:, :, : self.length] = self.values
+            self._keys, self._values = grown
+        self._keys[:, :, self.length : end] = keys
+        self._values[:, :, self.length : end] = values
+        self.length = end
+        return self.keys, self.values
         # END YOUR CODE
 
 
@@ -360,3 +325,42 @@ def sample(
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)
     # END YOUR CODE
+
+
+def generate(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    use_cache: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Append max_new_tokens tokens sampled from ``model`` (a GPT) to idx (B, T) -> (B, T + new).
+
+    temperature, top_k, top_p and generator go to ``sample`` (temperature 0 = greedy). With
+    use_cache, each step feeds only the new token and reuses the keys and values of the earlier
+    ones. Once the sequence is longer than block_size the window slides, every position shifts,
+    and the cache cannot be reused: then each step recomputes the window.
+    """
+    # inference_mode: no_grad without autograd's per-tensor bookkeeping (version counters,
+    # view tracking): it shows when every step is small. The result is cloned outside, so
+    # it is an ordinary tensor that later training may use.
+    with torch.inference_mode():
+        # BEGIN YOUR CODE
+        block_size = model.config.block_size
+        cache = None
+        for _ in range(max_new_tokens):
+            if use_cache and idx.shape[1] <= block_size:
+                if cache is None:
+                    cache = [LayerCache() for _ in range(model.config.n_layer)]
+                hidden = model.hidden_states(idx[:, len(cache[0]) :], cache)
+            else:
+                cache = None
+                hidden = model.hidden_states(idx[:, -block_size:])
+            logits = model.lm_head(hidden[:, -1])  # (B, vocab_size)
+            next_token = sample(logits, temperature, top_k, top_p, generator)
+            idx = torch.cat([idx, next_token], dim=1)
+        # END YOUR CODE
+    return idx.clone()

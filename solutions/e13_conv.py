@@ -329,16 +329,9 @@ class _Conv2dFunction(torch.autograd.Function):
         # END YOUR CODE
 
 
-def conv1d(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    stride: int | tuple = 1,
-    padding: int | tuple | str = 0,
-    dilation: int | tuple = 1,
-    groups: int = 1,
-) -> torch.Tensor:
-    """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k)."""
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+    """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k); the
+    arguments as ``conv2d``'s, each one number (or "valid"/"same") instead of a pair."""
     if isinstance(padding, str):
         padding2d = padding
     else:

@@ -13,7 +13,10 @@ Training: normalise with the batch
     μ_B = mean(x),  σ²_B = mean((x − μ_B)²)        the BIASED variance (divide by n)
     y = (x − μ_B) / √(σ²_B + ε) · γ + β            γ (weight) = 1, β (bias) = 0 initially
 The output of one example now depends on the others in its batch. n must be > 1: the given
-check refuses one value per channel (nothing to normalise against, and n − 1 = 0 below).
+check refuses one value per channel (nothing to normalise against, and n − 1 = 0 below). An
+empty batch (n = 0) is not refused, as in torch: the given code returns an empty output (the
+affine map alone, so weight and bias get zero gradients) and leaves the running statistics as
+they are, before your code runs; the module still counts it in num_batches_tracked.
 
 Running estimates, for evaluation
 At inference there may be one example, and its prediction must not depend on its neighbours.
@@ -106,7 +109,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from minimod.nn import init
-from minimod.nn._checks import describe, expect_floating
+from minimod.nn._checks import describe, expect_floating, expect_tensor
 from minimod.nn._function import run
 from minimod.nn.module import Module, Parameter
 
@@ -125,9 +128,21 @@ def batch_norm(
 ) -> torch.Tensor:
     """input (N, C, *): normalise per channel (dim 1). With training=True use the batch's
     statistics and update running_mean/running_var in place (when given) with ``momentum``;
-    otherwise use the running statistics."""
+    otherwise use the running statistics. An empty input gives an empty output and leaves
+    the running statistics as they are (as torch)."""
+    expect_tensor("batch_norm", input)
+    if input.dim() < 2:
+        if input.numel() == 0:  # torch accepts an empty 1-D input and returns it
+            return input.clone()
+        raise ValueError(
+            f"batch_norm: expected an input (N, C, *) with channels on dim 1, got shape "
+            f"{tuple(input.shape)}"
+        )
     shape = [1, -1] + [1] * (input.dim() - 2)  # (C,) -> broadcastable over (N, C, *)
-    if training and input.numel() // input.shape[1] <= 1:
+    if input.numel() == 0:  # no values, no statistics: only the affine map, for its shape
+        output = input if weight is None else input * weight.view(shape)
+        return output if bias is None else output + bias.view(shape)
+    if training and input.numel() // input.shape[1] == 1:
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when "
             f"training, got input of shape {tuple(input.shape)}"
@@ -293,18 +308,18 @@ class _BatchNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         where = describe(self)
-        expect_floating(where, x)
-        if x.dim() not in self.input_dims:
+        expect_floating(where, input)
+        if input.dim() not in self.input_dims:
             raise ValueError(
                 f"{where}: expected a {' or '.join(map(str, self.input_dims))}-D "
-                f"input (N, C, …), got shape {tuple(x.shape)}"
+                f"input (N, C, …), got shape {tuple(input.shape)}"
             )
-        if x.shape[1] != self.num_features:
+        if input.shape[1] != self.num_features:
             raise ValueError(
                 f"{where}: expected {self.num_features} channels on dim 1, got "
-                f"{x.shape[1]} (input shape {tuple(x.shape)})"
+                f"{input.shape[1]} (input shape {tuple(input.shape)})"
             )
         # BEGIN YOUR CODE
         use_batch_stats = self.training or not self.track_running_stats
@@ -316,7 +331,7 @@ class _BatchNorm(Module):
         # Update the running statistics only while training (and only if we keep them).
         update = self.training and self.track_running_stats
         return batch_norm(
-            x,
+            input,
             self.running_mean if update or not use_batch_stats else None,
             self.running_var if update or not use_batch_stats else None,
             self.weight,

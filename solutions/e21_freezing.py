@@ -48,7 +48,8 @@ the stages, every and the last step, plain data for a checkpoint.
 What you write
 freeze and unfreeze after the given pattern matching (_match gives the chosen names);
 param_groups' loop over the parameters; GradualUnfreezer.apply (use freeze and unfreeze).
-linear_probe, layer_id, layer_stages and the counting helpers are minimod's.
+linear_probe, layer_id, layer_stages, decays (the dim >= 2 rule) and the counting helpers
+are minimod's.
 
 Classic pitfalls
 - requires_grad=False but the old .grad kept: AdamW still steps and decays the weight.
@@ -62,7 +63,7 @@ Classic pitfalls
 Check it: minimod exercises check 21
 Try it (python, in the repository folder):
     >>> from minimod import nn
-    >>> from minimod.train.finetune import layer_stages, trainable_names
+    >>> from minimod.train.freezing import layer_stages, trainable_names
     >>> from exercises.e21_freezing import GradualUnfreezer, freeze, param_groups, unfreeze
     >>> stages = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
     >>> body = nn.ModuleDict(dict(stem=nn.Linear(2, 4), stages=stages))
@@ -100,7 +101,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from minimod.nn.module import Module
-from minimod.train.finetune import (
+from minimod.train.freezing import (
     Pattern,
     _check_model,
     _group_name,
@@ -108,10 +109,11 @@ from minimod.train.finetune import (
     _match,
     _submodule,
     count_layers,
+    decays,
     layer_id,
 )
 
-# ---- from minimod/train/finetune.py ----------------------------------------
+# ---- from minimod/train/freezing.py ----------------------------------------
 
 
 def freeze(model: Module, *patterns: Pattern) -> list[str]:
@@ -180,8 +182,8 @@ def param_groups(
 ) -> list[dict[str, Any]]:
     """Optimizer parameter groups: ``AdamW(param_groups(model, 1e-4, 0.01, layer_decay=0.8))``.
 
-    Weight decay: only on parameters with 2 or more dimensions (matrices and embeddings, as
-        nanoGPT); biases and norm gains get 0, as do names matching a ``no_decay`` glob.
+    Weight decay: only on the parameters that ``decays`` (2 or more dimensions: matrices and
+        embeddings); biases and norm gains get 0, as do names matching a ``no_decay`` glob.
     layer_decay: layer-wise learning-rate decay, lr · layer_decay ** (num_layers + 1 − id),
         ``id = layer_id(name, num_layers)``: the head learns at ``lr``, each layer below at
         ``layer_decay`` times the rate of the one above, the embeddings slowest.
@@ -212,7 +214,7 @@ def param_groups(
     groups: dict[tuple[int, bool], dict[str, Any]] = {}
     # BEGIN YOUR CODE
     for name, param in named:
-        decay = param.dim() >= 2 and not any(fnmatchcase(name, glob) for glob in no_decay)
+        decay = decays(param) and not any(fnmatchcase(name, glob) for glob in no_decay)
         layer = layer_id(name, num_layers) if by_layer else None
         group_lr = lr
         if layer_decay is not None:

@@ -35,7 +35,7 @@ lm_head is the token embedding) cannot be merged without changing the other use 
 
 Wrapping a model
 apply_lora finds the Linear layers whose names (from named_modules) match the patterns, e.g.
-"*.c_attn" in GPT or "*attention.self.query" in BERT, and replaces each in its parent:
+"*.c_attn" in GPT or "*attn.query" in BERT, and replaces each in its parent:
 "transformer.h.0.attn.c_attn" -> parent "transformer.h.0.attn", child "c_attn", then
 setattr(parent, child, LoRALinear(...)). Then every parameter of the model is frozen except the
 adapters. Unfreeze a new head AFTER calling it.
@@ -188,7 +188,7 @@ def apply_lora(
     wrapped layers' names.
 
     targets: fnmatch patterns over the names of ``model.named_modules()``, e.g. "*.c_attn" (GPT),
-    "*attention.self.query" (BERT); the default "*" wraps every Linear. Each pattern must match at
+    "*attn.query" (BERT); the default "*" wraps every Linear. Each pattern must match at
     least one Linear. Freezing happens once, here: call apply_lora first, then unfreeze what else
     should train (e.g. ``model.head.requires_grad_(True)``). A tied weight stays tied: the base
     Linear is kept, not copied (but see merge_lora).

@@ -82,10 +82,11 @@ from typing import Any
 
 import torch
 
+from minimod.nn._checks import expect_tensor
 from minimod.nn.activation import log_softmax
-from minimod.nn.loss import _check_reduction, _check_targets, _reduce
+from minimod.nn.loss import _check_reduction, _check_targets, _reduce, _weighted_mean
 from minimod.nn.module import Module
-from minimod.train.finetune import _labels
+from minimod.train.imbalance import _labels
 
 # ---- from minimod/nn/loss.py ----------------------------------------
 
@@ -108,6 +109,7 @@ def focal_loss(
     divides the sum by Σ w_t over the counted targets, as ``cross_entropy`` does.
     """
     _check_reduction("focal_loss", reduction)
+    expect_tensor("focal_loss", input)
     if not gamma >= 0:
         raise ValueError(f"focal_loss: gamma must be >= 0, got {gamma}")
     if input.dim() == 0:
@@ -137,9 +139,7 @@ def focal_loss(
         target_weight = target_weight * weight[safe_target]
     loss = -modulating * logp_t * target_weight
     if reduction == "mean":
-        total = target_weight.sum()  # every target ignored: nan, as cross_entropy
-        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
-        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
+        return _weighted_mean(loss, target_weight, counted)
     return _reduce(loss, reduction)
     # END YOUR CODE
 
@@ -169,7 +169,7 @@ class FocalLoss(Module):
         return f"gamma={self.gamma}"
 
 
-# ---- from minimod/train/finetune.py ----------------------------------------
+# ---- from minimod/train/imbalance.py ----------------------------------------
 
 
 def class_weights(

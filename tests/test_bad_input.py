@@ -207,6 +207,78 @@ def test_softmax_module_dim_out_of_range(layer, function):
         getattr(nn, layer)(dim=3)(torch.randn(2, 3))
 
 
+# -- a list where a tensor belongs ---------------------------------------------------------------
+
+A_LIST = [[1.0, 2.0], [3.0, 4.0]]
+FUNCTIONS_OF_A_LIST = {
+    "relu": lambda x: F.relu(x),
+    "gelu": lambda x: F.gelu(x),
+    "silu": lambda x: F.silu(x),
+    "sigmoid": lambda x: F.sigmoid(x),
+    "tanh": lambda x: F.tanh(x),
+    "softmax": lambda x: F.softmax(x, -1),
+    "log_softmax": lambda x: F.log_softmax(x, -1),
+    "dropout": lambda x: F.dropout(x),
+    "linear": lambda x: F.linear(x, torch.ones(2, 2)),
+    "layer_norm": lambda x: F.layer_norm(x, (2,)),
+    "rms_norm": lambda x: F.rms_norm(x, (2,)),
+    "batch_norm": lambda x: F.batch_norm(x, None, None, training=True),
+    "cross_entropy": lambda x: F.cross_entropy(x, torch.tensor([0, 1])),
+    "focal_loss": lambda x: F.focal_loss(x, torch.tensor([0, 1])),
+    "mse_loss": lambda x: F.mse_loss(x, torch.ones(2, 2)),
+    "binary_cross_entropy_with_logits": (
+        lambda x: F.binary_cross_entropy_with_logits(x, torch.ones(2, 2))
+    ),
+    "max_pool2d": lambda x: F.max_pool2d(x, 1),
+    "max_pool1d": lambda x: F.max_pool1d(x, 1),
+    "avg_pool2d": lambda x: F.avg_pool2d(x, 1),
+    "avg_pool1d": lambda x: F.avg_pool1d(x, 1),
+    "adaptive_avg_pool2d": lambda x: F.adaptive_avg_pool2d(x, 1),
+    "adaptive_avg_pool1d": lambda x: F.adaptive_avg_pool1d(x, 1),
+    "max_unpool2d": lambda x: F.max_unpool2d(x, torch.zeros(2, 2, dtype=torch.long), 1),
+    "max_unpool1d": lambda x: F.max_unpool1d(x, torch.zeros(2, 2, dtype=torch.long), 1),
+}
+MODULES_OF_A_LIST = {  # a layer, and the function its error may name instead
+    "ReLU": (lambda: nn.ReLU(), "relu"),
+    "GELU": (lambda: nn.GELU(), "gelu"),
+    "Softmax": (lambda: nn.Softmax(-1), "softmax"),
+    "Dropout": (lambda: nn.Dropout(), "dropout"),
+    "LayerNorm": (lambda: nn.LayerNorm(2), "layer_norm"),
+    "RMSNorm": (lambda: nn.RMSNorm(2), "rms_norm"),
+    "BatchNorm1d": (lambda: nn.BatchNorm1d(2), "batch_norm"),
+    "MaxPool2d": (lambda: nn.MaxPool2d(1), "max_pool2d"),
+    "AvgPool1d": (lambda: nn.AvgPool1d(1), "avg_pool1d"),
+    "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d(1), "adaptive_avg_pool2d"),
+    "MaxUnpool2d": (lambda: nn.MaxUnpool2d(1), "max_unpool2d"),
+    "CrossEntropyLoss": (lambda: nn.CrossEntropyLoss(), "cross_entropy"),
+}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS_OF_A_LIST)
+def test_a_list_instead_of_a_tensor_is_a_type_error(name):
+    with pytest.raises(TypeError, match=mentions(name, "list")):
+        FUNCTIONS_OF_A_LIST[name](A_LIST)
+
+
+@pytest.mark.parametrize("name", MODULES_OF_A_LIST)
+def test_a_list_into_a_layer_is_a_type_error(name):
+    make, function = MODULES_OF_A_LIST[name]
+    named = rf"(?=.*(?:\b{name}\b|\b{function}\b))"
+    arguments = (
+        (A_LIST, torch.zeros(2, 2, dtype=torch.long))
+        if name.endswith(("Unpool2d", "Loss"))
+        else (A_LIST,)
+    )
+    with pytest.raises(TypeError, match=mentions("list") + named):
+        make()(*arguments)
+
+
+def test_max_unpool_index_past_the_output():
+    values, indices = torch.ones(1, 1, 2, 2), torch.tensor([[[[0, 1], [2, 9]]]])
+    with pytest.raises(ValueError, match=mentions("max_unpool2d", "9")):
+        F.max_unpool2d(values, indices, 1)
+
+
 # -- attention and loading ------------------------------------------------------------------------
 
 

@@ -404,6 +404,54 @@ def test_one_value_per_channel_in_training_is_an_error(shape):
     assert_same_forward_backward(mine, twin, [x], factor=FACTOR)
 
 
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("BatchNorm1d", (0, 3)),
+        ("BatchNorm1d", (0, 3, 4)),
+        ("BatchNorm1d", (2, 3, 0)),
+        ("BatchNorm2d", (0, 3, 2, 2)),
+        ("BatchNorm2d", (2, 3, 0, 5)),
+    ],
+)
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_empty_batch_in_training_matches_torch(name, shape, momentum):
+    """An empty batch gives an empty output (torch's); the running statistics stay as they
+    were, num_batches_tracked still counts the batch, and weight and bias get zero gradients."""
+    mine = getattr(impl.nn, name)(3, momentum=momentum)
+    twin = getattr(torch.nn, name)(3, momentum=momentum)
+    first = randn((4, 3) + shape[2:], torch.float64, 0) if 0 not in shape[2:] else None
+    mine.double(), twin.double()
+    if first is not None:  # real statistics first, so "unchanged" is not just the defaults
+        mine(first), twin(first)
+    assert_same_forward_backward(
+        mine,
+        twin,
+        [torch.zeros(shape, dtype=torch.float64)],
+        list(mine.named_parameters()),
+        list(twin.named_parameters()),
+    )
+    for key, value in twin.state_dict().items():
+        torch.testing.assert_close(mine.state_dict()[key], value, msg=f"{key} differs")
+
+
+@pytest.mark.reference_only  # given code (no lesson writes it)
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("stats", [False, True])
+def test_functional_batch_norm_on_an_empty_1d_input_matches_torch(training, stats):
+    x = torch.zeros(0)
+    running = (torch.zeros(0), torch.ones(0)) if stats else (None, None)
+    expected = TF.batch_norm(x, *running, training=training)
+    out = impl.F.batch_norm(x, *running, training=training)
+    assert out.shape == expected.shape == (0,)
+
+
+@pytest.mark.reference_only
+def test_functional_batch_norm_on_a_1d_input_is_a_value_error():
+    with pytest.raises(ValueError, match=r"batch_norm.*\(4,\)"):
+        impl.F.batch_norm(torch.randn(4), None, None, training=True)
+
+
 # -- state_dict, defaults, repr ----------------------------------------------------------------
 
 CONFIGS = [

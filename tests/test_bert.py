@@ -1,5 +1,6 @@
-"""minimod.models.bert: Hugging Face key names and tying, padding invariance, BERT's 80/10/10
-masking (statistically), bad input, and a masked-language-model training smoke test.
+"""minimod.models.bert: key names and tying, padding invariance, BERT's 80/10/10
+masking (minimod.data.masking, statistically), bad input, and a masked-language-model training
+smoke test.
 
 Agreement with Hugging Face's own BertModel / BertForMaskedLM is in test_hf_equivalence.py.
 Proportions in the masking tests are checked to within 5 binomial standard deviations of the
@@ -58,39 +59,39 @@ def random_ids(shape, seed: int, low: int = 1, high: int = SIZES["vocab_size"]) 
 # ------------------------------------------------------------------------------- layout
 
 
-def test_key_names_follow_hugging_face():
+def test_key_names():
+    """The names of lessons 11 and 12 (Hugging Face's are mapped to them in models/weights.py)."""
     model = impl.bert.BERTForMaskedLM(impl.bert.BERTConfig(**SIZES))
     state = model.state_dict()
     for key in (
         "bert.embeddings.word_embeddings.weight",
         "bert.embeddings.position_embeddings.weight",
         "bert.embeddings.token_type_embeddings.weight",
-        "bert.embeddings.LayerNorm.weight",
-        "bert.encoder.layer.0.attention.self.query.weight",
-        "bert.encoder.layer.0.attention.self.key.bias",
-        "bert.encoder.layer.0.attention.output.dense.weight",
-        "bert.encoder.layer.0.attention.output.LayerNorm.bias",
-        "bert.encoder.layer.1.intermediate.dense.weight",
-        "bert.encoder.layer.1.output.dense.weight",
-        "bert.encoder.layer.1.output.LayerNorm.weight",
-        "cls.predictions.transform.dense.weight",
-        "cls.predictions.transform.LayerNorm.weight",
-        "cls.predictions.decoder.weight",
-        "cls.predictions.decoder.bias",
-        "cls.predictions.bias",
+        "bert.embeddings.ln.weight",
+        "bert.encoder.layer.0.attn.query.weight",
+        "bert.encoder.layer.0.attn.key.bias",
+        "bert.encoder.layer.0.attn.out.weight",
+        "bert.encoder.layer.0.ln_1.bias",
+        "bert.encoder.layer.1.mlp.up.weight",
+        "bert.encoder.layer.1.mlp.down.weight",
+        "bert.encoder.layer.1.ln_2.weight",
+        "lm_head.dense.weight",
+        "lm_head.ln.weight",
+        "lm_head.decoder.weight",
+        "lm_head.decoder.bias",
     ):
         assert key in state, f"{key} missing from the state_dict"
+    assert len(state) == 5 + 2 * 16 + 6, sorted(state)
     assert not any(key.startswith("bert.pooler") for key in state), "MLM model has no pooler"
-    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight, (
+    assert model.lm_head.decoder.weight is model.bert.embeddings.word_embeddings.weight, (
         "the MLM decoder's weight must BE the word embedding matrix (tied)"
     )
-    assert model.cls.predictions.bias is model.cls.predictions.decoder.bias
     params = list(model.parameters())
     assert len(params) == len({id(p) for p in params}), "shared parameters are listed once"
 
     encoder = impl.bert.BERT(impl.bert.BERTConfig(**SIZES)).state_dict()
     assert "pooler.dense.weight" in encoder and "embeddings.word_embeddings.weight" in encoder
-    assert "encoder.layer.1.attention.self.value.weight" in encoder
+    assert "encoder.layer.1.attn.value.weight" in encoder
     assert (
         "pooler.dense.weight"
         not in impl.bert.BERT(impl.bert.BERTConfig(**SIZES), add_pooling_layer=False).state_dict()
@@ -190,7 +191,9 @@ def test_mask_tokens_proportions(mlm_probability):
     ids = masking_batch()
     original = ids.clone()
     generator = torch.Generator().manual_seed(5)
-    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, mlm_probability, generator)
+    inputs, labels = impl.masking.mask_tokens(
+        ids, MASK_ID, VOCAB, SPECIAL, mlm_probability, generator
+    )
     assert torch.equal(ids, original), "mask_tokens must not change its input in place"
     assert inputs.shape == ids.shape and labels.shape == ids.shape
     assert inputs.dtype == ids.dtype and labels.dtype == ids.dtype
@@ -230,13 +233,13 @@ def test_mask_tokens_proportions(mlm_probability):
 
 def test_mask_tokens_is_deterministic_with_a_generator():
     ids = masking_batch(rows=20, length=32)
-    first = impl.bert.mask_tokens(
+    first = impl.masking.mask_tokens(
         ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(6)
     )
-    again = impl.bert.mask_tokens(
+    again = impl.masking.mask_tokens(
         ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(6)
     )
-    other = impl.bert.mask_tokens(
+    other = impl.masking.mask_tokens(
         ids, MASK_ID, VOCAB, SPECIAL, 0.15, torch.Generator().manual_seed(7)
     )
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
@@ -246,12 +249,12 @@ def test_mask_tokens_is_deterministic_with_a_generator():
 def test_mask_tokens_edge_probabilities():
     ids = masking_batch(rows=8, length=16)
     special = torch.isin(ids, torch.tensor(SPECIAL))
-    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.0)
+    inputs, labels = impl.masking.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 0.0)
     assert torch.equal(inputs, ids) and (labels == -100).all(), "probability 0 chooses nothing"
-    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 1.0)
+    inputs, labels = impl.masking.mask_tokens(ids, MASK_ID, VOCAB, SPECIAL, 1.0)
     assert torch.equal(labels != -100, ~special), "probability 1 chooses every maskable token"
     # No special ids: every position can be chosen.
-    inputs, labels = impl.bert.mask_tokens(ids, MASK_ID, VOCAB, mlm_probability=1.0)
+    inputs, labels = impl.masking.mask_tokens(ids, MASK_ID, VOCAB, mlm_probability=1.0)
     assert (labels == ids).all(), "without special_ids every position can be chosen"
 
 
@@ -285,7 +288,9 @@ def test_masked_lm_training_reduces_the_loss():
     for _ in range(60):
         pattern = torch.randint(0, 2, (16, 1), generator=generator)
         ids = (7 * pattern + 5 * torch.arange(length)) % (vocab - 2) + 2  # ids 2 … vocab-1
-        inputs, labels = impl.bert.mask_tokens(ids, mask_id, vocab, (PAD, mask_id), 0.3, generator)
+        inputs, labels = impl.masking.mask_tokens(
+            ids, mask_id, vocab, (PAD, mask_id), 0.3, generator
+        )
         loss = model(inputs, labels=labels)[1]
         optimizer.zero_grad()
         loss.backward()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import minimod
+from console import SCRIPT, assert_usage_error
 from console import minimod as run_minimod
 from minimod import cli
 from minimod.workbook import commands, generate
@@ -28,6 +30,9 @@ pytestmark = pytest.mark.reference_only
 CORRECT_LINEAR = """\
     out = torch.matmul(input, weight.transpose(0, 1))
     return out if bias is None else out + bias"""
+ENDLESS_LINEAR = """\
+    while bias is None or bias is not None:
+        pass"""
 TRANSPOSED_LINEAR = """\
     out = input @ weight
     return out if bias is None else out + bias"""
@@ -69,6 +74,7 @@ def fill_lesson_2(workbook: Path, expected: dict[str, str], linear_body: str) ->
     return path
 
 
+@pytest.mark.slow
 def test_version_and_help():
     done = minimod_cli("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"minimod {minimod.__version__}"
@@ -91,12 +97,17 @@ def test_use_mine_flag_for_training_commands():
     assert type(context).__name__ == "_GeneratorContextManager"  # use_mine(), not entered
 
 
-def test_unknown_lesson_is_a_clear_error(workbook):
-    done = minimod_cli("exercises", "check", "99", workbook=workbook)
-    assert done.returncode == 2
-    assert "There is no lesson 99; the lessons are 1, 2" in done.stdout
+@pytest.mark.parametrize(
+    "args", [("check", "99"), ("check", "0"), ("check", "-1"), ("reset", "99")]
+)
+@pytest.mark.slow
+def test_unknown_lesson_is_a_clear_error(workbook, args):
+    done = minimod_cli("exercises", *args, workbook=workbook)
+    assert_usage_error(done, f"there is no lesson {args[1]}; the lessons are 1 to")
+    assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_reset_restores_the_stub_and_asks_before_overwriting_your_code(
     workbook, expected, monkeypatch, capsys
 ):
@@ -158,3 +169,36 @@ def test_status_table_and_lessons_standing_alone(workbook, expected):
     assert rows["1"].endswith("not started") and rows["3"].endswith("not started")
     assert rows["2"].endswith("passing") and rows["5"].endswith("passing")
     assert rows["7"].endswith("failing")
+
+
+@pytest.mark.parametrize("args", [("--help",), ("exercises",), ("pretrain", "--help")])
+@pytest.mark.slow
+def test_a_closed_output_pipe_ends_quietly(args):
+    """`minimod ... | head`: the reader is gone before minimod writes (its end of the pipe is
+    closed first), so every write fails with EPIPE: nothing on stderr, and the shell's status
+    141 (argparse's own --help output ignores write errors and exits 0)."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "minimod"]
+    try:
+        done = subprocess.run(
+            [*command, *args], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    finally:
+        os.close(writer)
+    assert done.stderr == "", done.stderr
+    expected = 0 if "--help" in args else cli.BROKEN_PIPE_STATUS
+    assert done.returncode == expected
+
+
+@pytest.mark.slow
+def test_check_stops_an_endless_loop_with_a_plain_message(workbook, expected):
+    fill_lesson_2(workbook, expected, ENDLESS_LINEAR)
+    done = run_minimod(
+        "exercises", "check", "2", env={WORKBOOK_ENV: str(workbook), "MINIMOD_TEST_TIMEOUT": "2"}
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "lesson 2's test" in done.stdout and "did not finish in 2 s: an infinite loop?" in (
+        done.stdout
+    )
+    assert "Traceback" not in done.stdout + done.stderr

@@ -42,6 +42,7 @@ def gpt_run(tmp_path_factory, corpus) -> tuple[Path, subprocess.CompletedProcess
     return run, done
 
 
+@pytest.mark.slow
 def test_help_explains_every_command_and_default():
     top = minimod("--help").stdout
     for command in ("pretrain", "evaluate", "generate", "demo", "exercises"):
@@ -60,6 +61,7 @@ def test_help_explains_every_command_and_default():
         assert words in text, words
 
 
+@pytest.mark.slow
 def test_pretrain_generate_evaluate_resume(gpt_run, corpus):
     run, done = gpt_run
     for name in ("run.json", "tokenizer.json", "last.pt", "best.pt", "metrics.csv"):
@@ -90,6 +92,7 @@ def test_pretrain_generate_evaluate_resume(gpt_run, corpus):
     assert max(steps) == 6
 
 
+@pytest.mark.slow
 def test_a_crashed_run_resumes_to_the_uninterrupted_result_bit_for_bit(tmp_path, monkeypatch):
     """pretrain 12 steps straight; pretrain again, crash after step 9 (last.pt is from step 6),
     resume: the final weights, optimizer state and logged losses are identical."""
@@ -149,6 +152,7 @@ def test_compile_trains_like_eager(tmp_path):
 
 @pytest.mark.parametrize("task", ["gpt", "bert", "cnn", "audio"])
 @pytest.mark.parametrize("preset", ["tiny", "baby", "small"])
+@pytest.mark.slow
 def test_every_preset_builds_and_trains_a_step(task, preset, tmp_path, monkeypatch):
     """The baby and small presets are too slow to train here; wire each one up and run a
     single step with a batch of 2 (and few evaluation batches / examples)."""
@@ -165,6 +169,7 @@ def test_every_preset_builds_and_trains_a_step(task, preset, tmp_path, monkeypat
         assert getattr(config, key) == value, key
 
 
+@pytest.mark.slow
 def test_classifier_runs_report_accuracy_and_confusion_matrix(tmp_path):
     run = tmp_path / "cnn"
     done = minimod("pretrain", "cnn", "--max-steps", "2", "--out", str(run), "--device", "cpu")
@@ -177,6 +182,7 @@ def test_classifier_runs_report_accuracy_and_confusion_matrix(tmp_path):
     assert_usage_error(minimod("generate", "--from", str(run)), "generate needs a gpt run")
 
 
+@pytest.mark.slow
 def test_audio_and_bert_in_process(tmp_path, capsys):
     audio = pretrain("audio", max_steps=2, out=tmp_path / "audio", device="cpu", progress=False)
     assert set(audio["final"]) == {"accuracy", "macro_f1"} and "true\\pred" in audio["confusion"]
@@ -209,6 +215,7 @@ def test_missing_matplotlib_gives_a_hint(tmp_path, monkeypatch):
         (["generate", "--from", "{tmp}/nothing"], ["not a run folder"]),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_status_2(tmp_path, args, words):
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "short.txt").write_text("too short for a block of 32 characters" * 3)
@@ -216,6 +223,7 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, args, words):
     assert_usage_error(minimod(*args, "--device", "cpu"), *words)
 
 
+@pytest.mark.slow
 def test_bad_runs_are_one_line_and_status_2(gpt_run, corpus, tmp_path):
     run, _ = gpt_run
     corrupt = shutil.copytree(run, tmp_path / "corrupt")
@@ -241,6 +249,7 @@ def test_bad_runs_are_one_line_and_status_2(gpt_run, corpus, tmp_path):
     assert_usage_error(minimod("generate", "--from", str(run), "--max-new-tokens", "0"), "≥ 1")
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     done = minimod("demo", "--max-steps", "2", "--out", str(tmp_path), "--device", "cpu")
     assert done.returncode == 0, done.stdout + done.stderr

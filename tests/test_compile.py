@@ -52,7 +52,8 @@ def test_cnns_compile_without_graph_breaks():
 
 def test_compiled_forward_and_backward_match_eager():
     """A compiled training step (forward AND backward) gives eager's gradients, for a model with
-    biased Linear layers (an extern addmm in the compiled graph) and for the conv Function."""
+    biased Linear layers (an extern addmm in the compiled graph) and for the conv Function; and
+    torch's check_custom_op_aliasing is as it was after the calls."""
     from minimod.train.loop import compile_forward
 
     torch.manual_seed(0)
@@ -64,5 +65,7 @@ def test_compiled_forward_and_backward_match_eager():
     ids = torch.randint(5, 40, (2, 8), generator=torch.Generator().manual_seed(1))
     for model in (eager, compiled):
         model(ids, None, None, ids)[1].backward()
+    # The aliasing check is off during the compiled calls only, not for the whole process.
+    assert torch._functorch.config.check_custom_op_aliasing is True
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5, msg=name)

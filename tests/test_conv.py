@@ -382,6 +382,21 @@ def test_state_dict_loads_both_ways(dims, bias):
     assert list(mine.state_dict()) == list(twin.state_dict()), "key order differs from torch"
 
 
+@pytest.mark.parametrize(
+    "kwargs", [dict(padding=(1,)), dict(stride=(2,), padding=(1,), dilation=(2,))]
+)
+def test_one_element_tuples_mean_every_axis_like_torch(kwargs):
+    """torch reads (1,) as 1 on every axis; the shared padding helper must too."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64, generator=generator)
+    weight = torch.randn(4, 3, 3, 3, dtype=torch.float64, generator=generator)
+    assert_same_forward_backward(
+        lambda x, w: impl.F.conv2d(x, w, **kwargs),
+        lambda x, w: TF.conv2d(x, w, **kwargs),
+        [x, weight],
+    )
+
+
 # -- default initialisation ------------------------------------------------------------------
 
 

@@ -374,6 +374,7 @@ def broadcast_hint(got: list[dict]) -> str | None:
 
 
 @pytest.mark.parametrize("kind", ["SGD", "AdamW"])
+@pytest.mark.slow
 def test_two_processes_with_batch_b_train_like_one_process_with_batch_2b(spawned, kind):
     """2 ranks × B examples, gradients averaged, equal 1 process × 2B after several steps.
 
@@ -403,6 +404,7 @@ def test_two_processes_with_batch_b_train_like_one_process_with_batch_2b(spawned
 
 
 @pytest.mark.parametrize("scenario", ["tiny_buckets", "large_buckets"])
+@pytest.mark.slow
 def test_gradients_are_averaged_over_the_ranks(spawned, scenario):
     """Every rank ends with the mean of the ranks' gradients: None counts as zeros (f), no
     gradient anywhere stays None (c), frozen parameters are left alone (d), float32 and
@@ -426,6 +428,7 @@ def test_gradients_are_averaged_over_the_ranks(spawned, scenario):
             torch.testing.assert_close(grads[name], mean, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_bucket_size_does_not_change_the_result(spawned):
     tiny, large = outcome(spawned, "tiny_buckets"), outcome(spawned, "large_buckets")
     for rank in range(WORLD):
@@ -436,6 +439,7 @@ def test_bucket_size_does_not_change_the_result(spawned):
                 assert torch.equal(grad, other), f"{name}: bucket sizes gave different grads"
 
 
+@pytest.mark.slow
 def test_broadcast_makes_every_rank_equal_to_the_source(spawned):
     """Parameters and buffers (the non-persistent one too) of every rank equal rank src's."""
     for scenario, src in (("broadcast", 0), ("broadcast_from_1", 1)):
@@ -451,6 +455,7 @@ def test_broadcast_makes_every_rank_equal_to_the_source(spawned):
                 assert torch.equal(tensors[name], tensor), f"rank {rank}, {name} != rank {src}'s"
 
 
+@pytest.mark.slow
 def test_sampler_takes_rank_and_world_size_from_the_process_group(spawned):
     got = outcome(spawned, "sampler")
     assert [g["rank"] for g in got] == [0, 1] and [g["world"] for g in got] == [2, 2]
@@ -462,6 +467,7 @@ def test_sampler_takes_rank_and_world_size_from_the_process_group(spawned):
 
 
 @pytest.mark.reference_only
+@pytest.mark.slow
 def test_helpers_in_a_process_group(spawned):
     got = outcome(spawned, "helpers")
     assert [g["rank"] for g in got] == [0, 1] and [g["world"] for g in got] == [2, 2]
@@ -472,6 +478,7 @@ def test_helpers_in_a_process_group(spawned):
 
 
 @pytest.mark.reference_only
+@pytest.mark.slow
 def test_hints_fire_on_wrong_implementations(spawned):
     assert gradient_hint(outcome(spawned, "summing")) == SUM_HINT
     assert gradient_hint(outcome(spawned, "local")) == LOCAL_HINT

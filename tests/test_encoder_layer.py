@@ -1,6 +1,6 @@
 """A BERT encoder layer (post-LayerNorm) against torch.nn.TransformerEncoderLayer.
 
-    x = LayerNorm(x + SelfAttention(x));  x = LayerNorm(x + W₂ gelu(W₁ x))
+    x = ln_1(x + attn(x));  x = ln_2(x + W₂ gelu(W₁ x))
 
 is TransformerEncoderLayer(norm_first=False, activation="gelu"). Weights move between the two
 by explicit key names (never by parameter order) with a shape check per key; the packed
@@ -26,26 +26,18 @@ FACTOR = 10.0
 
 # torch name -> BERT name(s); a packed (3E, ...) tensor goes to three names, split in order.
 TORCH_TO_BERT = {
-    "self_attn.in_proj_weight": (
-        "attention.self.query.weight",
-        "attention.self.key.weight",
-        "attention.self.value.weight",
-    ),
-    "self_attn.in_proj_bias": (
-        "attention.self.query.bias",
-        "attention.self.key.bias",
-        "attention.self.value.bias",
-    ),
-    "self_attn.out_proj.weight": ("attention.output.dense.weight",),
-    "self_attn.out_proj.bias": ("attention.output.dense.bias",),
-    "norm1.weight": ("attention.output.LayerNorm.weight",),
-    "norm1.bias": ("attention.output.LayerNorm.bias",),
-    "linear1.weight": ("intermediate.dense.weight",),
-    "linear1.bias": ("intermediate.dense.bias",),
-    "linear2.weight": ("output.dense.weight",),
-    "linear2.bias": ("output.dense.bias",),
-    "norm2.weight": ("output.LayerNorm.weight",),
-    "norm2.bias": ("output.LayerNorm.bias",),
+    "self_attn.in_proj_weight": ("attn.query.weight", "attn.key.weight", "attn.value.weight"),
+    "self_attn.in_proj_bias": ("attn.query.bias", "attn.key.bias", "attn.value.bias"),
+    "self_attn.out_proj.weight": ("attn.out.weight",),
+    "self_attn.out_proj.bias": ("attn.out.bias",),
+    "norm1.weight": ("ln_1.weight",),
+    "norm1.bias": ("ln_1.bias",),
+    "linear1.weight": ("mlp.up.weight",),
+    "linear1.bias": ("mlp.up.bias",),
+    "linear2.weight": ("mlp.down.weight",),
+    "linear2.bias": ("mlp.down.bias",),
+    "norm2.weight": ("ln_2.weight",),
+    "norm2.bias": ("ln_2.bias",),
 }
 
 
@@ -201,5 +193,5 @@ def test_mapping_rejects_a_wrong_shape():
     shapes = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
     state = dict(twin.state_dict())
     state["linear1.weight"] = state["linear1.weight"][:, :3]
-    with pytest.raises(AssertionError, match=r"linear1.weight -> intermediate.dense.weight"):
+    with pytest.raises(AssertionError, match=r"linear1.weight -> mlp.up.weight"):
         torch_to_bert(state, shapes)

@@ -1,8 +1,8 @@
-"""Fine-tuning tools (minimod.train.finetune): freeze / unfreeze by pattern, linear probing with
+"""Fine-tuning tools (minimod.train.freezing): freeze / unfreeze by pattern, linear probing with
 batch norm kept in eval mode, optimizer parameter groups with layer-wise learning-rate decay,
 and gradual unfreezing.
 
-Lesson 21's tests reach the tools through ``impl.finetune``. The models they fine-tune (a tiny
+Lesson 21's tests reach the tools through ``impl.freezing``. The models they fine-tune (a tiny
 GPT, BERT and ResNet wrapped as ``body`` + ``head``) and the optimizer come from minimod itself:
 they are earlier lessons' code, which must not stand between a learner's stub and its
 NotImplementedError. The references are independent: fnmatch over the names, an explicit table
@@ -172,7 +172,7 @@ def assert_frozen_stay_put(freeze, kind: str) -> None:
     )
     still = [n for n, p in model.named_parameters() if n in frozen and p.requires_grad]
     assert not still, f"{REQUIRES_GRAD_HINT}: {still[:3]}"
-    optimizer = optim.AdamW(impl.finetune.param_groups(model, lr=0.05, weight_decay=0.5))
+    optimizer = optim.AdamW(impl.freezing.param_groups(model, lr=0.05, weight_decay=0.5))
     before = snapshot(model)
     optimizer.step()  # before any zero_grad: a stale .grad would move the body here
     train_steps(model, optimizer, kind)
@@ -184,7 +184,7 @@ def assert_frozen_stay_put(freeze, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_frozen_parameters_do_not_change_under_adamw_with_weight_decay(kind):
-    assert_frozen_stay_put(impl.finetune.freeze, kind)
+    assert_frozen_stay_put(impl.freezing.freeze, kind)
 
 
 GLOBS = (
@@ -213,15 +213,15 @@ def test_freeze_and_unfreeze_change_exactly_the_matching_parameters(first, secon
             return set(all_names)
         return {n for n in all_names if any(fnmatchcase(n, p) for p in patterns)}
 
-    frozen = impl.finetune.freeze(model, *first)
+    frozen = impl.freezing.freeze(model, *first)
     assert frozen == [n for n in all_names if n in matching(first)], "in model order"
     assert trainable(model) == set(all_names) - matching(first)
-    assert impl.finetune.freeze(model, *first) == [], "freezing again changes nothing"
+    assert impl.freezing.freeze(model, *first) == [], "freezing again changes nothing"
 
-    unfrozen = impl.finetune.unfreeze(model, *second)
+    unfrozen = impl.freezing.unfreeze(model, *second)
     assert unfrozen == [n for n in all_names if n in matching(second) & matching(first)]
     assert trainable(model) == (set(all_names) - matching(first)) | matching(second)
-    assert impl.finetune.unfreeze(model, *second) == []
+    assert impl.freezing.unfreeze(model, *second) == []
     grads = [n for n, p in model.named_parameters() if not p.requires_grad and p.grad is not None]
     assert not grads, STALE_GRAD_HINT
 
@@ -231,21 +231,21 @@ def test_modules_are_patterns_too():
     layer = model.body.encoder.layer[1]
     ids = {id(p) for p in layer.parameters()}
     expected = [n for n, p in model.named_parameters() if id(p) in ids]
-    assert impl.finetune.freeze(model, layer, "head.bias") == [
+    assert impl.freezing.freeze(model, layer, "head.bias") == [
         n for n in names(model) if n in {*expected, "head.bias"}
     ]
-    assert impl.finetune.unfreeze(model, layer) == expected
+    assert impl.freezing.unfreeze(model, layer) == expected
     assert trainable(model) == set(names(model)) - {"head.bias"}
 
 
 def test_trainable_names_and_counts_follow_freezing():
     model = make("resnet")
-    impl.finetune.freeze(model)
-    impl.finetune.unfreeze(model, model.head)
+    impl.freezing.freeze(model)
+    impl.freezing.unfreeze(model, model.head)
     head_size = sum(p.numel() for p in model.head.parameters())
     total = sum(p.numel() for p in model.parameters())
-    assert impl.finetune.trainable_names(model) == ["head.weight", "head.bias"]
-    assert impl.finetune.count_parameters(model) == (head_size, total)
+    assert impl.freezing.trainable_names(model) == ["head.weight", "head.bias"]
+    assert impl.freezing.count_parameters(model) == (head_size, total)
 
 
 # -- linear probing and batch norm -------------------------------------------------------------
@@ -257,7 +257,7 @@ def test_linear_probe_trains_the_head_and_keeps_batch_norm_statistics():
     x, y = batch("resnet")
     model.train()
     model(x)  # some running statistics that are not the initial ones
-    trained = impl.finetune.linear_probe(model)
+    trained = impl.freezing.linear_probe(model)
     assert trained == [n for n in names(model) if n.startswith("head.")]
     assert trainable(model) == set(trained)
 
@@ -267,7 +267,7 @@ def test_linear_probe_trains_the_head_and_keeps_batch_norm_statistics():
     model.train()  # linear probing: the body must still behave as in eval mode
     features = model.body.features(x)
     head_before = model.head[0].running_mean.clone()
-    optimizer = optim.AdamW(impl.finetune.param_groups(model, lr=0.05, weight_decay=0.1))
+    optimizer = optim.AdamW(impl.freezing.param_groups(model, lr=0.05, weight_decay=0.1))
     train_steps(model, optimizer, "resnet")
     changed = [n for n, b in model.body.named_buffers() if not torch.equal(b, body_buffers[n])]
     assert not changed, (
@@ -277,7 +277,7 @@ def test_linear_probe_trains_the_head_and_keeps_batch_norm_statistics():
     torch.testing.assert_close(features, expected_features, rtol=0, atol=0)
     assert not torch.equal(model.head[0].running_mean, head_before), "the head's BN still trains"
 
-    impl.finetune.linear_probe(model, batchnorm_eval=False)  # undoes the frozen statistics
+    impl.freezing.linear_probe(model, batchnorm_eval=False)  # undoes the frozen statistics
     model.train()
     model(x)
     assert not torch.equal(model.body.stem[1].running_mean, body_buffers["stem.1.running_mean"])
@@ -285,11 +285,11 @@ def test_linear_probe_trains_the_head_and_keeps_batch_norm_statistics():
 
 def test_linear_probe_takes_a_module_or_a_dotted_name():
     model = make("gpt")
-    assert impl.finetune.linear_probe(model, model.body.transformer.ln_f) == [
+    assert impl.freezing.linear_probe(model, model.body.transformer.ln_f) == [
         "body.transformer.ln_f.weight",
         "body.transformer.ln_f.bias",
     ]
-    assert impl.finetune.linear_probe(model, "body.transformer.h.2") == [
+    assert impl.freezing.linear_probe(model, "body.transformer.h.2") == [
         n for n in names(model) if n.startswith("body.transformer.h.2.")
     ]
     assert trainable(model) == {n for n in names(model) if n.startswith("body.transformer.h.2.")}
@@ -310,7 +310,7 @@ def lr_of(groups) -> dict[int, tuple[float, float]]:
 
 def assert_weight_decay_on_matrices_only(param_groups, kind: str) -> None:
     model = make(kind)
-    impl.finetune.freeze(model, "body.*")  # frozen parameters are grouped too
+    impl.freezing.freeze(model, "body.*")  # frozen parameters are grouped too
     groups = param_groups(model, lr=0.01, weight_decay=0.1)
     found = lr_of(groups)
     assert set(found) == {id(p) for p in model.parameters()}, "every parameter, frozen or not"
@@ -327,18 +327,39 @@ def assert_weight_decay_on_matrices_only(param_groups, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_weight_decay_only_on_matrices_and_every_parameter_grouped(kind):
-    assert_weight_decay_on_matrices_only(impl.finetune.param_groups, kind)
+    assert_weight_decay_on_matrices_only(impl.freezing.param_groups, kind)
 
 
 def test_no_decay_patterns_exempt_matrices_too():
     model = make("gpt")
-    groups = impl.finetune.param_groups(
+    groups = impl.freezing.param_groups(
         model, lr=0.01, weight_decay=0.1, no_decay=["*.wte.weight", "*.wpe.weight"]
     )
     found = lr_of(groups)
     for name, param in model.named_parameters():
         exempt = name.endswith((".wte.weight", ".wpe.weight")) or param.dim() < 2
         assert found[id(param)][1] == (0.0 if exempt else 0.1), name
+
+
+@pytest.mark.reference_only
+def test_decay_groups_split_the_trainable_parameters_by_the_same_rule():
+    from minimod.train import freezing
+
+    model = make("bert")
+    freezing.freeze(model, "body.embeddings.*")
+    decayed, plain = freezing.decay_groups(model, 0.1)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert decayed["params"] == [p for p in trained if p.dim() >= 2]
+    assert plain["params"] == [p for p in trained if p.dim() < 2]
+    assert (decayed["weight_decay"], plain["weight_decay"]) == (0.1, 0.0)
+    # param_groups applies the same rule (to the frozen parameters too).
+    groups = freezing.param_groups(model, 1.0, 0.1)
+    in_decayed = {id(p) for group in groups if group["weight_decay"] for p in group["params"]}
+    assert {id(p) for p in decayed["params"]} == {id(p) for p in trained if id(p) in in_decayed}
+    only_vectors = nn.LayerNorm(4)
+    assert freezing.decay_groups(only_vectors, 0.1) == [
+        {"params": list(only_vectors.parameters()), "weight_decay": 0.0}
+    ], "an empty group is left out"
 
 
 def assert_layer_decay_lrs(param_groups, kind: str, lr: float, decay: float) -> None:
@@ -374,12 +395,12 @@ def assert_layer_decay_lrs(param_groups, kind: str, lr: float, decay: float) -> 
 @example(kind="gpt", lr=1e-3, decay=0.5)
 @example(kind="resnet", lr=1.0, decay=1.0)
 def test_layer_decay_matches_the_formula(kind, lr, decay):
-    assert_layer_decay_lrs(impl.finetune.param_groups, kind, lr, decay)
+    assert_layer_decay_lrs(impl.freezing.param_groups, kind, lr, decay)
 
 
 def test_head_lr_overrides_the_head_only():
     model = make("bert")
-    groups = impl.finetune.param_groups(model, lr=1e-3, layer_decay=0.5, head_lr=0.1)
+    groups = impl.freezing.param_groups(model, lr=1e-3, layer_decay=0.5, head_lr=0.1)
     found = lr_of(groups)
     for name, param in model.named_parameters():
         layer = expected_layer("bert", name)
@@ -390,19 +411,19 @@ def test_head_lr_overrides_the_head_only():
 def test_groups_work_with_both_optimizers_and_survive_unfreezing():
     model = make("gpt")
     twin = copy.deepcopy(model)
-    impl.finetune.freeze(model, "body.*")
-    impl.finetune.freeze(twin, "body.*")
+    impl.freezing.freeze(model, "body.*")
+    impl.freezing.freeze(twin, "body.*")
     mine = optim.AdamW(
-        impl.finetune.param_groups(model, lr=0.01, weight_decay=0.1, layer_decay=0.7)
+        impl.freezing.param_groups(model, lr=0.01, weight_decay=0.1, layer_decay=0.7)
     )
     theirs = torch.optim.AdamW(
-        impl.finetune.param_groups(twin, lr=0.01, weight_decay=0.1, layer_decay=0.7)
+        impl.freezing.param_groups(twin, lr=0.01, weight_decay=0.1, layer_decay=0.7)
     )
     assert [g["lr"] for g in mine.param_groups] == [g["lr"] for g in theirs.param_groups]
     train_steps(model, mine, "gpt", 2)
     train_steps(twin, theirs, "gpt", 2)
-    impl.finetune.unfreeze(model)  # the body joins in: already in the optimizer's groups
-    impl.finetune.unfreeze(twin)
+    impl.freezing.unfreeze(model)  # the body joins in: already in the optimizer's groups
+    impl.freezing.unfreeze(twin)
     body = snapshot(model)
     train_steps(model, mine, "gpt", 2)
     train_steps(twin, theirs, "gpt", 2)
@@ -459,14 +480,14 @@ def assert_schedule(unfreezer_class, steps: list[int], every: int) -> None:
 @example(steps=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], every=2)
 @example(steps=[9, 0], every=3)
 def test_gradual_unfreezing_is_a_pure_function_of_the_step(steps, every):
-    assert_schedule(impl.finetune.GradualUnfreezer, steps, every)
+    assert_schedule(impl.freezing.GradualUnfreezer, steps, every)
 
 
 def test_layer_stages_unfreeze_from_the_top():
     model = make("bert")
-    impl.finetune.freeze(model)  # so that step 0 newly unfreezes the head
-    stages = impl.finetune.layer_stages(model)
-    unfreezer = impl.finetune.GradualUnfreezer(model, stages, every=2)
+    impl.freezing.freeze(model)  # so that step 0 newly unfreezes the head
+    stages = impl.freezing.layer_stages(model)
+    unfreezer = impl.freezing.GradualUnfreezer(model, stages, every=2)
     layers_seen = []
     for step in range(0, 10, 2):
         newly = unfreezer.apply(step)
@@ -477,7 +498,7 @@ def test_layer_stages_unfreeze_from_the_top():
 
 def test_unfreezer_state_round_trip_resumes_the_same_trainable_set():
     model = make("gpt")
-    unfreezer = impl.finetune.GradualUnfreezer(model, impl.finetune.layer_stages(model), 3)
+    unfreezer = impl.freezing.GradualUnfreezer(model, impl.freezing.layer_stages(model), 3)
     unfreezer.apply(7)
     state = unfreezer.state_dict()
     buffer = io.BytesIO()
@@ -487,7 +508,7 @@ def test_unfreezer_state_round_trip_resumes_the_same_trainable_set():
     assert loaded == state
 
     resumed_model = make("gpt")
-    resumed = impl.finetune.GradualUnfreezer(resumed_model, [["head.*"]], every=100)
+    resumed = impl.freezing.GradualUnfreezer(resumed_model, [["head.*"]], every=100)
     resumed.load_state_dict(loaded)
     assert trainable(resumed_model) == trainable(model), "loading applies the saved step"
     assert resumed.state_dict() == state
@@ -501,49 +522,49 @@ def test_unfreezer_state_round_trip_resumes_the_same_trainable_set():
 
 @pytest.mark.reference_only
 def test_errors_name_the_function_and_show_real_names():
-    from minimod.train import finetune
+    from minimod.train import freezing
 
     model = make("gpt")
     matches_nothing = r"freeze: pattern 'encoder\.\*' matches no parameter.*transformer\.wte"
     with pytest.raises(ValueError, match=matches_nothing):
-        finetune.freeze(model, "encoder.*")
+        freezing.freeze(model, "encoder.*")
     with pytest.raises(TypeError, match="unfreeze: patterns must be fnmatch globs"):
-        finetune.unfreeze(model, 3)
+        freezing.unfreeze(model, 3)
     with pytest.raises(ValueError, match="the Linear given matches no parameter"):
-        finetune.freeze(model, nn.Linear(2, 2))
+        freezing.freeze(model, nn.Linear(2, 2))
     with pytest.raises(TypeError, match="trainable_names: expected a minimod Module"):
-        finetune.trainable_names(torch.nn.Linear(2, 2))
+        freezing.trainable_names(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="linear_probe: the model has no submodule 'classifier'"):
-        finetune.linear_probe(model, "classifier")
+        freezing.linear_probe(model, "classifier")
     with pytest.raises(ValueError, match="layer_decay must be in"):
-        finetune.param_groups(model, 1e-3, layer_decay=0.0)
+        freezing.param_groups(model, 1e-3, layer_decay=0.0)
     with pytest.raises(ValueError, match="layer_id: cannot tell which layer 'adapter.scale'"):
-        finetune.layer_id("adapter.scale", 2)
+        freezing.layer_id("adapter.scale", 2)
     with pytest.raises(ValueError, match="GradualUnfreezer: every must be an int >= 1"):
-        finetune.GradualUnfreezer(model, [["head.*"]], 0)
+        freezing.GradualUnfreezer(model, [["head.*"]], 0)
     with pytest.raises(ValueError, match="each stage must be a non-empty list"):
-        finetune.GradualUnfreezer(model, ["head.*"], 1)
+        freezing.GradualUnfreezer(model, ["head.*"], 1)
     with pytest.raises(ValueError, match="step must be an int >= 0"):
-        finetune.GradualUnfreezer(model, [["head.*"]], 1).apply(-1)
+        freezing.GradualUnfreezer(model, [["head.*"]], 1).apply(-1)
 
 
 @pytest.mark.reference_only
 def test_summary_and_layer_ids_of_bare_models():
-    from minimod.train import finetune
+    from minimod.train import freezing
 
     model = make("resnet")
-    finetune.linear_probe(model)
-    trained, total = finetune.count_parameters(model)
-    assert finetune.trainable_summary(model) == (
+    freezing.linear_probe(model)
+    trained, total = freezing.count_parameters(model)
+    assert freezing.trainable_summary(model) == (
         f"trainable: {trained:,} of {total:,} parameters ({100 * trained / total:.1f}%) "
         f"in 2 of {len(names(model))} tensors"
     )
-    assert finetune.count_layers(model) == 2
-    assert finetune.layer_id("transformer.h.3.mlp.c_fc.weight", 4) == 4
-    assert finetune.layer_id("encoder.layer.0.output.dense.bias", 4) == 1
-    assert finetune.layer_id("body.body.2.weight", 4) == 3  # an AudioCNN inside a wrapper
-    assert finetune.layer_id("cls.predictions.bias", 4) == 5
-    groups = finetune.param_groups(model, 1e-3, 0.1, layer_decay=0.5)
+    assert freezing.count_layers(model) == 2
+    assert freezing.layer_id("transformer.h.3.mlp.c_fc.weight", 4) == 4
+    assert freezing.layer_id("encoder.layer.0.output.dense.bias", 4) == 1
+    assert freezing.layer_id("body.body.2.weight", 4) == 3  # an AudioCNN inside a wrapper
+    assert freezing.layer_id("cls.predictions.bias", 4) == 5
+    groups = freezing.param_groups(model, 1e-3, 0.1, layer_decay=0.5)
     assert [g["name"] for g in groups] == [
         "embeddings/decay",
         "embeddings/no_decay",
@@ -569,7 +590,7 @@ def test_batch_norm_freeze_stats_keeps_the_requested_mode():
     assert not bn.training
     assert "freeze_stats" not in bn.state_dict() and "_training" not in bn.state_dict()
 
-    from minimod.train.finetune import freeze_batchnorm_stats
+    from minimod.train.freezing import freeze_batchnorm_stats
 
     model = make("resnet").train()
     frozen = freeze_batchnorm_stats(model.body)
@@ -583,7 +604,7 @@ def test_batch_norm_freeze_stats_keeps_the_requested_mode():
 
 
 def _freeze_keeping_grads(model, *patterns):
-    from minimod.train.finetune import match_parameters
+    from minimod.train.freezing import match_parameters
 
     chosen = match_parameters(model, *patterns)
     for name, param in model.named_parameters():
@@ -597,7 +618,7 @@ def _param_groups_decaying_everything(model, lr, weight_decay=0.0, **_):
 
 
 def _param_groups_with(exponent):
-    from minimod.train.finetune import count_layers, layer_id
+    from minimod.train.freezing import count_layers, layer_id
 
     def wrong(model, lr, weight_decay=0.0, layer_decay=None, **_):
         top = count_layers(model)
@@ -626,7 +647,7 @@ class _UnfreezerFrom:
         self.mistake = mistake
 
     def __call__(self, model, stages, every):
-        from minimod.train.finetune import freeze, match_parameters, unfreeze
+        from minimod.train.freezing import freeze, match_parameters, unfreeze
 
         mistake = self.mistake
         freeze(model)
@@ -664,8 +685,8 @@ def test_hints_fire_on_wrong_implementations():
 
 @pytest.mark.reference_only
 def test_hints_accept_a_correct_implementation():
-    from minimod.train import finetune
+    from minimod.train import freezing
 
-    assert_frozen_stay_put(finetune.freeze, "resnet")
+    assert_frozen_stay_put(freezing.freeze, "resnet")
     assert_layer_decay_lrs(_param_groups_with(lambda top, layer: top + 1 - layer), "gpt", 0.1, 0.5)
     assert_schedule(_UnfreezerFrom("none"), [9, 0, 4], 3)

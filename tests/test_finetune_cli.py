@@ -5,7 +5,6 @@ with gradual unfreezing, and bad input (one line on stderr, exit status 2)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,11 @@ import torch
 from console import assert_usage_error, minimod
 from minimod.tasks import pretrain
 from minimod.tasks.finetune import evaluate_finetuned, find_lr, finetune
+from minimod.tasks.presets import FINETUNE
 from minimod.train.checkpoint import load_checkpoint
 from minimod.train.loop import Trainer
 
-pytestmark = pytest.mark.reference_only
+pytestmark = [pytest.mark.reference_only, pytest.mark.slow]
 FAST = dict(device="cpu", progress=False, log=lambda _: None)
 
 
@@ -53,7 +53,7 @@ def test_every_model_and_task_fine_tunes_and_reports_what_it_loaded(
     assert 0.0 <= summary["test"][metric] <= 1.0
     report = (tmp_path / "ft" / "load_report.txt").read_text()
     source = load_checkpoint(bodies[kind] / "last.pt")["model"]
-    head_keys = {"bert": "cls.", "gpt": None, "cnn": "head.", "audio": "head."}[kind]
+    head_keys = {"bert": "lm_head.", "gpt": None, "cnn": "head.", "audio": "head."}[kind]
     if head_keys is not None:  # the pretraining head is never loaded, and the report says so
         stale = [key for key in source if key.startswith(head_keys)]
         assert stale and all(key in report for key in stale), report
@@ -100,10 +100,7 @@ def test_gradual_unfreezing_survives_a_crash_and_resume(bodies, tmp_path, monkey
     """12 steps, one more layer every 3: straight vs crashed after step 9 (last.pt at 8) and
     resumed -- bit-for-bit the same weights, and the same trainable set at the end."""
     options = dict(unfreeze_every=3, max_steps=12, labels=40, **FAST)
-    monkeypatch.setitem(
-        sys.modules["minimod.tasks.finetune"].FINETUNE, "gpt",
-        {**sys.modules["minimod.tasks.finetune"].FINETUNE["gpt"], "eval_every": 4},
-    )  # fmt: skip
+    monkeypatch.setitem(FINETUNE, "gpt", {**FINETUNE["gpt"], "eval_every": 4})
     straight = finetune("gpt", str(bodies["gpt"]), "sentiment", out=tmp_path / "a", **options)
     step = Trainer.train_step
 
@@ -192,6 +189,7 @@ def test_bad_input_is_one_line_and_status_2(bodies, tmp_path, args, words):
 
 
 # -- real data and weights (installed by `make real`, which `make test` runs first) ------------
+@pytest.mark.real
 def test_real_digits_and_spoken_digits_fine_tune(bodies, tmp_path):
     digits = finetune("cnn", str(bodies["cnn"]), "digits", out=tmp_path / "d", **tiny())
     assert set(digits["test"]) == {"accuracy", "macro_f1"}
@@ -203,6 +201,7 @@ def test_real_digits_and_spoken_digits_fine_tune(bodies, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.real
 def test_minilm_fine_tunes_on_the_movie_snippets(tmp_path):
     summary = finetune("bert", "minilm", "sentiment-real", out=tmp_path / "m", freeze="body",
                        max_steps=2, labels=32, **FAST)  # fmt: skip

@@ -1,5 +1,6 @@
 """minimod.models.gpt: config checks, parameter count, weight tying, initialisation, forward and
-loss, causality, sampling and generation (with and without the KV cache), a training smoke test.
+loss, causality, a training smoke test; minimod.models.generation: sampling and generation (with
+and without the KV cache).
 
 The loss is compared with torch.nn.functional.cross_entropy; sampling with hand-made
 distributions whose nucleus / top-k sets are known. Cached vs uncached generation is compared in
@@ -288,13 +289,15 @@ def test_greedy_generation_is_the_argmax_loop():
     for use_cache in (True, False):
         got = model.generate(prompt, 10, temperature=0.0, use_cache=use_cache)
         assert torch.equal(got, expected), f"use_cache={use_cache}: {got.tolist()}"
+    got = impl.generation.generate(model, prompt, 10, temperature=0.0)
+    assert torch.equal(got, expected), "GPT.generate(...) is generation.generate(model, ...)"
     assert len(set(expected[0, 2:].tolist())) > 1, "test setup: a constant greedy sequence"
 
 
 def frequencies(logits: torch.Tensor, draws: int, **options) -> torch.Tensor:
     """Empirical distribution of sample() over ``draws`` rows of the same logits (V,)."""
     generator = torch.Generator().manual_seed(12)
-    tokens = impl.gpt.sample(logits.expand(draws, -1), generator=generator, **options)
+    tokens = impl.generation.sample(logits.expand(draws, -1), generator=generator, **options)
     assert tokens.shape == (draws, 1) and tokens.dtype == torch.long
     return torch.bincount(tokens[:, 0], minlength=logits.shape[-1]).double() / draws
 
@@ -352,14 +355,16 @@ def test_sample_top_p_keeps_the_smallest_nucleus():
 
 def test_sample_temperature_zero_is_argmax():
     logits = torch.randn(6, 11, generator=torch.Generator().manual_seed(13))
-    assert torch.equal(impl.gpt.sample(logits, temperature=0.0), logits.argmax(-1, keepdim=True))
+    assert torch.equal(
+        impl.generation.sample(logits, temperature=0.0), logits.argmax(-1, keepdim=True)
+    )
 
 
 @pytest.mark.reference_only
 @pytest.mark.parametrize("options", [dict(temperature=-0.5), dict(top_p=0.0), dict(top_p=1.5)])
 def test_sample_rejects_invalid_options(options):
     with pytest.raises(ValueError):
-        impl.gpt.sample(torch.zeros(2, 5), **options)
+        impl.generation.sample(torch.zeros(2, 5), **options)
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -1,10 +1,11 @@
-"""Heads and pooling (minimod.models.heads) against references written here with Python loops
-and plain floats.
+"""Heads and pooling (minimod.models.heads) and boxes (minimod.models.boxes) against references
+written here with Python loops and plain floats.
 
 Lesson 20's tests: pool, SequenceClassifier, TokenClassifier, FeatureClassifier (alias
-ImageClassifier / KeywordClassifier), decode_boxes, box_iou, box_loss and BoxRegressor come from
-``impl.heads``. The pretrained bodies (GPT, BERT, ResNet, AudioCNN) and the optimizer are
-minimod's own, as in the lesson file, so a test here can only fail on lesson 20's code.
+ImageClassifier / KeywordClassifier) come from ``impl.heads``; decode_boxes, box_iou, box_loss
+and BoxRegressor from ``impl.boxes``. The pretrained bodies (GPT, BERT, ResNet, AudioCNN) and the
+optimizer are minimod's own, as in the lesson file, so a test here can only fail on lesson 20's
+code.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 import impl
 from compare import tolerance
+from minimod.models import boxes as reference_boxes
 from minimod.models import heads as reference_heads
 from minimod.models.bert import BERT, BERTConfig, BERTForMaskedLM
 from minimod.models.cnn import AudioCNN, AudioCNNConfig, ResNet, ResNetConfig
@@ -449,7 +451,7 @@ def test_box_iou_matches_plain_floats(pair, dtype):
     a_list, b_list = pair
     a = torch.tensor(a_list, dtype=dtype, requires_grad=True)
     b = torch.tensor(b_list, dtype=dtype, requires_grad=True)
-    iou = impl.heads.box_iou(a, b)
+    iou = impl.boxes.box_iou(a, b)
     a_list, b_list = a.tolist(), b.tolist()  # as the dtype holds them
     if all(x[2] > x[0] and x[3] > x[1] for x in a_list + b_list):
         hint = iou_hint(a.detach(), b.detach(), iou.detach())
@@ -460,8 +462,8 @@ def test_box_iou_matches_plain_floats(pair, dtype):
         iou.double(), torch.tensor(expected, dtype=torch.float64), **tolerance(dtype, FACTOR)
     )
     assert ((iou >= 0) & (iou <= 1)).all(), "IoU lies in [0, 1]"
-    torch.testing.assert_close(impl.heads.box_iou(b, a), iou, msg="IoU is symmetric")
-    same = impl.heads.box_iou(a, a)
+    torch.testing.assert_close(impl.boxes.box_iou(b, a), iou, msg="IoU is symmetric")
+    same = impl.boxes.box_iou(a, a)
     for value, box in zip(same.tolist(), a_list, strict=True):
         positive = box[2] > box[0] and box[3] > box[1]
         assert value == pytest.approx(1.0 if positive else 0.0), "a box with itself: 1 (0 if empty)"
@@ -493,14 +495,14 @@ def assert_valid_boxes(boxes: torch.Tensor) -> None:
 @example(1, torch.float32, 0, 1e4)
 def test_decode_boxes_gives_valid_boxes_by_the_documented_formula(n, dtype, seed, scale):
     raw = (randn((n, 4), dtype, seed) * scale).requires_grad_()
-    boxes = impl.heads.decode_boxes(raw)
+    boxes = impl.boxes.decode_boxes(raw)
     assert boxes.shape == (n, 4) and boxes.dtype == dtype
     assert_valid_boxes(boxes)
     expected = torch.tensor([reference_decode(r) for r in raw.tolist()], dtype=torch.float64)
     torch.testing.assert_close(boxes.double(), expected, **tolerance(dtype, FACTOR))
     boxes.sum().backward()
     assert torch.isfinite(raw.grad).all()
-    zero = impl.heads.decode_boxes(torch.zeros(2, 4))
+    zero = impl.boxes.decode_boxes(torch.zeros(2, 4))
     assert zero.tolist() == [[0.25, 0.25, 0.75, 0.75]] * 2, "raw 0: the centred half-size box"
 
 
@@ -511,7 +513,7 @@ def test_box_loss_is_l1_plus_one_minus_iou(pair, dtype):
     pred = torch.tensor(pair[0], dtype=dtype, requires_grad=True)
     target = torch.tensor(pair[1], dtype=dtype)
     p_list, t_list = pred.tolist(), target.tolist()  # as the dtype holds them
-    loss = impl.heads.box_loss(pred, target)
+    loss = impl.boxes.box_loss(pred, target)
     assert loss.shape == (), "box_loss is a scalar"
     n = len(p_list)
     pairs = list(zip(p_list, t_list, strict=True))
@@ -522,15 +524,16 @@ def test_box_loss_is_l1_plus_one_minus_iou(pair, dtype):
     )
     loss.backward()
     assert torch.isfinite(pred.grad).all()
-    assert impl.heads.box_loss(target, target).item() == pytest.approx(
+    assert impl.boxes.box_loss(target, target).item() == pytest.approx(
         sum(1.0 for t in t_list if not (t[2] > t[0] and t[3] > t[1])) / n, abs=1e-6
     ), "a box on its target costs 0 (an empty box keeps 1 - IoU = 1)"
 
 
+@pytest.mark.slow
 def test_box_regressor_gives_valid_boxes_and_learns():
     torch.manual_seed(0)
     body = tiny_resnet()
-    model = impl.heads.BoxRegressor(body)
+    model = impl.boxes.BoxRegressor(body)
     assert list(body.head.parameters()) == [], "the body's old head becomes nn.Identity()"
     assert {k for k in model.state_dict() if not k.startswith("body.")} == {
         "head.weight",
@@ -546,7 +549,7 @@ def test_box_regressor_gives_valid_boxes_and_learns():
         boxes = model(images)
         assert boxes.shape == (4, 4), "boxes (N, 4)"
         assert_valid_boxes(boxes)
-        loss = impl.heads.box_loss(boxes, target)
+        loss = impl.boxes.box_loss(boxes, target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -635,10 +638,10 @@ def test_box_hints_fire():
     assert iou_hint(a, b, _iou_without_clamp(a, b)) == IOU_NO_CLAMP_HINT
     assert iou_hint(a, b, _iou_union_twice(a, b)) == IOU_UNION_HINT
     assert iou_hint(a, b, _iou_enclosing(a, b)) == IOU_CORNERS_HINT
-    assert iou_hint(a, b, reference_heads.box_iou(a, b)) is None
+    assert iou_hint(a, b, reference_boxes.box_iou(a, b)) is None
     with pytest.raises(AssertionError, match="place the box in the room it leaves"):
         assert_valid_boxes(_decode_centre_size(torch.tensor([[3.0, -3.0, 0.0, 0.0]])))
-    assert_valid_boxes(reference_heads.decode_boxes(torch.tensor([[3.0, -3.0, 0.0, 0.0]])))
+    assert_valid_boxes(reference_boxes.decode_boxes(torch.tensor([[3.0, -3.0, 0.0, 0.0]])))
 
 
 # -- minimod's own messages --------------------------------------------------------------------
@@ -664,15 +667,15 @@ def test_bad_input_names_the_function():
     with pytest.raises(TypeError, match=r"FeatureClassifier: body must have features\(x\)"):
         reference_heads.FeatureClassifier(tiny_gpt(), 2)
     with pytest.raises(TypeError, match="BoxRegressor: body must have features"):
-        reference_heads.BoxRegressor(tiny_bert())
+        reference_boxes.BoxRegressor(tiny_bert())
     with pytest.raises(
         ValueError, match=r"box_iou: expected two box tensors .* \(2, 4\) and \(3, 4\)"
     ):
-        reference_heads.box_iou(torch.zeros(2, 4), torch.zeros(3, 4))
+        reference_boxes.box_iou(torch.zeros(2, 4), torch.zeros(3, 4))
     with pytest.raises(ValueError, match="box_loss: expected two box tensors"):
-        reference_heads.box_loss(torch.zeros(2, 3), torch.zeros(2, 3))
+        reference_boxes.box_loss(torch.zeros(2, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"decode_boxes: expected raw of shape \(\.\.\., 4\)"):
-        reference_heads.decode_boxes(torch.zeros(2, 5))
+        reference_boxes.decode_boxes(torch.zeros(2, 5))
     model = reference_heads.SequenceClassifier(tiny_gpt(), 2)
     with pytest.raises(ValueError, match="a GPT body takes no token_type_ids"):
         model(torch.zeros(1, 3, dtype=torch.long), token_type_ids=torch.zeros(1, 3))

@@ -7,9 +7,11 @@ transposed matrix, a wrong activation or a mask that lets padding through shows 
 Every comparison is float32 with a max abs diff of at most 1e-5 unless stated; the assertion
 messages give the measured difference.
 
-GPT-2 stores its attention/MLP weights as Conv1D, (in, out): ``gpt2_to_minimod`` and
-``minimod_to_gpt2`` transpose them. BERT uses Hugging Face's key names as they are, so its
-state_dict loads strictly by name in both directions.
+Weights move through the explicit key maps of ``minimod.models.weights``, strictly, in both
+directions. GPT-2 stores its attention/MLP weights as Conv1D, (in, out): ``gpt2_to_minimod`` and
+``minimod_to_gpt2`` transpose them. BERT's modules have other names in minimod than in Hugging
+Face (``attn.query`` for ``attention.self.query``, ``ln_1`` for ``attention.output.LayerNorm``,
+...): ``hf_bert_to_minimod`` and ``minimod_to_hf_bert`` rename them.
 
 `transformers` comes with the `interop` extra, which `make test` installs: these tests never skip.
 """
@@ -26,7 +28,13 @@ from hypothesis import strategies as st
 
 from minimod.models.bert import BERT, BERTConfig, BERTForMaskedLM
 from minimod.models.gpt import GPT, GPTConfig
-from minimod.models.weights import gpt2_to_minimod, load_checked, minimod_to_gpt2
+from minimod.models.weights import (
+    gpt2_to_minimod,
+    hf_bert_to_minimod,
+    load_checked,
+    minimod_to_gpt2,
+    minimod_to_hf_bert,
+)
 from strategies import seeds
 
 transformers.logging.set_verbosity_error()
@@ -217,12 +225,7 @@ def bert_pair():
     hf = transformers.BertModel(transformers.BertConfig(**BERT_SIZES)).eval()
     perturb(hf, seed=5)
     ours = BERT(BERTConfig(**BERT_SIZES)).eval()
-    assert set(ours.state_dict()) == set(hf.state_dict()), (
-        f"key names differ from Hugging Face's BertModel:\n"
-        f" only minimod: {sorted(set(ours.state_dict()) - set(hf.state_dict()))}\n"
-        f" only HF:      {sorted(set(hf.state_dict()) - set(ours.state_dict()))}"
-    )
-    ours.load_state_dict(hf.state_dict())  # strict
+    load_checked(ours, hf_bert_to_minimod(hf.state_dict()))
     return hf, ours
 
 
@@ -232,12 +235,7 @@ def bert_mlm_pair():
     hf = transformers.BertForMaskedLM(transformers.BertConfig(**BERT_SIZES)).eval()
     perturb(hf, seed=6)
     ours = BERTForMaskedLM(BERTConfig(**BERT_SIZES)).eval()
-    assert set(ours.state_dict()) == set(hf.state_dict()), (
-        f"key names differ from Hugging Face's BertForMaskedLM:\n"
-        f" only minimod: {sorted(set(ours.state_dict()) - set(hf.state_dict()))}\n"
-        f" only HF:      {sorted(set(hf.state_dict()) - set(ours.state_dict()))}"
-    )
-    ours.load_state_dict(hf.state_dict())  # strict
+    load_checked(ours, hf_bert_to_minimod(hf.state_dict()))
     return hf, ours
 
 
@@ -276,9 +274,9 @@ def test_bert_model_matches_hugging_face_with_padding():
     ids, attention_mask, token_type_ids = padded_batch([12, 9, 4, 1], 12, seed=7)
     compare_bert(ids, attention_mask, token_type_ids)
     hf, ours = bert_pair()
-    # The reverse direction loads strictly too, and the pooler exists under HF's name.
+    # The reverse direction loads strictly too, the pooler included.
     fresh = transformers.BertModel(transformers.BertConfig(**BERT_SIZES)).eval()
-    fresh.load_state_dict(ours.state_dict(), strict=True)
+    fresh.load_state_dict(minimod_to_hf_bert(ours.state_dict()), strict=True)
     with torch.no_grad():
         assert torch.equal(fresh(input_ids=ids).last_hidden_state, hf(input_ids=ids)[0])
 
@@ -314,3 +312,60 @@ def test_bert_for_masked_lm_matches_hugging_face():
     assert no_loss is None, "forward without labels must return loss None"
     assert_near(logits, expected.logits, "MLM logits")
     assert_near(loss, expected.loss, "MLM loss (labels -100 ignored)")
+
+
+@pytest.mark.parametrize("pair", [bert_pair, bert_mlm_pair], ids=["BertModel", "BertForMaskedLM"])
+def test_bert_key_map_is_complete_both_ways_and_round_trips(pair):
+    """Every Hugging Face key has a minimod key and back, with its shape; nothing is matched by
+    position, and minimod -> Hugging Face -> minimod gives back every tensor."""
+    hf, ours = pair()
+    theirs, own = hf.state_dict(), ours.state_dict()
+    converted = hf_bert_to_minimod(theirs)
+    assert set(converted) == set(own), (
+        f"only converted: {sorted(set(converted) - set(own))}\n"
+        f"only minimod:   {sorted(set(own) - set(converted))}"
+    )
+    for key, value in converted.items():
+        assert value.shape == own[key].shape, f"{key}: {tuple(value.shape)} vs {own[key].shape}"
+    back = minimod_to_hf_bert(own)
+    assert set(back) == set(theirs), sorted(set(back) ^ set(theirs))
+    for key, value in hf_bert_to_minimod(back).items():
+        assert torch.equal(value, own[key]), f"{key} changed in the round trip"
+    assert not any(
+        part in key for key in own for part in ("LayerNorm", "attention.self", "intermediate")
+    ), "minimod's own names are the plain ones"
+
+
+def test_bert_key_map_renames_the_layer_modules():
+    state = {name: torch.zeros(1) for name in (
+        "embeddings.position_ids",
+        "bert.embeddings.LayerNorm.weight",
+        "bert.encoder.layer.11.attention.self.query.weight",
+        "bert.encoder.layer.11.attention.output.dense.bias",
+        "bert.encoder.layer.11.attention.output.LayerNorm.weight",
+        "bert.encoder.layer.11.intermediate.dense.weight",
+        "bert.encoder.layer.11.output.dense.weight",
+        "bert.encoder.layer.11.output.LayerNorm.bias",
+        "cls.predictions.transform.LayerNorm.bias",
+        "cls.predictions.bias",
+        "cls.predictions.decoder.bias",
+        "encoder.layer.0.attention.self.query.kernel",
+    )}  # fmt: skip
+    assert list(hf_bert_to_minimod(state)) == [
+        "bert.embeddings.ln.weight",
+        "bert.encoder.layer.11.attn.query.weight",
+        "bert.encoder.layer.11.attn.out.bias",
+        "bert.encoder.layer.11.ln_1.weight",
+        "bert.encoder.layer.11.mlp.up.weight",
+        "bert.encoder.layer.11.mlp.down.weight",
+        "bert.encoder.layer.11.ln_2.bias",
+        "lm_head.ln.bias",
+        "lm_head.decoder.bias",  # cls.predictions.bias and .decoder.bias: one tensor
+        "encoder.layer.0.attn.query.kernel",  # unknown leaf: kept, a strict load names it
+    ]
+
+
+def test_bert_key_map_rejects_two_values_for_one_tensor():
+    state = {"cls.predictions.bias": torch.zeros(3), "cls.predictions.decoder.bias": torch.ones(3)}
+    with pytest.raises(ValueError, match="'cls.predictions.bias' and .* hold different values"):
+        hf_bert_to_minimod(state)

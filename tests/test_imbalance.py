@@ -92,18 +92,18 @@ def assert_class_weights(class_weights, labels: list[int], num_classes: int) -> 
 @example(labels=[0, 0, 0, 0, 0, 0, 0, 0, 0, 1], extra=1)
 def test_class_weights_match_scikit_learns_balanced_formula(labels, extra):
     num_classes = max(labels) + 1 + extra  # extra: classes that never occur
-    assert_class_weights(impl.finetune.class_weights, labels, num_classes)
-    weights = impl.finetune.class_weights(labels, num_classes, dtype=torch.float64)
+    assert_class_weights(impl.imbalance.class_weights, labels, num_classes)
+    weights = impl.imbalance.class_weights(labels, num_classes, dtype=torch.float64)
     per_example = weights[torch.tensor(labels)]
     torch.testing.assert_close(per_example.sum(), torch.tensor(float(len(labels))).double())
-    none = impl.finetune.class_weights(labels, num_classes, mode="none")
+    none = impl.imbalance.class_weights(labels, num_classes, mode="none")
     assert torch.equal(none, torch.ones(num_classes)), "mode='none': all ones"
 
 
 def test_class_weights_balance_the_cross_entropy_gradient_of_each_class():
     """With the weights, every class contributes the same total weight to the loss."""
     labels = torch.tensor([0] * 9 + [1] * 3 + [2] * 1)
-    weights = impl.finetune.class_weights(labels, 3)
+    weights = impl.imbalance.class_weights(labels, 3)
     totals = torch.zeros(3).index_add_(0, labels, weights[labels])
     torch.testing.assert_close(totals, torch.full((3,), len(labels) / 3))
 
@@ -128,13 +128,13 @@ def assert_balanced_draws(sampler_class) -> None:
 
 
 def test_weighted_sampler_draws_the_classes_equally_often():
-    assert_balanced_draws(impl.finetune.WeightedSampler)
+    assert_balanced_draws(impl.imbalance.WeightedSampler)
 
 
 @given(seed=seeds, taken=st.integers(0, 12), replacement=st.booleans())
 def test_weighted_sampler_resumes_exactly(seed, taken, replacement):
     labels = torch.tensor([0, 0, 0, 1, 2, 2, 0, 1, 0, 0])
-    sampler = impl.finetune.WeightedSampler(
+    sampler = impl.imbalance.WeightedSampler(
         labels, 8, torch.Generator().manual_seed(seed), replacement
     )
     stream = (index for _ in range(3) for index in sampler)  # three passes
@@ -145,7 +145,7 @@ def test_weighted_sampler_resumes_exactly(seed, taken, replacement):
     if not replacement:
         assert all(len(set(first[i : i + 8])) == 8 for i in (0, 8, 16)), "no repeats in a pass"
 
-    resumed = impl.finetune.WeightedSampler(
+    resumed = impl.imbalance.WeightedSampler(
         labels, 8, torch.Generator().manual_seed(seed + 1), replacement
     )
     resumed.load_state_dict(state)
@@ -156,9 +156,9 @@ def test_weighted_sampler_resumes_exactly(seed, taken, replacement):
 def test_weighted_sampler_is_seeded_by_the_global_generator():
     labels = [0] * 5 + [1]
     torch.manual_seed(3)
-    a = list(impl.finetune.WeightedSampler(labels))
+    a = list(impl.imbalance.WeightedSampler(labels))
     torch.manual_seed(3)
-    b = list(impl.finetune.WeightedSampler(labels))
+    b = list(impl.imbalance.WeightedSampler(labels))
     assert a == b and len(a) == 6
 
 
@@ -348,7 +348,7 @@ def test_focal_loss_module_matches_the_function_and_saves_its_weight():
 def test_sampler_draws_like_torchs_weighted_random_sampler():
     from torch.utils.data import WeightedRandomSampler
 
-    from minimod.train.finetune import WeightedSampler
+    from minimod.train.imbalance import WeightedSampler
 
     labels = torch.tensor([0, 0, 0, 1, 2, 2, 0, 1, 0, 0])
     weights = 1.0 / torch.bincount(labels)[labels].double()
@@ -361,7 +361,7 @@ def test_sampler_draws_like_torchs_weighted_random_sampler():
 def test_errors_name_the_function():
     from minimod.nn import FocalLoss
     from minimod.nn.functional import focal_loss
-    from minimod.train.finetune import WeightedSampler, class_weights
+    from minimod.train.imbalance import WeightedSampler, class_weights
 
     x = torch.randn(4, 3)
     with pytest.raises(ValueError, match="focal_loss: gamma must be >= 0"):
@@ -514,7 +514,7 @@ def test_imbalance_hints_fire_on_wrong_implementations():
 
 @pytest.mark.reference_only
 def test_saved_sampler_state_is_plain_data():
-    from minimod.train.finetune import WeightedSampler
+    from minimod.train.imbalance import WeightedSampler
 
     sampler = WeightedSampler([0, 0, 1], generator=torch.Generator().manual_seed(1))
     iterator = iter(sampler)

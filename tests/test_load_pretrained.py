@@ -14,11 +14,10 @@ from minimod.models.gpt import GPT, GPTConfig
 from minimod.models.heads import (
     FeatureClassifier,
     KeywordClassifier,
-    LoadReport,
     SequenceClassifier,
     TokenClassifier,
-    load_pretrained,
 )
+from minimod.models.loading import LoadReport, load_pretrained
 
 pytestmark = pytest.mark.reference_only
 
@@ -109,15 +108,14 @@ def test_bert_mlm_checkpoint_skips_the_mlm_head():
     before = snapshot(model)
     report = load_pretrained(model, checkpoint, source_prefix="bert.")
     reason = "outside the pretrained body (source_prefix 'bert.')"
-    assert report.skipped == {key: reason for key in checkpoint if key.startswith("cls.")}
+    assert report.skipped == {key: reason for key in checkpoint if key.startswith("lm_head.")}
     assert set(report.skipped) == {
-        "cls.predictions.bias",
-        "cls.predictions.transform.dense.weight",
-        "cls.predictions.transform.dense.bias",
-        "cls.predictions.transform.LayerNorm.weight",
-        "cls.predictions.transform.LayerNorm.bias",
-        "cls.predictions.decoder.weight",
-        "cls.predictions.decoder.bias",
+        "lm_head.dense.weight",
+        "lm_head.dense.bias",
+        "lm_head.ln.weight",
+        "lm_head.ln.bias",
+        "lm_head.decoder.weight",
+        "lm_head.decoder.bias",
     }
     mapping = {"body." + k[len("bert.") :]: k for k in checkpoint if k.startswith("bert.")}
     assert report.loaded == list(mapping)

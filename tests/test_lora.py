@@ -307,11 +307,11 @@ def test_apply_lora_on_bert_attention():
     idx = torch.randint(0, BERT_SIZES["vocab_size"], (2, 5))
     with torch.no_grad():
         before = model(idx)[0]
-    targets = ["*attention.self.query", "*attention.self.value"]
+    targets = ["*attn.query", "*attn.value"]
     wrapped = impl.lora.apply_lora(model, targets, rank=2)
     layers = range(BERT_SIZES["num_hidden_layers"])
     assert wrapped == [
-        f"encoder.layer.{i}.attention.self.{kind}" for i in layers for kind in ("query", "value")
+        f"encoder.layer.{i}.attn.{kind}" for i in layers for kind in ("query", "value")
     ]
     with torch.no_grad():
         assert torch.equal(model(idx)[0], before), INIT_HINT

@@ -26,6 +26,8 @@ from minimod.models.pretrained import (
     minilm_path,
     sentence_embeddings,
 )
+from minimod.models.weights import minimod_to_hf_bert
+from minimod.tasks.finetune import pretrained_tokenizer
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -55,7 +57,9 @@ def folder():
 
 @pytest.fixture(scope="module")
 def ours(folder):
-    return from_pretrained(folder)
+    """(model, tokenizer): the model from the loader, the tokenizer from the tasks layer."""
+    model = from_pretrained(folder)
+    return model, pretrained_tokenizer(folder / "vocab.txt", model.config)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +106,7 @@ def reference_embeddings(hf, hf_tokenizer, texts, max_length=None) -> torch.Tens
 # --------------------------------------------------------------------------- the model
 
 
+@pytest.mark.real
 def test_config_is_read_from_the_folder(folder):
     config = bert_config_from_hf(folder)
     assert config == BERTConfig(
@@ -117,6 +122,7 @@ def test_config_is_read_from_the_folder(folder):
     )
 
 
+@pytest.mark.real
 def test_hidden_states_and_pooler_match_hugging_face_with_padding(ours, hf, hf_tokenizer):
     model, _ = ours
     assert not model.training, "from_pretrained returns the model in eval mode"
@@ -133,9 +139,10 @@ def test_hidden_states_and_pooler_match_hugging_face_with_padding(ours, hf, hf_t
     assert diff <= ATOL, f"pooled output: max abs diff {diff:.3g} > {ATOL:g}"
 
 
+@pytest.mark.real
 def test_without_pooler_the_checkpoint_pooler_is_dropped(folder, ours):
     model, _ = ours
-    bare, _ = from_pretrained(folder, add_pooling_layer=False)
+    bare = from_pretrained(folder, add_pooling_layer=False)
     assert bare.pooler is None and not any(k.startswith("pooler.") for k in bare.state_dict())
     ids = torch.tensor([[101, 7592, 2088, 102]])
     with torch.no_grad():
@@ -144,19 +151,23 @@ def test_without_pooler_the_checkpoint_pooler_is_dropped(folder, ours):
         assert torch.equal(hidden, model(ids)[0])
 
 
+@pytest.mark.real
 def test_weights_are_the_pretrained_ones(ours, folder):
-    """Every tensor of the model equals the file's tensor of the same name."""
+    """Every tensor of the model equals the file's tensor of the Hugging Face name that the key
+    map gives it; the file has nothing else but the position_ids buffer."""
     model, _ = ours
     state = load_safetensors_state(folder / "model.safetensors")
-    own = model.state_dict()
-    assert set(state) - set(own) == {"embeddings.position_ids"}
-    for key, value in own.items():
+    theirs = minimod_to_hf_bert(model.state_dict())
+    assert set(state) - set(theirs) == {"embeddings.position_ids"}
+    assert set(theirs) <= set(state)
+    for key, value in theirs.items():
         assert torch.equal(value, state[key]), key
 
 
 # --------------------------------------------------------------------------- sentence vectors
 
 
+@pytest.mark.real
 def test_sentence_embeddings_match_mean_pooling_of_hugging_face(ours, hf, hf_tokenizer):
     model, tokenizer = ours
     vectors = sentence_embeddings(model, tokenizer, SENTENCES, batch_size=2)
@@ -176,6 +187,7 @@ def test_sentence_embeddings_match_mean_pooling_of_hugging_face(ours, hf, hf_tok
     assert similarity[0, 1:].argmax().item() == 0
 
 
+@pytest.mark.real
 def test_sentence_embeddings_do_not_depend_on_batching(ours):
     model, tokenizer = ours
     whole = sentence_embeddings(model, tokenizer, SENTENCES, batch_size=32)
@@ -185,6 +197,7 @@ def test_sentence_embeddings_do_not_depend_on_batching(ours):
     assert sentence_embeddings(model, tokenizer, []).shape == (0, 384)
 
 
+@pytest.mark.real
 def test_sentence_embeddings_truncate_like_hugging_face(ours, hf, hf_tokenizer):
     model, tokenizer = ours
     texts = [SENTENCES[4] + " " + SENTENCES[4], SENTENCES[0]]
@@ -196,6 +209,7 @@ def test_sentence_embeddings_truncate_like_hugging_face(ours, hf, hf_tokenizer):
     assert long_vector.shape == (1, 384) and torch.isfinite(long_vector).all()
 
 
+@pytest.mark.real
 def test_sentence_embeddings_reject_bad_arguments(ours):
     model, tokenizer = ours
     with pytest.raises(TypeError, match="sentence_embeddings: texts must be a list"):
@@ -209,6 +223,7 @@ def test_sentence_embeddings_reject_bad_arguments(ours):
 # --------------------------------------------------------------------------- the tokenizer
 
 
+@pytest.mark.real
 def test_wordpiece_ids_match_hugging_face(ours, hf_tokenizer):
     _, tokenizer = ours
     assert tokenizer.vocab_size == hf_tokenizer.vocab_size == 30522
@@ -223,11 +238,13 @@ def test_wordpiece_ids_match_hugging_face(ours, hf_tokenizer):
 # --------------------------------------------------------------------------- bad files
 
 
+@pytest.mark.real
 def test_checkpoint_that_does_not_fit_names_the_keys(folder, tmp_path):
     state = load_safetensors_state(folder / "model.safetensors")
-    renamed = "encoder.layer.2.attention.self.query.weight"
-    reshaped = "embeddings.token_type_embeddings.weight"
-    state["encoder.layer.2.attention.self.query.kernel"] = state.pop(renamed)
+    reshaped = "embeddings.token_type_embeddings.weight"  # the same name in minimod
+    state["encoder.layer.2.attention.self.query.kernel"] = state.pop(
+        "encoder.layer.2.attention.self.query.weight"
+    )
     state[reshaped] = state[reshaped].reshape(1, 768).contiguous()
     save_file(state, str(tmp_path / "model.safetensors"))
     for name in ("config.json", "vocab.txt"):
@@ -237,16 +254,16 @@ def test_checkpoint_that_does_not_fit_names_the_keys(folder, tmp_path):
         from_pretrained(tmp_path)
     message = str(caught.value)
     assert "1 missing, 1 unexpected, 1 mis-shaped" in message
-    assert f"missing (in the model only): {renamed}" in message
-    assert "unexpected (in the checkpoint only): encoder.layer.2.attention.self.query.kernel" in (
-        message
-    )
+    # The keys are named as minimod names them (after the key map).
+    assert "missing (in the model only): encoder.layer.2.attn.query.weight" in message
+    assert "unexpected (in the checkpoint only): encoder.layer.2.attn.query.kernel" in message
     assert f"mis-shaped: {reshaped} (model (2, 384), checkpoint (1, 768))" in message
     table = message.split("\n")[4:]
     assert len(table) == 5, f"only the 3 offending rows (+ header, count) are tabled:\n{message}"
     assert all("<-- differs" in row for row in table[1:4])
 
 
+@pytest.mark.real
 def test_prefixed_checkpoint_gets_a_hint(ours):
     model, _ = ours
     state = {"bert." + key: value for key, value in model.state_dict().items()}
@@ -257,6 +274,7 @@ def test_prefixed_checkpoint_gets_a_hint(ours):
     assert "strip that prefix" in hint, "the hint comes right after the summary line"
 
 
+@pytest.mark.real
 def test_unsupported_config_is_rejected_naming_the_field(folder):
     config = json.loads((folder / "config.json").read_text())
     with pytest.raises(ValueError, match="hidden_act='relu'"):
@@ -272,6 +290,11 @@ def test_missing_folder_and_files_are_reported(tmp_path):
         from_pretrained(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="bert_config_from_hf: no config file"):
         from_pretrained(tmp_path)
+
+
+def test_tokenizer_that_does_not_fit_the_config_is_rejected(folder):
+    with pytest.raises(ValueError, match="has 30522 tokens but config.json says vocab_size 100"):
+        pretrained_tokenizer(folder / "vocab.txt", BERTConfig(vocab_size=100))
 
 
 def test_missing_package_says_how_to_install_it(monkeypatch):

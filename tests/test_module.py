@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 from types import SimpleNamespace
 
 import pytest
@@ -599,11 +600,30 @@ def test_strict_load_error_for_each_kind_alone():
     assert model.load_state_dict(good) is not None
 
 
+def test_non_strict_load_still_refuses_a_wrong_shape_like_torch():
+    """strict=False forgives missing and unexpected keys, not a wrongly shaped one: torch
+    raises "size mismatch" there too. minimod checks before copying, so nothing changes."""
+    ours, theirs = build_pair("Block", 3, 4)
+    before = _snapshot(ours)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        theirs.load_state_dict(_broken_checkpoint(ours), strict=False)
+    with raises(RuntimeError) as caught:
+        ours.load_state_dict(_broken_checkpoint(ours), strict=False)
+    message = str(caught.value)
+    assert "size mismatch" in message and "stats.scale" in message and "(5,)" in message, (
+        f"name the wrongly shaped key and its shapes, as torch: {message}"
+    )
+    assert "up.bias" not in message, "strict=False forgives the missing key: do not report it"
+    for key, value in ours.state_dict().items():
+        assert torch.equal(value, before[key]), f"'{key}' changed although the load failed"
+
+
 def test_non_strict_load_copies_what_matches_and_returns_the_rest():
+    """skip_mismatched=True (minimod's opt-in): wrongly shaped keys are skipped and reported."""
     model = build("Block", 3, 4)
     before = _snapshot(model)
     checkpoint = _broken_checkpoint(model)
-    result = model.load_state_dict(checkpoint, strict=False)
+    result = model.load_state_dict(checkpoint, strict=False, skip_mismatched=True)
     missing, unexpected, mismatched = result
     assert result.missing_keys == missing == ["up.bias"]
     assert result.unexpected_keys == unexpected == ["up.extra"]
@@ -1013,3 +1033,50 @@ def test_hint_triggers_on_a_deliberately_wrong_module():
     _, theirs = build_pair("Stats", 3)
     with pytest.raises(AssertionError, match="non-persistent"):
         assert_same_names(list(wrong.state_dict()), list(theirs.state_dict()), "state_dict keys")
+
+
+# -- drop-in: torch code calls layers with keywords --------------------------------------------
+
+# (layer, constructor arguments, the inputs forward takes, in order)
+_X, _TARGET = torch.randn(4, 3), torch.tensor([0, 2, 1, 1])
+DROP_IN_LAYERS = [
+    ("Linear", (3, 2), (_X,)),
+    ("ReLU", (), (_X,)),
+    ("GELU", (), (_X,)),
+    ("SiLU", (), (_X,)),
+    ("Tanh", (), (_X,)),
+    ("Sigmoid", (), (_X,)),
+    ("Softmax", (-1,), (_X,)),
+    ("LogSoftmax", (0,), (_X,)),
+    ("LayerNorm", (3,), (_X,)),
+    ("RMSNorm", (3,), (_X,)),  # torch's RMSNorm.forward names its argument x
+    ("Dropout", (0.5,), (_X,)),
+    ("BatchNorm1d", (3,), (_X,)),
+    ("BatchNorm2d", (4,), (torch.randn(2, 4, 3, 3),)),
+    ("MaxPool1d", (2,), (torch.randn(2, 3, 4),)),
+    ("MaxPool2d", (2,), (torch.randn(2, 3, 4, 4),)),
+    ("AvgPool1d", (2,), (torch.randn(2, 3, 4),)),
+    ("AvgPool2d", (2,), (torch.randn(2, 3, 4, 4),)),
+    ("AdaptiveAvgPool1d", (2,), (torch.randn(2, 3, 4),)),
+    ("AdaptiveAvgPool2d", (2,), (torch.randn(2, 3, 4, 4),)),
+    ("CrossEntropyLoss", (), (_X, _TARGET)),
+    ("MSELoss", (), (_X, torch.rand(4, 3))),
+    ("BCEWithLogitsLoss", (), (_X, torch.rand(4, 3))),
+]
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize("name, args, inputs", DROP_IN_LAYERS, ids=[c[0] for c in DROP_IN_LAYERS])
+def test_forward_takes_torchs_argument_names(name, args, inputs):
+    """forward's arguments have torch's names (``input`` for nearly every layer), so torch code
+    calling ``layer(input=x)`` works, and gives torch's result."""
+    torch.manual_seed(0)
+    mine = getattr(impl.nn, name)(*args).eval()
+    torch.manual_seed(0)
+    twin = getattr(torch.nn, name)(*args).eval()
+    twin.load_state_dict(mine.state_dict())
+    names = list(inspect.signature(mine.forward).parameters)
+    expected = list(inspect.signature(twin.forward).parameters)
+    assert names == expected, f"{name}.forward takes {names}, torch's takes {expected}"
+    keywords = dict(zip(names, inputs, strict=True))
+    torch.testing.assert_close(mine(**keywords), twin(**keywords))

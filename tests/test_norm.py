@@ -250,77 +250,6 @@ def test_functional_layer_norm_matches_torch(case, affine, bias, eps, dtype, see
     )
 
 
-@pytest.mark.parametrize("normalized_shape", [4, (2, 3)])
-def test_layer_norm_defaults(normalized_shape):
-    mine, twin = impl.nn.LayerNorm(normalized_shape), torch.nn.LayerNorm(normalized_shape)
-    assert mine.eps == twin.eps == 1e-5
-    assert_same_state_dict_layout(mine, twin)
-    assert mine.weight.dtype == torch.float32 and mine.weight.requires_grad
-    torch.testing.assert_close(
-        mine.weight.detach(),
-        torch.ones(_as_tuple(normalized_shape)),
-        rtol=0,
-        atol=0,
-        msg="LayerNorm's weight starts at ones",
-    )
-    torch.testing.assert_close(
-        mine.bias.detach(),
-        torch.zeros(_as_tuple(normalized_shape)),
-        rtol=0,
-        atol=0,
-        msg="LayerNorm's bias starts at zeros",
-    )
-    x = randn((3, *_as_tuple(normalized_shape)), torch.float32, 0)
-    with torch.no_grad():
-        torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
-
-
-@pytest.mark.parametrize("affine, bias", [(True, True), (True, False), (False, True)])
-def test_layer_norm_state_dict_loads_both_ways(affine, bias):
-    x = randn((2, 3, 4), torch.float32, 0)
-    twin = torch.nn.LayerNorm(4, elementwise_affine=affine, bias=bias)
-    _randomise(twin, 5)
-    mine = impl.nn.LayerNorm(4, elementwise_affine=affine, bias=bias)
-    assert_same_state_dict_layout(mine, twin)
-    mine.load_state_dict(twin.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
-    _randomise(mine, 9)
-    twin.load_state_dict(mine.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
-
-
-@pytest.mark.parametrize(
-    "args, kwargs",
-    [((4,), {}), (((2, 3),), dict(eps=1e-3, bias=False)), ((4,), dict(elementwise_affine=False))],
-)
-def test_layer_norm_repr_and_forward_match_torch(args, kwargs):
-    mine, twin = impl.nn.LayerNorm(*args, **kwargs), torch.nn.LayerNorm(*args, **kwargs)
-    assert repr(mine) == repr(twin)
-    x = randn((2, *_as_tuple(args[0])), torch.float32, 0)  # and it behaves as it prints
-    with torch.no_grad():
-        torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
-
-
-@pytest.mark.reference_only
-def test_layer_norm_wrong_trailing_shape_names_the_layer():
-    from minimod.nn import LayerNorm
-
-    with pytest.raises(ValueError, match=r"(LayerNorm|layer_norm).*last dimension 4.*\(2, 5\)"):
-        LayerNorm(4)(torch.randn(2, 5))
-    with pytest.raises(ValueError, match=r"(LayerNorm|layer_norm).*\(2, 3\).*\(4, 2, 4\)"):
-        LayerNorm((2, 3))(torch.randn(4, 2, 4))
-
-
-@pytest.mark.reference_only
-def test_rms_norm_wrong_trailing_shape_names_the_layer():
-    from minimod.nn import RMSNorm
-
-    with pytest.raises(ValueError, match=r"(RMSNorm|rms_norm).*last dimension 4.*\(2, 5\)"):
-        RMSNorm(4)(torch.randn(2, 5))
-
-
 # -- RMSNorm -----------------------------------------------------------------------------------
 
 
@@ -382,32 +311,49 @@ def test_functional_rms_norm_matches_torch(case, affine, eps, dtype, seed, scale
     )
 
 
+# -- both layers: defaults, loading both ways, repr, bad input ------------------------------------
+
+
+@pytest.mark.parametrize("name", ["LayerNorm", "RMSNorm"])
 @pytest.mark.parametrize("normalized_shape", [4, (2, 3)])
-def test_rms_norm_defaults(normalized_shape):
-    mine, twin = impl.nn.RMSNorm(normalized_shape), torch.nn.RMSNorm(normalized_shape)
-    assert mine.eps is None and twin.eps is None
+def test_defaults(name, normalized_shape):
+    """torch's eps (LayerNorm 1e-5; RMSNorm None: the dtype's machine epsilon), weight ones and
+    bias zeros, float32 parameters that learn. Inputs of scale 0.01 make eps matter."""
+    mine, twin = getattr(impl.nn, name)(normalized_shape), getattr(torch.nn, name)(normalized_shape)
+    assert mine.eps == twin.eps, f"{name}'s eps is {mine.eps}, torch's {twin.eps}"
     assert_same_state_dict_layout(mine, twin)
-    assert dict(mine.state_dict()).keys() == {"weight"}
-    torch.testing.assert_close(
-        mine.weight.detach(),
-        torch.ones(_as_tuple(normalized_shape)),
-        rtol=0,
-        atol=0,
-        msg="RMSNorm's weight starts at ones",
-    )
-    x = randn((3, *_as_tuple(normalized_shape)), torch.float32, 0, 0.01)
+    assert mine.weight.dtype == torch.float32 and mine.weight.requires_grad
+    for key, value in twin.state_dict().items():
+        torch.testing.assert_close(
+            mine.state_dict()[key], value, rtol=0, atol=0, msg=f"{name}'s {key} starts at {value}"
+        )
+    trailing = _as_tuple(normalized_shape)
+    x = randn((3, *trailing), torch.float32, 0, 0.01)
     with torch.no_grad():
         out = mine(x)
-    assert_hint_free(rms_norm_hint(x, _as_tuple(normalized_shape), None, None, out))
+    if name == "LayerNorm":
+        assert_hint_free(layer_norm_hint(x, trailing, None, None, twin.eps, out))
+    else:
+        assert_hint_free(rms_norm_hint(x, trailing, None, None, out))
     torch.testing.assert_close(out, twin(x).detach(), **tolerance(torch.float32, FACTOR))
 
 
-@pytest.mark.parametrize("affine", [True, False])
-def test_rms_norm_state_dict_loads_both_ways(affine):
+# (layer, constructor keyword arguments)
+LAYER_CONFIGS = [
+    ("LayerNorm", dict(elementwise_affine=True, bias=True)),
+    ("LayerNorm", dict(elementwise_affine=True, bias=False)),
+    ("LayerNorm", dict(elementwise_affine=False, bias=True)),
+    ("RMSNorm", dict(elementwise_affine=True)),
+    ("RMSNorm", dict(elementwise_affine=False)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", LAYER_CONFIGS)
+def test_state_dict_loads_both_ways(name, kwargs):
     x = randn((2, 3, 4), torch.float32, 0)
-    twin = torch.nn.RMSNorm(4, elementwise_affine=affine)
+    twin = getattr(torch.nn, name)(4, **kwargs)
     _randomise(twin, 5)
-    mine = impl.nn.RMSNorm(4, elementwise_affine=affine)
+    mine = getattr(impl.nn, name)(4, **kwargs)
     assert_same_state_dict_layout(mine, twin)
     mine.load_state_dict(twin.state_dict())
     with torch.no_grad():
@@ -419,15 +365,38 @@ def test_rms_norm_state_dict_loads_both_ways(affine):
 
 
 @pytest.mark.parametrize(
-    "args, kwargs",
-    [((4,), {}), (((2, 3),), dict(eps=1e-3)), ((4,), dict(elementwise_affine=False))],
+    "name, args, kwargs",
+    [
+        ("LayerNorm", (4,), {}),
+        ("LayerNorm", ((2, 3),), dict(eps=1e-3, bias=False)),
+        ("LayerNorm", (4,), dict(elementwise_affine=False)),
+        ("RMSNorm", (4,), {}),
+        ("RMSNorm", ((2, 3),), dict(eps=1e-3)),
+        ("RMSNorm", (4,), dict(elementwise_affine=False)),
+    ],
 )
-def test_rms_norm_repr_and_forward_match_torch(args, kwargs):
-    mine, twin = impl.nn.RMSNorm(*args, **kwargs), torch.nn.RMSNorm(*args, **kwargs)
+def test_repr_and_forward_match_torch(name, args, kwargs):
+    mine, twin = getattr(impl.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
     assert repr(mine) == repr(twin)
     x = randn((2, *_as_tuple(args[0])), torch.float32, 0)  # and it behaves as it prints
     with torch.no_grad():
         torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize(
+    "name, function, normalized_shape, shape, expected",
+    [
+        ("LayerNorm", "layer_norm", 4, (2, 5), r"last dimension 4.*\(2, 5\)"),
+        ("LayerNorm", "layer_norm", (2, 3), (4, 2, 4), r"\(2, 3\).*\(4, 2, 4\)"),
+        ("RMSNorm", "rms_norm", 4, (2, 5), r"last dimension 4.*\(2, 5\)"),
+    ],
+)
+def test_wrong_trailing_shape_names_the_layer(name, function, normalized_shape, shape, expected):
+    from minimod import nn
+
+    with pytest.raises(ValueError, match=rf"({name}|{function}).*{expected}"):
+        getattr(nn, name)(normalized_shape)(torch.randn(shape))
 
 
 # -- the hints fire on deliberately wrong implementations ------------------------------------

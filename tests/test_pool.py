@@ -119,90 +119,58 @@ def assert_pool_matches(function, x: torch.Tensor, kind: str, dims: int, args: d
 # -- max and average pooling -----------------------------------------------------------------
 
 
-@given(g=pool_geometries(2, "max"), dtype=dtypes, seed=seeds, scale=scales)
-@example(
-    g=dict(
-        args=dict(kernel_size=2, stride=3, padding=1, dilation=1, ceil_mode=True),
-        input_shape=(1, 1, 4, 4),
+POOLINGS = [("max", 2), ("max", 1), ("avg", 2), ("avg", 1)]
+# Chosen geometries, run on top of the drawn ones: ceil_mode's last window dropped or kept,
+# kernels, strides and dilations that differ per axis, padding that is (not) counted.
+CHOSEN_GEOMETRIES = [
+    ("max", 2, dict(kernel_size=2, stride=3, padding=1, dilation=1, ceil_mode=True), (1, 1, 4, 4)),
+    (
+        "max",
+        2,
+        dict(kernel_size=(1, 3), stride=None, padding=(0, 1), dilation=(1, 2), ceil_mode=False),
+        (2, 1, 3),
     ),
-    dtype=torch.float64,
-    seed=0,
-    scale=1.0,
-)
-@example(
-    g=dict(
-        args=dict(
-            kernel_size=(1, 3), stride=None, padding=(0, 1), dilation=(1, 2), ceil_mode=False
-        ),
-        input_shape=(2, 1, 3),
+    ("max", 1, dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True), (2, 3, 6)),
+    (
+        "avg",
+        2,
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=True),
+        (1, 2, 4, 5),
     ),
-    dtype=torch.float32,
-    seed=1,
-    scale=1.0,
-)
-def test_max_pool2d_matches_torch(g, dtype, seed, scale):
-    x = randn(g["input_shape"], dtype, seed, scale)
-    assert_pool_matches(impl.F.max_pool2d, x, "max", 2, g["args"])
-
-
-@given(g=pool_geometries(1, "max"), dtype=dtypes, seed=seeds, scale=scales)
-@example(
-    g=dict(
-        args=dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True),
-        input_shape=(2, 3, 6),
-    ),
-    dtype=torch.float64,
-    seed=0,
-    scale=1.0,
-)
-def test_max_pool1d_matches_torch(g, dtype, seed, scale):
-    x = randn(g["input_shape"], dtype, seed, scale)
-    assert_pool_matches(impl.F.max_pool1d, x, "max", 1, g["args"])
-
-
-@given(g=pool_geometries(2, "avg"), dtype=dtypes, seed=seeds, scale=scales)
-@example(
-    g=dict(
-        args=dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=True),
-        input_shape=(1, 2, 4, 5),
-    ),
-    dtype=torch.float64,
-    seed=0,
-    scale=1.0,
-)
-@example(
-    g=dict(
-        args=dict(
+    (
+        "avg",
+        2,
+        dict(
             kernel_size=(2, 3),
             stride=None,
             padding=(1, 1),
             ceil_mode=False,
             count_include_pad=False,
         ),
-        input_shape=(2, 3, 3),
+        (2, 3, 3),
     ),
-    dtype=torch.float32,
-    seed=1,
-    scale=1.0,
-)
-def test_avg_pool2d_matches_torch(g, dtype, seed, scale):
-    x = randn(g["input_shape"], dtype, seed, scale)
-    assert_pool_matches(impl.F.avg_pool2d, x, "avg", 2, g["args"])
+    (
+        "avg",
+        1,
+        dict(kernel_size=2, stride=3, padding=1, ceil_mode=True, count_include_pad=False),
+        (1, 1, 4),
+    ),
+]
 
 
-@given(g=pool_geometries(1, "avg"), dtype=dtypes, seed=seeds, scale=scales)
-@example(
-    g=dict(
-        args=dict(kernel_size=2, stride=3, padding=1, ceil_mode=True, count_include_pad=False),
-        input_shape=(1, 1, 4),
-    ),
-    dtype=torch.float64,
-    seed=0,
-    scale=1.0,
-)
-def test_avg_pool1d_matches_torch(g, dtype, seed, scale):
+@pytest.mark.parametrize("kind, dims", POOLINGS)
+@given(data=st.data(), dtype=dtypes, seed=seeds, scale=scales)
+def test_pool_matches_torch(kind, dims, data, dtype, seed, scale):
+    g = data.draw(pool_geometries(dims, kind), label="geometry")
     x = randn(g["input_shape"], dtype, seed, scale)
-    assert_pool_matches(impl.F.avg_pool1d, x, "avg", 1, g["args"])
+    assert_pool_matches(getattr(impl.F, f"{kind}_pool{dims}d"), x, kind, dims, g["args"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind, dims, args, shape", CHOSEN_GEOMETRIES)
+def test_pool_matches_torch_on_chosen_geometries(kind, dims, args, shape, dtype):
+    x = randn(shape, dtype, 0)
+    assert_pool_matches(getattr(impl.F, f"{kind}_pool{dims}d"), x, kind, dims, args)
 
 
 def test_functional_defaults():
@@ -274,6 +242,132 @@ def ties_hint(x_grad: torch.Tensor) -> str | None:
     if fractional.any():
         return f"{TIES_HINT} (gradient values {sorted(set(x_grad[fractional].tolist()))[:4]})"
     return None
+
+
+# -- torch's other arguments: 1-element tuples, return_indices, divisor_override, unpooling ------
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize(
+    "args",
+    [dict(kernel_size=3, padding=(1,)), dict(kernel_size=(3,), stride=(2,), padding=(1,))],
+)
+def test_one_element_tuples_mean_both_axes_like_torch(kind, args):
+    x = randn((2, 3, 6, 5), torch.float64, 0)
+    assert_pool_matches(getattr(impl.F, f"{kind}_pool2d"), x, kind, 2, args)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("stride", [(), []])
+def test_an_empty_stride_means_the_kernel_size_like_torch(kind, dims, stride):
+    x = randn((2, 3) + (7,) * dims, torch.float64, 0)
+    args = dict(kernel_size=2, stride=stride, padding=0, ceil_mode=False)
+    args |= dict(dilation=1) if kind == "max" else dict(count_include_pad=True)
+    assert_pool_matches(getattr(impl.F, f"{kind}_pool{dims}d"), x, kind, dims, args)
+    name = f"{kind.capitalize()}Pool{dims}d"
+    mine, twin = getattr(impl.nn, name)(2, stride), getattr(torch.nn, name)(2, stride)
+    assert_same_forward_backward(mine, twin, [x])
+
+
+@given(g=pool_geometries(2, "max"), dims=st.sampled_from([1, 2]), dtype=dtypes, seed=seeds)
+@example(
+    g=dict(
+        args=dict(kernel_size=2, stride=1, padding=0, dilation=1, ceil_mode=False),
+        input_shape=(1, 1, 3, 3),
+    ),
+    dims=2,
+    dtype=torch.float32,
+    seed=0,
+)
+def test_max_pool_return_indices_match_torch(g, dims, dtype, seed):
+    """Indices into each input map, flattened (H·W for 2-D, L for 1-D), as torch's; the values
+    and their gradient as without return_indices. Small integers make ties common: the first
+    maximum of a window wins, as in torch."""
+    args = dict(g["args"])
+    shape = g["input_shape"]
+    if dims == 1:
+        args = {k: v if isinstance(v, (int, bool)) or v is None else v[-1] for k, v in args.items()}
+        shape = shape[:-2] + shape[-1:]
+    x = torch.randint(-2, 3, shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+    function, reference = getattr(impl.F, f"max_pool{dims}d"), getattr(TF, f"max_pool{dims}d")
+    values, indices = function(x, **args, return_indices=True)
+    expected_values, expected_indices = reference(x, **args, return_indices=True)
+    torch.testing.assert_close(values, expected_values)
+    assert torch.equal(indices, expected_indices), f"{indices} != torch's {expected_indices}"
+    assert_same_forward_backward(
+        lambda t: function(t, **args, return_indices=True)[0],
+        lambda t: reference(t, **args, return_indices=True)[0],
+        [x],
+    )
+    name = f"MaxPool{dims}d"
+    mine = getattr(impl.nn, name)(**args, return_indices=True)
+    twin = getattr(torch.nn, name)(**args, return_indices=True)
+    for a, b in zip(mine(x), twin(x), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_return_indices_false_is_accepted(dims):
+    x = randn((2, 3) + (6,) * dims, torch.float32, 0)
+    out = getattr(impl.F, f"max_pool{dims}d")(x, 2, return_indices=False)
+    torch.testing.assert_close(out, getattr(TF, f"max_pool{dims}d")(x, 2))
+    module = getattr(impl.nn, f"MaxPool{dims}d")(2, 2, 0, 1, False, False)  # torch's order
+    torch.testing.assert_close(module(x), out)
+
+
+@pytest.mark.reference_only  # given code (no lesson writes it)
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize(
+    "kernel, stride, padding, size, output_size",
+    [(2, None, 0, 6, None), (3, 2, 1, 7, None), (2, None, 0, 7, 7), (3, 2, 1, 6, 6)],
+)
+def test_max_unpool_matches_torch(dims, kernel, stride, padding, size, output_size):
+    x = randn((2, 3) + (size,) * dims, torch.float64, 0)
+    pool_args = dict(kernel_size=kernel, stride=stride, padding=padding, return_indices=True)
+    values, indices = getattr(TF, f"max_pool{dims}d")(x, **pool_args)
+    out_size = None if output_size is None else (output_size,) * dims
+    args = dict(kernel_size=kernel, stride=stride, padding=padding, output_size=out_size)
+    assert_same_forward_backward(
+        lambda v: getattr(impl.F, f"max_unpool{dims}d")(v, indices, **args),
+        lambda v: getattr(TF, f"max_unpool{dims}d")(v, indices, **args),
+        [values],
+    )
+    name = f"MaxUnpool{dims}d"
+    mine = getattr(impl.nn, name)(kernel, stride, padding)
+    twin = getattr(torch.nn, name)(kernel, stride, padding)
+    torch.testing.assert_close(
+        mine(values, indices, output_size=out_size), twin(values, indices, output_size=out_size)
+    )
+    torch.testing.assert_close(
+        mine(input=values, indices=indices, output_size=out_size),
+        twin(values, indices, output_size=out_size),
+    )
+    assert repr(mine) == repr(twin)
+
+
+@pytest.mark.parametrize("divisor", [1, 3, 7])
+@pytest.mark.parametrize("padding, count_include_pad", [(0, True), (1, True), (1, False)])
+def test_avg_pool2d_divisor_override_matches_torch(divisor, padding, count_include_pad):
+    x = randn((2, 3, 5, 6), torch.float64, 0)
+    args = dict(
+        kernel_size=3,
+        stride=2,
+        padding=padding,
+        ceil_mode=True,
+        count_include_pad=count_include_pad,
+        divisor_override=divisor,
+    )
+    assert_same_forward_backward(
+        lambda t: impl.F.avg_pool2d(t, **args), lambda t: TF.avg_pool2d(t, **args), [x]
+    )
+    assert_same_forward_backward(impl.nn.AvgPool2d(**args), torch.nn.AvgPool2d(**args), [x])
+
+
+@pytest.mark.reference_only
+def test_avg_pool2d_divisor_override_zero_is_a_value_error():
+    with pytest.raises(ValueError, match=r"divisor_override"):
+        impl.F.avg_pool2d(torch.randn(1, 1, 4, 4), 2, divisor_override=0)
 
 
 # -- adaptive average pooling ----------------------------------------------------------------

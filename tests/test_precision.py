@@ -409,6 +409,7 @@ def fp32_curve() -> tuple[float, ...]:
     return tuple(tiny_gpt_curve("fp32")[0])
 
 
+@pytest.mark.slow
 def test_bf16_training_follows_the_fp32_loss_curve():
     """Tolerance: |loss_bf16 − loss_fp32| < 5% of the fp32 loss at every step (measured: 0.5%;
     the loss is itself a bf16 number on the CPU, 8 significant bits)."""
@@ -422,6 +423,7 @@ def test_bf16_training_follows_the_fp32_loss_curve():
         assert c[-1] < 0.6 * c[0], f"the loss should fall: {c[0]:.3f} -> {c[-1]:.3f}"
 
 
+@pytest.mark.slow
 def test_fp16_training_with_the_scaler_trains():
     """fp16 with the default scaler (S = 2**16 at first) on the CPU: any overflowing step is
     skipped and S halves, after that the curve follows fp32's (final loss within 10%)."""

@@ -1,5 +1,6 @@
-"""The purity rule (DESIGN.md §2): minimod/, exercises/ and solutions/ never use torch.nn,
-torch.nn.functional or torch.optim -- neither by import nor by attribute (``torch.nn.X``)."""
+"""The purity rule (docs/architecture.md §2): minimod/, exercises/ and solutions/ never use
+torch.nn, torch.nn.functional or torch.optim -- neither by import nor by attribute
+(``torch.nn.X``)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_minimod_exercises_and_solutions_do_not_use_torch_nn_or_optim():
         problems += scan(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
     assert not problems, (
         "torch.nn / torch.optim used where only tensor ops and autograd are allowed "
-        "(DESIGN.md §2):\n  " + "\n  ".join(problems)
+        "(docs/architecture.md §2):\n  " + "\n  ".join(problems)
     )
 
 

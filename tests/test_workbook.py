@@ -233,6 +233,7 @@ def test_lessons_import_cleanly_and_stand_alone(kind, expected, tmp_path, monkey
     assert e04.cross_entropy.__globals__["log_softmax"] is minimod.nn.activation.log_softmax
 
 
+@pytest.mark.slow
 def test_make_workbook_is_idempotent_and_keeps_your_code(expected, tmp_path):
     out = io.StringIO()
     first = generate.write(tmp_path, out=out)

@@ -8,6 +8,9 @@
   (compositional sentiment), ``make_shapes`` (images, labels, boxes), ``make_keywords`` /
   ``keyword_features`` (pitch-contour "words", log-mel or MFCC features).
 - ``DataLoader``, ``collate_text`` (padding + attention masks), ``lm_batch`` (LM windows).
+- Real datasets, prepared by ``make real`` (see data/README.md): ``movie_sentiment``
+  (``vader``), ``digits`` and ``spoken_digits`` (``digitsets``), readers ``read_idx`` and
+  ``read_text_label_tsv`` (``formats``); ``python -m minimod.data.real`` prepares and counts.
 """
 
 from __future__ import annotations
@@ -16,21 +19,15 @@ from pathlib import Path
 
 from minimod.data.audio import keyword_features, log_mel, make_keywords, mfcc
 from minimod.data.bpe import ByteBPETokenizer
+from minimod.data.digitsets import digits, spoken_digits
+from minimod.data.formats import read_idx, read_text_label_tsv
 from minimod.data.loader import DataLoader, collate_text, lm_batch, pad_sequences
-from minimod.data.real import (
-    MissingDataError,
-    digits,
-    movie_ratings,
-    movie_sentiment,
-    prepare_vader,
-    read_idx,
-    read_text_label_tsv,
-    spoken_digits,
-)
 from minimod.data.reviews import make_reviews, review_corpus
 from minimod.data.shapes import ShapesData, make_shapes
+from minimod.data.splits import MissingDataError
 from minimod.data.text import BUILTIN_CORPORA, load_corpus, pydoc_corpus, split_text
 from minimod.data.tokenizers import CharTokenizer, Tokenizer, read_tokenizer_file
+from minimod.data.vader import movie_ratings, movie_sentiment, prepare_vader
 from minimod.data.wordpiece import WordPieceTokenizer
 
 TOKENIZER_TYPES: dict[str, type[Tokenizer]] = {

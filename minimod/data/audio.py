@@ -10,7 +10,7 @@ several synthetic speakers who differ in base pitch, pitch range, speed and timb
   phase 2π ∫ f, shaped by the envelope sqrt(sin(π τ)), scaled by an amplitude in [0.3, 0.9];
 - has Gaussian noise of standard deviation in [0.003, 0.03] over the whole clip.
 
-Features (DESIGN: no torch.nn; the formulas are the ones torchaudio and librosa use):
+Features (tensor ops only, docs/architecture.md §2; the formulas are torchaudio's and librosa's):
 frames (``Tensor.unfold``, no centre padding: frames = 1 + (samples - n_fft) // hop) -> periodic
 Hann window -> power spectrum |rfft|² -> triangular mel filters on the HTK mel scale
 (mel = 2595 log10(1 + f / 700)) -> log (floored at 1e-10) -> orthonormal DCT-II for MFCCs.

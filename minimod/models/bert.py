@@ -2,14 +2,16 @@
 
     input_ids, token_type_ids (B, T)
     -> word + position + token-type embeddings, LayerNorm, dropout     (B, T, H)
-    -> num_hidden_layers × post-LayerNorm layer:
-           x = LayerNorm(x + dropout(attention(x)))
-           x = LayerNorm(x + dropout(W₂ gelu(W₁ x)))
+    -> num_hidden_layers × post-LayerNorm BertLayer:
+           x = ln_1(x + dropout(attn(x)))
+           x = ln_2(x + dropout(mlp(x)))          mlp: down(gelu(up(x)))
     -> sequence output (B, T, H); pooler: tanh(W · x[:, 0]) (B, H) for sentence tasks
 
-Every query sees every key except padding (no causal mask). Module and parameter names follow
-Hugging Face's BERT (``embeddings.word_embeddings.weight``,
-``encoder.layer.0.attention.self.query.weight``, …) so real checkpoints load by name.
+Every query sees every key except padding (no causal mask). The modules are named for the
+reader, as GPT's are: ``encoder.layer.0.attn.query.weight``, ``encoder.layer.0.ln_1.weight``,
+``encoder.layer.0.mlp.up.weight``, ``lm_head.decoder.weight``. Hugging Face checkpoints, whose
+names mirror the original TensorFlow code (``encoder.layer.0.attention.self.query.weight``),
+load through the explicit key map ``minimod.models.weights.hf_bert_to_minimod``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from einops import rearrange
 
 from minimod import nn
 from minimod.nn import functional as F
-from minimod.nn.recompute import checkpoint
 
 
 @dataclass
@@ -55,7 +56,7 @@ class BertEmbeddings(nn.Module):
         )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.max_positions = config.max_position_embeddings
 
@@ -75,11 +76,14 @@ class BertEmbeddings(nn.Module):
             + self.position_embeddings(positions)
             + self.token_type_embeddings(token_type_ids)
         )
-        return self.dropout(self.LayerNorm(x))
+        return self.dropout(self.ln(x))
         # END SOLUTION
 
 
 class BertSelfAttention(nn.Module):
+    """Multi-head self-attention over every position: x (B, T, H), mask None or boolean
+    (B, 1, 1, T) with True = attend -> (B, T, H), the heads' outputs projected by ``out``."""
+
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
         self.num_heads = config.num_attention_heads
@@ -87,6 +91,7 @@ class BertSelfAttention(nn.Module):
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out = nn.Linear(config.hidden_size, config.hidden_size)
         # END SOLUTION
         self.dropout_p = config.attention_probs_dropout_prob
 
@@ -98,58 +103,39 @@ class BertSelfAttention(nn.Module):
         )
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-        return rearrange(y, "b h t d -> b t (h d)")
+        return self.out(rearrange(y, "b h t d -> b t (h d)"))
         # END SOLUTION
 
 
-class BertSelfOutput(nn.Module):
-    """Project, dropout, add the residual, then LayerNorm (post-LN)."""
+class BertMLP(nn.Module):
+    """x (B, T, H) -> down(gelu(up(x))) (B, T, H), through intermediate_size features."""
 
-    def __init__(self, config: BERTConfig, in_features: int) -> None:
-        super().__init__()
-        self.dense = nn.Linear(in_features, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        # BEGIN SOLUTION
-        return self.LayerNorm(residual + self.dropout(self.dense(x)))
-        # END SOLUTION
-
-
-class BertAttention(nn.Module):
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
-        self.self = BertSelfAttention(config)  # the name Hugging Face's checkpoints use
-        self.output = BertSelfOutput(config, config.hidden_size)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        # BEGIN SOLUTION
-        return self.output(self.self(x, mask), x)
-        # END SOLUTION
-
-
-class BertIntermediate(nn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.intermediate_act_fn = nn.GELU()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = nn.GELU()
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.intermediate_act_fn(self.dense(x))
+        return self.down(self.act(self.up(x)))
 
 
 class BertLayer(nn.Module):
+    """Post-LayerNorm: transform, dropout, add back, then normalise the sum. x (B, T, H) ->
+    (B, T, H); mask as in ``BertSelfAttention``."""
+
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
-        self.attention = BertAttention(config)
-        self.intermediate = BertIntermediate(config)
-        self.output = BertSelfOutput(config, config.intermediate_size)  # "BertOutput" in HF
+        self.attn = BertSelfAttention(config)
+        self.ln_1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = BertMLP(config)
+        self.ln_2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # BEGIN SOLUTION
-        x = self.attention(x, mask)
-        return self.output(self.intermediate(x), x)
+        x = self.ln_1(x + self.dropout(self.attn(x, mask)))
+        return self.ln_2(x + self.dropout(self.mlp(x)))
         # END SOLUTION
 
 
@@ -158,14 +144,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
 
-    # Activation checkpointing (--checkpoint-activations): keep only each layer's input during
-    # the forward pass and recompute the layer's activations when the backward pass needs them.
-    checkpoint_activations: bool = False
-
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        recompute = self.checkpoint_activations and self.training and torch.is_grad_enabled()
         for layer in self.layer:
-            x = checkpoint(layer, x, mask) if recompute else layer(x, mask)
+            x = layer(x, mask)
         return x
 
 
@@ -235,40 +216,21 @@ class BERT(nn.Module):
         # END SOLUTION
 
 
-class BertPredictionHeadTransform(nn.Module):
+class BertMLMHead(nn.Module):
+    """hidden (B, T, H) -> scores over the vocabulary (B, T, vocab_size): dense, GELU,
+    LayerNorm, then ``decoder``, whose weight BERTForMaskedLM ties to the word embeddings."""
+
     def __init__(self, config: BERTConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.transform_act_fn = nn.GELU()
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.act = nn.GELU()
+        self.ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # BEGIN SOLUTION
-        return self.LayerNorm(self.transform_act_fn(self.dense(x)))
+        return self.decoder(self.ln(self.act(self.dense(x))))
         # END SOLUTION
-
-
-class BertLMPredictionHead(nn.Module):
-    """transform, then scores over the vocabulary with the word embedding matrix (tied)."""
-
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.transform = BertPredictionHeadTransform(config)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias  # one bias, under both of Hugging Face's names
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(x))
-
-
-class BertOnlyMLMHead(nn.Module):
-    def __init__(self, config: BERTConfig) -> None:
-        super().__init__()
-        self.predictions = BertLMPredictionHead(config)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictions(x)
 
 
 class BERTForMaskedLM(nn.Module):
@@ -279,10 +241,10 @@ class BERTForMaskedLM(nn.Module):
         super().__init__()
         self.config = config
         self.bert = BERT(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
-        self.cls.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        self.lm_head = BertMLMHead(config)
+        self.lm_head.apply(lambda m: init_bert_weights(m, config.initializer_range))
         # BEGIN SOLUTION
-        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        self.lm_head.decoder.weight = self.bert.embeddings.word_embeddings.weight
         # END SOLUTION
 
     def forward(
@@ -295,7 +257,7 @@ class BERTForMaskedLM(nn.Module):
         """-> (logits (B, T, vocab_size), loss or None)."""
         # BEGIN SOLUTION
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
-        logits = self.cls(hidden)
+        logits = self.lm_head(hidden)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(
@@ -305,36 +267,3 @@ class BERTForMaskedLM(nn.Module):
             )
         return logits, loss
         # END SOLUTION
-
-
-def mask_tokens(
-    input_ids: torch.Tensor,
-    mask_token_id: int,
-    vocab_size: int,
-    special_ids: tuple[int, ...] | list[int] = (),
-    mlm_probability: float = 0.15,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masking: choose mlm_probability of the positions that are not special tokens
-    (padding, [CLS], [SEP], … given in special_ids); of those, 80% become [MASK], 10% a random
-    token, 10% stay as they are. Returns (inputs, labels) with labels −100 where not chosen."""
-
-    # BEGIN SOLUTION
-    def uniform() -> torch.Tensor:
-        return torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
-
-    maskable = ~torch.isin(
-        input_ids, torch.tensor(list(special_ids), dtype=input_ids.dtype, device=input_ids.device)
-    )
-    chosen = (uniform() < mlm_probability) & maskable
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
-    action = uniform()  # one draw decides: < 0.8 mask, < 0.9 random token, else keep
-    to_mask = chosen & (action < 0.8)
-    to_random = chosen & (action >= 0.8) & (action < 0.9)
-    random_ids = torch.randint(
-        vocab_size, input_ids.shape, generator=generator, device=input_ids.device
-    )
-    inputs = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
-    inputs = torch.where(to_random, random_ids, inputs)
-    return inputs, labels
-    # END SOLUTION

@@ -7,6 +7,7 @@
 
 Key names follow GPT-2 (transformer.wte, transformer.h.0.attn.c_attn, …), so GPT-2-shaped
 checkpoints convert with a transpose of the attention/MLP weights (GPT-2 stores them as Conv1D).
+Generating text (``GPT.generate``: sampling, the KV cache) is in ``minimod.models.generation``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import torch
 from einops import rearrange
 
 from minimod import nn
+from minimod.models.generation import LayerCache, generate
 from minimod.nn import functional as F
 from minimod.nn.attention import causal_mask
-from minimod.nn.recompute import checkpoint
 
 
 @dataclass
@@ -44,46 +45,6 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
-
-
-class LayerCache:
-    """The keys and values one attention layer has seen so far: (B, H, T_past, D) each.
-
-    Stored in buffers with room to spare, which double when full: appending one token then
-    copies one token, where concatenating would copy the whole past every time."""
-
-    def __init__(self) -> None:
-        self._keys: torch.Tensor | None = None  # (B, H, capacity, D)
-        self._values: torch.Tensor | None = None
-        self.length = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    @property
-    def keys(self) -> torch.Tensor | None:
-        return None if self._keys is None else self._keys[:, :, : self.length]
-
-    @property
-    def values(self) -> torch.Tensor | None:
-        return None if self._values is None else self._values[:, :, : self.length]
-
-    def update(self, keys: torch.Tensor, values: torch.Tensor):
-        """Append the new keys/values (B, H, T, D); return all of them (B, H, past + T, D)."""
-        # BEGIN SOLUTION
-        end = self.length + keys.shape[2]
-        if self._keys is None or end > self._keys.shape[2]:  # full: move to buffers twice as big
-            capacity = max(2 * end, 16)
-            grown = [x.new_empty(*x.shape[:2], capacity, x.shape[3]) for x in (keys, values)]
-            if self._keys is not None:
-                grown[0][:, :, : self.length] = self.keys
-                grown[1][:, :, : self.length] = self.values
-            self._keys, self._values = grown
-        self._keys[:, :, self.length : end] = keys
-        self._values[:, :, self.length : end] = values
-        self.length = end
-        return self.keys, self.values
-        # END SOLUTION
 
 
 class CausalSelfAttention(nn.Module):
@@ -180,13 +141,6 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         # END SOLUTION
 
-    # Activation checkpointing (--checkpoint-activations): keep only each block's input during
-    # the forward pass and recompute the block's activations when the backward pass needs them.
-    checkpoint_activations: bool = False
-
-    def _recompute(self) -> bool:
-        return self.checkpoint_activations and self.training and torch.is_grad_enabled()
-
     def num_parameters(self, trainable_only: bool = False, non_embedding: bool = True) -> int:
         """As nanoGPT reports it: position embeddings excluded unless non_embedding=False (the
         token embedding is counted, because it is also the output layer)."""
@@ -208,10 +162,7 @@ class GPT(nn.Module):
         positions = torch.arange(past, past + length, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
         for i, block in enumerate(self.transformer.h):
-            if cache is None and self._recompute():
-                x = checkpoint(block, x)  # keeps only the block's input
-            else:
-                x = block(x, None if cache is None else cache[i])
+            x = block(x, None if cache is None else cache[i])
         return self.transformer.ln_f(x)
         # END SOLUTION
 
@@ -240,72 +191,6 @@ class GPT(nn.Module):
         use_cache: bool = True,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy.
-
-        With use_cache, each step feeds only the new token and reuses the keys and values of
-        the earlier ones. Once the sequence is longer than block_size the window slides, every
-        position shifts, and the cache cannot be reused: then each step recomputes the window.
-        """
-        # inference_mode: no_grad without autograd's per-tensor bookkeeping (version counters,
-        # view tracking): it shows when every step is small. The result is cloned outside, so
-        # it is an ordinary tensor that later training may use.
-        with torch.inference_mode():
-            idx = self._generate(
-                idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator
-            )
-        return idx.clone()
-
-    def _generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator):
-        # BEGIN SOLUTION
-        cache = None
-        for _ in range(max_new_tokens):
-            if use_cache and idx.shape[1] <= self.config.block_size:
-                if cache is None:
-                    cache = [LayerCache() for _ in range(self.config.n_layer)]
-                hidden = self.hidden_states(idx[:, len(cache[0]) :], cache)
-            else:
-                cache = None
-                hidden = self.hidden_states(idx[:, -self.config.block_size :])
-            logits = self.lm_head(hidden[:, -1])  # (B, vocab_size)
-            next_token = sample(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat([idx, next_token], dim=1)
-        return idx
-        # END SOLUTION
-
-
-def sample(
-    logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """One token per row from logits (B, V) -> (B, 1).
-
-    temperature divides the logits (< 1 sharper, > 1 flatter, 0 = argmax); top_k keeps the k
-    most likely tokens; top_p keeps the smallest set of most likely tokens whose probabilities
-    add up to at least p (nucleus sampling). Everything else gets probability 0.
-    """
-    if temperature < 0:
-        raise ValueError(f"sample: temperature must be ≥ 0, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"sample: top_k must be ≥ 1, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"sample: top_p must be in (0, 1], got {top_p}")
-    # BEGIN SOLUTION
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
-    if top_k is not None:
-        kth_best = torch.topk(logits, min(top_k, logits.shape[-1])).values[..., -1:]
-        logits = logits.masked_fill(logits < kth_best, float("-inf"))
-    if top_p is not None:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        probs = F.softmax(sorted_logits, dim=-1)
-        # Drop a token when the tokens before it already reach top_p (the best one stays).
-        drop_sorted = probs.cumsum(dim=-1) - probs >= top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    probs = F.softmax(logits, dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
-    # END SOLUTION
+        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy; the loop,
+        the sampling and the KV cache are in ``minimod.models.generation``."""
+        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator)

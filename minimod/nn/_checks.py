@@ -19,16 +19,23 @@ def _name(where) -> str:
     return where if isinstance(where, str) else describe(where)
 
 
-def expect_floating(where, x: torch.Tensor) -> None:
-    """x must be a floating-point tensor; ``where``: a string, or the module checking."""
+def expect_tensor(where, x) -> None:
+    """x must be a tensor: a list or an array is a TypeError naming ``where`` (a string, or the
+    module checking), not an AttributeError from deep inside the layer."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{_name(where)}: expected a tensor, got {type(x).__name__}")
+
+
+def expect_floating(where, x: torch.Tensor) -> None:
+    """x must be a floating-point tensor; ``where``: a string, or the module checking."""
+    expect_tensor(where, x)
     if not x.is_floating_point():
         raise TypeError(f"{_name(where)}: expected a floating-point input, got {x.dtype}")
 
 
 def expect_trailing_shape(where, x: torch.Tensor, shape: Sequence[int]) -> None:
     """The last ``len(shape)`` dimensions of ``x`` must equal ``shape``; ``where`` as above."""
+    expect_tensor(where, x)
     shape = tuple(shape)
     if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
         what = "last dimension" if len(shape) == 1 else "trailing dimensions"

@@ -7,19 +7,20 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
-from minimod.nn._checks import normalize_dim
+from minimod.nn._checks import expect_tensor, normalize_dim
 from minimod.nn._function import run
 from minimod.nn.module import Module
 
 
 def relu(input: torch.Tensor) -> torch.Tensor:
-    """max(x, 0); the gradient at exactly 0 is 0, as in torch."""
+    """max(x, 0); the gradient at exactly 0 is 0, as in torch, and NaN passes it through."""
+    expect_tensor("relu", input)
     return run(ReLUFunction, input)
 
 
 class ReLUFunction(torch.autograd.Function):
-    """relu with a hand-written backward: y = max(x, 0), dL/dx = dL/dy · [y > 0]. Keeps only y
-    (no boolean mask, no zeros tensor): two cheap passes where torch.where takes several."""
+    """relu with a hand-written backward: y = max(x, 0), dL/dx = dL/dy · [not y ≤ 0]. Keeps only
+    y (no boolean mask, no zeros tensor): two cheap passes where torch.where takes several."""
 
     @staticmethod
     def forward(ctx, input):
@@ -34,7 +35,9 @@ class ReLUFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
         # BEGIN SOLUTION
-        return grad_output * output.sign()  # y > 0: 1, y = 0 (x ≤ 0): 0
+        # Zero where y ≤ 0 (x ≤ 0), not "kept where y > 0": a NaN input (y = NaN) passes the
+        # gradient through, as in torch.
+        return grad_output.masked_fill(output <= 0, 0)
         # END SOLUTION
 
 
@@ -43,6 +46,7 @@ def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's choice)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    expect_tensor("gelu", input)
     return run(GELUFunction, input, approximate)
 
 
@@ -89,6 +93,7 @@ class GELUFunction(torch.autograd.Function):
 
 def sigmoid(input: torch.Tensor) -> torch.Tensor:
     """1 / (1 + e^(−x)), computed without overflow for large |x|."""
+    expect_tensor("sigmoid", input)
     # BEGIN SOLUTION
     # e^(−|x|) never overflows; for x < 0 use the equal form e^x / (1 + e^x).
     # (where, not abs: abs has gradient 0 at x = 0, which would cut σ'(0) = 1/4 off.)
@@ -99,6 +104,7 @@ def sigmoid(input: torch.Tensor) -> torch.Tensor:
 
 def tanh(input: torch.Tensor) -> torch.Tensor:
     """(e^x − e^(−x)) / (e^x + e^(−x)) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|))."""
+    expect_tensor("tanh", input)
     # BEGIN SOLUTION
     # Only e^(−2|x|) ≤ 1 is ever computed, and expm1 keeps 1 − e^(−2|x|) accurate near 0.
     negative_abs = torch.where(input >= 0, -input, input)  # −|x| with gradient ∓1 at x = 0
@@ -109,6 +115,7 @@ def tanh(input: torch.Tensor) -> torch.Tensor:
 
 def silu(input: torch.Tensor) -> torch.Tensor:
     """x·σ(x), also called swish."""
+    expect_tensor("silu", input)
     # BEGIN SOLUTION
     return input * sigmoid(input)
     # END SOLUTION
@@ -119,9 +126,26 @@ def _softmax_dim(ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """exp(x_i) / Σ_j exp(x_j) along ``dim``; subtracting the max first avoids overflow."""
-    dim = normalize_dim("softmax", _softmax_dim(input.dim()) if dim is None else dim, input.dim())
+def _softmax_input(
+    where: str, input: torch.Tensor, dim: int | None, dtype: torch.dtype | None
+) -> tuple[torch.Tensor, int]:
+    """The checks and conversions softmax and log_softmax share: input cast to ``dtype`` (when
+    given, before anything else, as torch) and ``dim`` made non-negative."""
+    expect_tensor(where, input)
+    if dtype is not None:
+        input = input.to(dtype)
+    dim = _softmax_dim(input.dim()) if dim is None else dim
+    return input, normalize_dim(where, dim, input.dim())
+
+
+def softmax(
+    input: torch.Tensor, dim: int | None = None, *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """exp(x_i) / Σ_j exp(x_j) along ``dim``; subtracting the max first avoids overflow.
+    dtype: cast the input to it first (e.g. float32 logits, float64 probabilities)."""
+    input, dim = _softmax_input("softmax", input, dim, dtype)
+    if input.numel() == 0:  # nothing to normalise (and no max to take over an empty dim)
+        return input.clone()
     # BEGIN SOLUTION
     # softmax(x) = softmax(x − c) for any constant c; c = max makes every exponent ≤ 0.
     shifted = input - input.amax(dim, keepdim=True).detach()
@@ -130,11 +154,14 @@ def softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     # END SOLUTION
 
 
-def log_softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """x_i − log Σ_j exp(x_j) along ``dim`` (log-sum-exp with the max factored out)."""
-    dim = normalize_dim(
-        "log_softmax", _softmax_dim(input.dim()) if dim is None else dim, input.dim()
-    )
+def log_softmax(
+    input: torch.Tensor, dim: int | None = None, *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """x_i − log Σ_j exp(x_j) along ``dim`` (log-sum-exp with the max factored out).
+    dtype: cast the input to it first, as for softmax."""
+    input, dim = _softmax_input("log_softmax", input, dim, dtype)
+    if input.numel() == 0:
+        return input.clone()
     # BEGIN SOLUTION
     shifted = input - input.amax(dim, keepdim=True).detach()
     return shifted - torch.log(torch.exp(shifted).sum(dim, keepdim=True))
@@ -142,8 +169,8 @@ def log_softmax(input: torch.Tensor, dim: int | None = None) -> torch.Tensor:
 
 
 class ReLU(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return relu(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return relu(input)
 
 
 class GELU(Module):
@@ -151,26 +178,26 @@ class GELU(Module):
         super().__init__()
         self.approximate = approximate
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gelu(x, self.approximate)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
 
 
 class Sigmoid(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sigmoid(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return sigmoid(input)
 
 
 class Tanh(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return tanh(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return tanh(input)
 
 
 class SiLU(Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return silu(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return silu(input)
 
 
 class Softmax(Module):
@@ -178,8 +205,8 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return softmax(x, self.dim)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -190,8 +217,8 @@ class LogSoftmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return log_softmax(x, self.dim)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

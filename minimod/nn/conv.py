@@ -26,8 +26,10 @@ from minimod.nn.module import Module, Parameter
 
 
 def pair(value: int | tuple[int, ...], n: int = 2) -> tuple[int, ...]:
-    """3 -> (3, 3); (3, 1) stays (3, 1)."""
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    """3 -> (3, 3); (3, 1) stays (3, 1); (3,) -> (3, 3): one value for every axis, as torch."""
+    if not isinstance(value, (tuple, list)):
+        return (value,) * n
+    return tuple(value) * n if len(value) == 1 else tuple(value)
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -225,16 +227,9 @@ class _Conv2dFunction(torch.autograd.Function):
         # END SOLUTION
 
 
-def conv1d(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    stride: int | tuple = 1,
-    padding: int | tuple | str = 0,
-    dilation: int | tuple = 1,
-    groups: int = 1,
-) -> torch.Tensor:
-    """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k)."""
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+    """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k); the
+    arguments as ``conv2d``'s, each one number (or "valid"/"same") instead of a pair."""
     if isinstance(padding, str):
         padding2d = padding
     else:

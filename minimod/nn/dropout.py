@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from minimod.nn._checks import expect_tensor
 from minimod.nn.module import Module
 
 
@@ -16,6 +17,7 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True) -> torch
     """Inverted dropout: keep each element with probability 1 − p and scale survivors by
     1/(1 − p), so the expected value is unchanged and evaluation needs no rescaling."""
     _check_p("dropout", p)
+    expect_tensor("dropout", input)
     # BEGIN SOLUTION
     if not training or p == 0.0:
         return input
@@ -32,8 +34,8 @@ class Dropout(Module):
         _check_p("Dropout", p)
         self.p = p
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -20,11 +20,15 @@ from minimod.nn.pool import (
     avg_pool2d,
     max_pool1d,
     max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
 )
 
 __all__ = [
     "max_pool2d",
     "max_pool1d",
+    "max_unpool2d",
+    "max_unpool1d",
     "conv2d",
     "conv1d",
     "batch_norm",

@@ -92,13 +92,7 @@ def ones_(tensor: torch.Tensor) -> torch.Tensor:
     return constant_(tensor, 1.0)
 
 
-def kaiming_uniform_(
-    tensor: torch.Tensor,
-    a: float = 0.0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator=None,
-) -> torch.Tensor:
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He initialisation: U(-bound, bound), bound = gain · √(3 / fan)."""
     if tensor.numel() == 0:
         return tensor
@@ -109,13 +103,7 @@ def kaiming_uniform_(
     # END SOLUTION
 
 
-def kaiming_normal_(
-    tensor: torch.Tensor,
-    a: float = 0.0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator=None,
-) -> torch.Tensor:
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He initialisation: N(0, std²), std = gain / √fan."""
     if tensor.numel() == 0:
         return tensor

@@ -7,7 +7,7 @@ import math
 import torch
 
 from minimod.nn import init
-from minimod.nn._checks import expect_floating, expect_trailing_shape
+from minimod.nn._checks import expect_floating, expect_tensor, expect_trailing_shape
 from minimod.nn.module import Module, Parameter
 
 
@@ -17,6 +17,7 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     input (*, in_features), weight (out_features, in_features), bias (out_features,)
     -> (*, out_features). Any number of leading dimensions, including none.
     """
+    expect_tensor("linear", input)
     # BEGIN SOLUTION
     if bias is None or input.dim() < 2:
         return input @ weight.T if bias is None else input @ weight.T + bias
@@ -57,10 +58,10 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
         # END SOLUTION
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_floating(self, x)
-        expect_trailing_shape(self, x, (self.in_features,))
-        return linear(x, self.weight, self.bias)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_floating(self, input)
+        expect_trailing_shape(self, input, (self.in_features,))
+        return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

@@ -131,7 +131,7 @@ def apply_lora(
     wrapped layers' names.
 
     targets: fnmatch patterns over the names of ``model.named_modules()``, e.g. "*.c_attn" (GPT),
-    "*attention.self.query" (BERT); the default "*" wraps every Linear. Each pattern must match at
+    "*attn.query" (BERT); the default "*" wraps every Linear. Each pattern must match at
     least one Linear. Freezing happens once, here: call apply_lora first, then unfreeze what else
     should train (e.g. ``model.head.requires_grad_(True)``). A tied weight stays tied: the base
     Linear is kept, not copied (but see merge_lora).

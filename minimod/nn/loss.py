@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from minimod.nn._checks import can_read_back
+from minimod.nn._checks import can_read_back, expect_tensor
 from minimod.nn._function import run
 from minimod.nn.activation import log_softmax
 from minimod.nn.module import Module
@@ -19,6 +19,18 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def _weighted_mean(
+    loss: torch.Tensor, target_weight: torch.Tensor, counted: torch.Tensor
+) -> torch.Tensor:
+    """Σ loss / Σ target_weight: "mean" for class-index targets, divided as torch divides
+    whatever the sign of Σ target_weight (counted targets weighing 0 in all give ±inf or nan,
+    and such gradients, as in torch). Every target ignored: nan as in torch, with a gradient of
+    0 rather than nan, so one padding-only batch cannot poison accumulated gradients."""
+    any_counted = counted.any()
+    total = torch.where(any_counted, target_weight.sum(), 1)
+    return torch.where(any_counted, loss.sum() / total, torch.nan)
 
 
 def _check_reduction(where: str, reduction: str) -> None:
@@ -64,6 +76,7 @@ def cross_entropy(
     With indices and reduction="mean" the sum is divided by Σ w_target over counted targets.
     """
     _check_reduction("cross_entropy", reduction)
+    expect_tensor("cross_entropy", input)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.dim() == 1:  # unbatched: add a batch axis, remove it again at the end
@@ -107,17 +120,18 @@ def cross_entropy(
     if weight is not None:
         target_weight = target_weight * weight[safe_target]
     loss = nll * target_weight
-    if label_smoothing > 0:
-        # Spread label_smoothing of the mass evenly: −(ε/C) Σ_c w_c log p_c per counted target.
-        smooth = -weighted_logp.sum(1) * counted
-        loss = (1 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
-    if reduction == "mean":
-        # Every target ignored: the mean is 0/0 = nan (as torch), but the gradient must be 0,
-        # not nan, so one padding-only batch cannot poison accumulated gradients.
-        total = target_weight.sum()
-        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
-        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
-    return _reduce(loss, reduction)
+
+    def reduce(part: torch.Tensor) -> torch.Tensor:
+        if reduction == "mean":
+            return _weighted_mean(part, target_weight, counted)
+        return _reduce(part, reduction)
+
+    if label_smoothing == 0:
+        return reduce(loss)
+    # Spread label_smoothing of the mass evenly: −(ε/C) Σ_c w_c log p_c per counted target.
+    # Each part is reduced on its own, as torch does (for Σ w = 0 that is inf − inf = nan).
+    smooth = -weighted_logp.sum(1) * counted
+    return (1 - label_smoothing) * reduce(loss) + (label_smoothing / num_classes) * reduce(smooth)
     # END SOLUTION
 
 
@@ -189,6 +203,7 @@ def focal_loss(
     divides the sum by Σ w_t over the counted targets, as ``cross_entropy`` does.
     """
     _check_reduction("focal_loss", reduction)
+    expect_tensor("focal_loss", input)
     if not gamma >= 0:
         raise ValueError(f"focal_loss: gamma must be >= 0, got {gamma}")
     if input.dim() == 0:
@@ -218,9 +233,7 @@ def focal_loss(
         target_weight = target_weight * weight[safe_target]
     loss = -modulating * logp_t * target_weight
     if reduction == "mean":
-        total = target_weight.sum()  # every target ignored: nan, as cross_entropy
-        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
-        return torch.where(total > 0, loss.sum() / safe_total, torch.nan)
+        return _weighted_mean(loss, target_weight, counted)
     return _reduce(loss, reduction)
     # END SOLUTION
 
@@ -228,6 +241,7 @@ def focal_loss(
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """(input − target)², averaged or summed. Shapes must match (no silent broadcasting)."""
     _check_reduction("mse_loss", reduction)
+    expect_tensor("mse_loss", input)
     if input.shape != target.shape:
         raise ValueError(
             f"mse_loss: input shape {tuple(input.shape)} and target shape "
@@ -248,6 +262,7 @@ def binary_cross_entropy_with_logits(
     """−w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] with p = pos_weight, computed stably as
     (1 − y)·x + (1 + (p − 1)·y)·softplus(−x), softplus(z) = log(1 + e^z)."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
+    expect_tensor("binary_cross_entropy_with_logits", input)
     if input.shape != target.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: input shape {tuple(input.shape)} "

@@ -15,6 +15,12 @@ from typing import Any, NamedTuple
 import torch
 
 
+# Under torch.compile, torch 2.13 runs each compiled function's first call under a dispatch mode
+# that checks custom ops for aliasing; that mode knows plain tensors and torch.nn.Parameter (it
+# unwraps one to its .data) but no other Tensor subclass, so minimod's Parameter -- its own
+# subclass, as no torch.nn class may be used here -- makes dispatch fail ("Multiple dispatch
+# failed for aten.addmm.out"). minimod.train.loop.compile_forward therefore sets
+# torch._functorch.config.check_custom_op_aliasing = False, during the compiled calls only.
 class Parameter(torch.Tensor):
     """A tensor that a ``Module`` registers as trainable when it is assigned as an attribute.
 
@@ -249,12 +255,19 @@ class Module:
         return destination
 
     def load_state_dict(
-        self, state_dict: Mapping[str, torch.Tensor], strict: bool = True
+        self,
+        state_dict: Mapping[str, torch.Tensor],
+        strict: bool = True,
+        *,
+        skip_mismatched: bool = False,
     ) -> LoadResult:
         """Copy tensors into this module's parameters and buffers, matching by name.
 
         strict=True: any missing, unexpected or wrongly shaped key raises one error listing all
-        of them, and nothing is copied. strict=False: copies what matches and returns the rest.
+        of them, and nothing is copied. strict=False: missing and unexpected keys are returned,
+        but a wrongly shaped key still raises ("size mismatch", as torch) unless
+        skip_mismatched=True (minimod's): then it is skipped and returned too. Returns
+        LoadResult(missing_keys, unexpected_keys, mismatched_keys).
         """
         own = self.state_dict(keep_vars=True)
         # BEGIN SOLUTION
@@ -268,6 +281,12 @@ class Module:
             raise RuntimeError(
                 f"Error loading state_dict into {type(self).__name__}:\n"
                 + _describe(result, state_dict, own)
+            )
+        if mismatched and not skip_mismatched:
+            raise RuntimeError(
+                f"Error loading state_dict into {type(self).__name__} (size mismatch, even "
+                "with strict=False; skip_mismatched=True skips such keys):\n"
+                + _describe(LoadResult([], [], mismatched), state_dict, own)
             )
         with torch.no_grad():
             for key, target in own.items():

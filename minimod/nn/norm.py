@@ -110,6 +110,14 @@ def rms_norm(
     # END SOLUTION
 
 
+def _affine(module: Module, name: str, wanted: bool, device, dtype) -> None:
+    """Register ``name`` as a Parameter of the module's normalized shape, or as None (torch's
+    way of saying "this layer has no such parameter": absent from state_dict)."""
+    shape = module.normalized_shape
+    value = Parameter(torch.empty(shape, device=device, dtype=dtype)) if wanted else None
+    module.register_parameter(name, value)
+
+
 class LayerNorm(Module):
     """weight γ (ones) and bias β (zeros) of shape normalized_shape, if elementwise_affine."""
 
@@ -125,17 +133,8 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(
-                    torch.empty(self.normalized_shape, device=device, dtype=dtype)
-                )
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, "weight", elementwise_affine, device, dtype)
+        _affine(self, "bias", elementwise_affine and bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -144,9 +143,9 @@ class LayerNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_trailing_shape(self, x, self.normalized_shape)
-        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_trailing_shape(self, input, self.normalized_shape)
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (
@@ -169,17 +168,14 @@ class RMSNorm(Module):
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
+        _affine(self, "weight", elementwise_affine, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         if self.weight is not None:
             init.ones_(self.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # torch's RMSNorm names it x too
         expect_trailing_shape(self, x, self.normalized_shape)
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 

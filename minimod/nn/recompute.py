@@ -7,14 +7,20 @@ fills memory first as models grow. ``checkpoint(block, x)`` runs the block WITHO
 runs the block's forward again, this time recording, and backpropagates through that. Memory:
 one input per block instead of all its activations. Cost: one more forward per block (about a
 third more compute per training step).
+
+``enable_checkpointing(blocks)`` switches it on for a model's blocks (a GPT's
+``transformer.h``, a BERT's ``encoder.layer``) without changing the model's code: whoever builds
+the model picks the blocks (the CLI's ``--checkpoint-activations`` in ``minimod.tasks.run``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+
+from minimod.nn.module import Module
 
 
 class Recompute(torch.autograd.Function):
@@ -85,21 +91,51 @@ def checkpoint(function: Callable[..., Any], *args: Any) -> Any:
     return Recompute.apply(function, dummy, *args)
 
 
-def enable_checkpointing(model: Any, enabled: bool = True) -> list[str]:
-    """Switch activation checkpointing on (or off) in every part of ``model`` that supports it
-    (GPT's blocks, BERT's encoder layers: modules with a ``checkpoint_activations`` flag).
-    Returns their names; ValueError when the model has none."""
-    names = [
-        name or type(module).__name__
-        for name, module in model.named_modules()
-        if hasattr(module, "checkpoint_activations")
-    ]
-    if not names:
-        raise ValueError(
-            f"activation checkpointing: {type(model).__name__} has no blocks to recompute "
-            "(GPT and BERT models have)"
-        )
-    for _, module in model.named_modules():
-        if hasattr(module, "checkpoint_activations"):
-            module.checkpoint_activations = enabled
-    return names
+class _Checkpointed:
+    """The ``forward`` that ``enable_checkpointing`` gives a block: ``checkpoint(forward, *args)``
+    while the block trains with gradients enabled, the plain forward otherwise (evaluation,
+    generation)."""
+
+    def __init__(self, block: Module) -> None:
+        self.block = block
+        self.previous = block.__dict__.get("forward")  # an instance-level forward it shadows
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        forward = self.previous or type(self.block).forward.__get__(self.block)
+        if not (self.block.training and torch.is_grad_enabled()):
+            return forward(*args, **kwargs)
+        if kwargs:
+            raise TypeError(
+                f"a checkpointed {type(self.block).__name__} takes positional arguments only, "
+                f"got {sorted(kwargs)}"
+            )
+        return checkpoint(forward, *args)
+
+
+def enable_checkpointing(blocks: Iterable[Module], enabled: bool = True) -> None:
+    """Recompute each of ``blocks`` in the backward pass (with enabled=False: stop doing so).
+
+    blocks: the modules to recompute one at a time, e.g. a GPT's ``model.transformer.h`` or a
+    BERT's ``model.encoder.layer``. Each then keeps only its inputs while training, and runs its
+    forward again when the backward pass reaches it. The model's own code stays a plain loop over
+    its blocks: the switch is an instance attribute ``forward`` on each block, which
+    ``Module.__call__`` finds before the class's method, so parameters, ``state_dict`` keys and
+    ``repr`` do not change. Calling it twice wraps nothing twice.
+    """
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("enable_checkpointing: no blocks given (e.g. model.transformer.h)")
+    for block in blocks:
+        if not isinstance(block, Module):
+            raise TypeError(
+                f"enable_checkpointing: expected the model's blocks (modules), "
+                f"got {type(block).__name__}"
+            )
+    for block in blocks:
+        wrapper = block.__dict__.get("forward")
+        if isinstance(wrapper, _Checkpointed):  # back to the forward it replaced
+            del block.forward
+            if wrapper.previous is not None:
+                block.forward = wrapper.previous
+        if enabled:
+            block.forward = _Checkpointed(block)

@@ -48,15 +48,8 @@ class AdamW(Optimizer):
         maximize: bool = False,
         foreach: bool | None = None,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            foreach=foreach,
-        )
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        defaults.update(amsgrad=amsgrad, maximize=maximize, foreach=foreach)  # the variants
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:

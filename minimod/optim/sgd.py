@@ -35,14 +35,8 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+        defaults.update(nesterov=nesterov, maximize=maximize)  # the variants
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:

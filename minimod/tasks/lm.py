@@ -23,8 +23,9 @@ from minimod.data import (
     load_tokenizer,
     split_text,
 )
+from minimod.data.masking import mask_tokens
 from minimod.data.wordpiece import SPECIAL_TOKENS, basic_tokenize
-from minimod.models.bert import BERTConfig, BERTForMaskedLM, mask_tokens
+from minimod.models.bert import BERTConfig, BERTForMaskedLM
 from minimod.models.gpt import GPT, GPTConfig
 from minimod.tasks.common import TaskData, UsageError, device_of
 from minimod.train.progress import Progress

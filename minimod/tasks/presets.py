@@ -136,8 +136,9 @@ FINETUNE_TASKS = {
     "cnn": ("shapes", "detect", "digits"),
     "audio": ("keywords", "spoken-digits"),
 }
-# The real-data tasks (see minimod/data/real.py) train on every labelled example by default
-# (n_train None; --labels picks a seeded subset) and evaluate on the whole val/test splits.
+# The real-data tasks (minimod/data/vader.py, digitsets.py) train on every labelled example by
+# default (n_train None; --labels picks a seeded subset) and evaluate on the whole val/test
+# splits.
 # sentiment-real fine-tunes a real pretrained BERT (--from minilm): smaller steps, mean pooling
 # (all-MiniLM-L6-v2 was trained to give mean-pooled sentence embeddings).
 TASK_SETTINGS = {

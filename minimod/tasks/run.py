@@ -26,6 +26,7 @@ import torch
 
 from minimod.data.text import BUILTIN_CORPORA
 from minimod.models.gpt import GPT
+from minimod.nn.recompute import enable_checkpointing
 from minimod.optim import AdamW
 from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks import classify, lm
@@ -35,6 +36,7 @@ from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import CheckpointError, load_checkpoint, seed_everything, to_plain
 from minimod.train.config import TrainConfig
 from minimod.train.distributed import DistEnv, barrier, detect_env, init_distributed, shutdown
+from minimod.train.freezing import decay_groups
 from minimod.train.loop import Trainer
 from minimod.train.runlog import write_text_atomic
 
@@ -46,7 +48,12 @@ BUILDERS: dict[str, Callable[..., TaskData]] = {
 }
 RUN_FILE = "run.json"
 # Settings that may change when a run resumes: they do not change what the model learns.
-RESUMABLE = ("max_steps",)
+RESUMABLE = ("max_steps", "checkpoint_activations")
+# The blocks --checkpoint-activations recomputes in the backward pass, per model.
+CHECKPOINTED_BLOCKS: dict[str, Callable[[Any], Any]] = {
+    "gpt": lambda model: model.transformer.h,
+    "bert": lambda model: model.bert.encoder.layer,
+}
 
 
 def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> dict[str, Any]:
@@ -85,13 +92,8 @@ def _tuples(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _optimizer(model: Any, settings: dict[str, Any]) -> AdamW:
-    """AdamW with weight decay on matrices only (not on biases, norms' gains), as nanoGPT."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": settings["weight_decay"]},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    groups = [group for group in groups if group["params"]]
+    """AdamW over ``decay_groups``: weight decay on matrices, not on biases or norms' gains."""
+    groups = decay_groups(model, settings["weight_decay"])
     # foreach: one call per operation for all parameters (less Python per step), same numbers.
     return AdamW(groups, lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True)
 
@@ -122,7 +124,7 @@ def pretrain(
     dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
     """
     start = time.perf_counter()
-    if checkpoint_activations and task not in ("gpt", "bert"):
+    if checkpoint_activations and task not in CHECKPOINTED_BLOCKS:
         raise UsageError(
             f"--checkpoint-activations recomputes transformer blocks: gpt and bert have them, "
             f"{task} does not"
@@ -132,6 +134,7 @@ def pretrain(
         device = str(init_distributed(env, device))
     main = env is None or env.is_main  # only rank 0 writes and prints
     settings = make_settings(task, preset, seed, **overrides)
+    settings["checkpoint_activations"] = checkpoint_activations
     if env is not None and settings["batch_size"] % env.world_size:
         raise UsageError(
             f"--batch-size {settings['batch_size']} is the global batch, split over "
@@ -152,6 +155,8 @@ def pretrain(
     wired = BUILDERS[task](_tuples(settings), data, run_dir, fresh=not resume)
     seed_everything(seed)  # before building: the initial weights are repeatable too
     model = wired.build()
+    if checkpoint_activations:
+        enable_checkpointing(CHECKPOINTED_BLOCKS[task](model))
     optimizer = _optimizer(model, settings)
     schedule = WarmupCosineLR(
         optimizer, settings["warmup_steps"], settings["max_steps"], settings["min_lr_ratio"]
@@ -169,7 +174,7 @@ def pretrain(
         device=device,
         compile=compile,
         precision=precision,
-        checkpoint_activations=checkpoint_activations,
+        data_parallel=env is not None,  # under torchrun: the process group made above
         overfit_batch=overfit_batch,
         progress=progress,
     )

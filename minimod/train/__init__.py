@@ -4,9 +4,10 @@ trainer = Trainer(model, optimizer, next_batch, TrainConfig(max_steps=1000, out_
                   scheduler=schedule, evaluate=evaluate)
 result = trainer.fit()                                   # or fit(resume_from="runs/x/last.pt")
 
-Fine-tuning tools (``minimod.train.finetune``): freeze / unfreeze by name pattern, linear
-probing, layer-wise learning-rate groups, gradual unfreezing, class weights and a weighted
-sampler; ``lr_find`` sweeps the learning rate.
+Fine-tuning tools: ``minimod.train.freezing`` (freeze / unfreeze by name pattern, linear
+probing, layer-wise learning-rate groups, gradual unfreezing, the weight-decay rule) and
+``minimod.train.imbalance`` (class weights, a weighted sampler); ``lr_find`` sweeps the
+learning rate.
 """
 
 from minimod.train.batches import resolve_device
@@ -19,17 +20,17 @@ from minimod.train.checkpoint import (
     seed_everything,
 )
 from minimod.train.config import TrainConfig, TrainResult
-from minimod.train.finetune import (
+from minimod.train.freezing import (
     GradualUnfreezer,
-    WeightedSampler,
-    class_weights,
     count_parameters,
+    decay_groups,
     freeze,
     linear_probe,
     param_groups,
     trainable_summary,
     unfreeze,
 )
+from minimod.train.imbalance import WeightedSampler, class_weights
 from minimod.train.loop import Trainer
 from minimod.train.lr_find import LRFindResult, lr_find, plot_lr_find
 from minimod.train.metrics import (
@@ -51,6 +52,7 @@ __all__ = [
     "WeightedSampler",
     "class_weights",
     "count_parameters",
+    "decay_groups",
     "freeze",
     "linear_probe",
     "lr_find",

@@ -20,9 +20,16 @@ class TrainConfig:
     out_dir: str | None = None  # run folder (metrics, checkpoints); None = keep nothing
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    compile: bool = False  # torch.compile the model's forward
+    compile: bool = False  # torch.compile the model's forward (see loop.compile_forward)
     precision: str = "fp32"  # fp32 | bf16 | fp16: the dtype of the forward's matrix products
-    checkpoint_activations: bool = False  # recompute blocks in the backward pass (less memory)
+    # fit() turns torch's deterministic algorithms on (warn_only) for the whole process while it
+    # runs, and restores the previous setting when it returns: an exact resume needs it (on the
+    # CPU, indexing's backward otherwise adds repeated rows in a varying order).
+    deterministic: bool = True
+    # Average the gradients over the processes of torch.distributed's process group (torchrun).
+    # None = auto: data-parallel exactly when a process group is initialized; True requires one;
+    # False trains this process alone even inside a process group.
+    data_parallel: bool | None = None
     overfit_batch: bool = False  # train on the first batch again and again (a debugging check)
     progress: bool = True  # progress bar on stderr
 
@@ -40,6 +47,7 @@ class TrainConfig:
             "eval_mode": (self.eval_mode in ("min", "max"), "'min' or 'max'"),
             "patience": (self.patience is None or self.patience >= 1, "≥ 1 or None"),
             "precision": (self.precision in ("fp32", "bf16", "fp16"), "'fp32', 'bf16' or 'fp16'"),
+            "data_parallel": (self.data_parallel in (None, True, False), "True, False or None"),
         }
         for name, (valid, expected) in rules.items():
             if not valid:
@@ -51,9 +59,10 @@ class TrainConfig:
 
 
 # Settings that may change when a run resumes: they do not change what the model learns.
+# (checkpoint_activations: no longer a TrainConfig field, but older checkpoints hold it.)
 _RESUMABLE = (
     "max_steps log_every eval_every patience checkpoint_every out_dir device compile "
-    "checkpoint_activations"
+    "checkpoint_activations deterministic data_parallel"
 )
 RESUMABLE_KEYS = tuple(f"train.{key}" for key in (_RESUMABLE + " progress").split())
 

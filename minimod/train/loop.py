@@ -18,14 +18,15 @@ different numbers of targets, and then it is close, not exact.)
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from minimod.nn.recompute import enable_checkpointing
 from minimod.nn.utils import clip_grad_norm_
 from minimod.train.batches import count_items, grad_norm, model_loss, move_to, resolve_device
 from minimod.train.checkpoint import (
@@ -177,16 +178,13 @@ class Trainer:
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train until max_steps (or early stopping); resume from a checkpoint if given.
 
-        Runs with torch's deterministic algorithms on (restored afterwards): on the CPU,
-        indexing's backward (embeddings) otherwise adds repeated rows in parallel, in a varying
-        order, and a resumed run would drift from the uninterrupted one in the last bits."""
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
+        With config.deterministic (the default), torch's deterministic algorithms are on while
+        fit runs -- a setting of the whole process -- and the previous setting comes back when
+        it returns: on the CPU, indexing's backward (embeddings) otherwise adds repeated rows
+        in parallel, in a varying order, and a resumed run would drift from the uninterrupted
+        one in the last bits."""
+        with deterministic_algorithms() if self.config.deterministic else nullcontext():
             return self._fit(resume_from)
-        finally:
-            torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
 
     def _fit(self, resume_from: str | Path | None) -> TrainResult:
         config = self.config
@@ -301,15 +299,22 @@ class Trainer:
 
     # -- device, checkpoints -----------------------------------------------------------------
     def _prepare(self) -> None:
-        """Pick the device and move the model there (once), compile if asked."""
+        """Pick the device and move the model there (once), set up data parallelism
+        (config.data_parallel) and compile if asked."""
         if self.device is None:
             self.device = resolve_device(self.config.device)
             self.model.to(self.device)
-        if is_initialized() and self._sync is None:  # launched by torchrun: data-parallel
+        data_parallel = self.config.data_parallel
+        if data_parallel and not is_initialized():
+            raise ValueError(
+                "Trainer: data_parallel=True needs a torch.distributed process group (launch "
+                "with torchrun and call init_distributed first), and none is initialized"
+            )
+        if data_parallel is None:  # auto: data-parallel exactly inside a process group
+            data_parallel = is_initialized()
+        if data_parallel and self._sync is None:
             broadcast_module(self.model)  # every rank starts from rank 0's weights
             self._sync = GradientAllReduce(self.model)
-        if self.config.checkpoint_activations:
-            enable_checkpointing(self.model)
         if self.config.compile and not self._compiled:
             compile_forward(self.model)
             self._compiled = True
@@ -346,17 +351,37 @@ class Trainer:
                 self._draw(0)
 
 
-def compile_forward(model: Any) -> Any:
-    """``model.forward = torch.compile(model.forward)``: an instance attribute shadows the
-    method, so ``model(x)`` runs the compiled forward (and its compiled backward).
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """torch's deterministic algorithms on (warn_only: an operation without a deterministic
+    version warns instead of failing) inside the block, the previous setting restored after."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
 
-    torch 2.13's compiled backward checks the aliasing of extern kernels (an ``addmm`` with a
-    bias) against torch.nn.Parameter only, and rejects minimod's own Parameter subclass with
-    "Multiple dispatch failed for aten.addmm.out": that debugging check is switched off."""
+
+def compile_forward(model: Any) -> Any:
+    """``model.forward`` becomes ``torch.compile(model.forward)``: an instance attribute
+    shadows the method, so ``model(x)`` runs the compiled forward (and its compiled backward).
+
+    On its first call, each function torch 2.13 compiles checks custom ops for aliasing, and
+    that check rejects minimod's Parameter (see the comment on ``Parameter`` in nn/module.py):
+    ``torch._functorch.config.check_custom_op_aliasing`` is off during the compiled forward's
+    calls (compilation included) and only then; the process's own setting stays as it was."""
     import torch._functorch.config as functorch_config
 
-    functorch_config.check_custom_op_aliasing = False
-    model.forward = torch.compile(model.forward)
+    compiled = torch.compile(model.forward)
+
+    @functools.wraps(compiled)
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        with functorch_config.patch(check_custom_op_aliasing=False):
+            return compiled(*args, **kwargs)
+
+    model.forward = forward
     return model
 
 

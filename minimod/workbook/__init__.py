@@ -1,4 +1,4 @@
-"""The workbook: numbered lessons generated from minimod's own code (see DESIGN.md §4).
+"""The workbook: numbered lessons generated from minimod's own code (see docs/architecture.md §4).
 
 ``catalogue`` lists the lessons (texts in ``lessons/``), ``generate`` writes ``exercises/`` and
 ``solutions/`` (``make workbook``), ``commands`` is ``minimod exercises``, ``checks`` runs a

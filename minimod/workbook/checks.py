@@ -30,6 +30,10 @@ MAX_FAILURES_SHOWN = 6
 # of tracebacks would take longer than running the tests.
 PYTEST = ["-m", "pytest", "-q", "--tb=no", "-rN", "-p", "no:cacheprovider"]
 PYTEST += ["-p", "minimod.workbook.pytest_plugin"]
+# A test still running after this long is stuck (the slowest lesson test takes a few seconds);
+# MINIMOD_TEST_TIMEOUT overrides it.
+TEST_TIMEOUT_ENV = "MINIMOD_TEST_TIMEOUT"
+TEST_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -65,7 +69,16 @@ def _pytest(lesson: Lesson, targets: list[str], implementation: str, options: li
     with tempfile.TemporaryDirectory(prefix="minimod-check-") as tmp:
         results = Path(tmp) / "results.json"
         env = {**os.environ, RESULTS_ENV: str(results), WORKBOOK_ENV: str(workbook_root())}
-        command = [sys.executable, *PYTEST, "--impl", implementation, *options, *targets]
+        timeout = float(os.environ.get(TEST_TIMEOUT_ENV) or TEST_TIMEOUT_S)
+        command = [
+            sys.executable,
+            *PYTEST,
+            "--impl",
+            implementation,
+            "--lesson",
+            str(lesson.number),
+        ]
+        command += ["--test-timeout", str(timeout), *options, *targets]
         done = subprocess.run(
             command, cwd=root, env=env, capture_output=True, text=True, check=False
         )

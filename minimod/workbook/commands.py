@@ -15,12 +15,16 @@ from minimod.workbook.implementations import lesson_path
 from minimod.workbook.markers import has_learner_code
 
 
-def _find(number: int, out: TextIO):
+def _find(number: int, action: str):
+    """The lesson, or None after one line on stderr (the command then exits with 2)."""
     try:
         return lesson(number)
     except KeyError:
-        numbers = ", ".join(str(x.number) for x in LESSONS)
-        print(f"There is no lesson {number}; the lessons are {numbers}.", file=out)
+        numbers = f"{LESSONS[0].number} to {LESSONS[-1].number}"
+        print(
+            f"minimod exercises {action}: there is no lesson {number}; the lessons are {numbers}",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -39,7 +43,7 @@ def list_lessons(out: TextIO | None = None) -> int:
 def check(number: int, out: TextIO | None = None) -> int:
     """Run lesson ``number``'s tests on your exercise file; 0 only when all of them pass."""
     out = out or sys.stdout
-    item = _find(number, out)
+    item = _find(number, "check")
     if item is None:
         return 2
     path = lesson_path("exercises", item)
@@ -59,7 +63,7 @@ def check(number: int, out: TextIO | None = None) -> int:
 def reset(number: int, yes: bool = False, out: TextIO | None = None) -> int:
     """Write lesson ``number``'s pristine stub; a file holding your code needs ``yes``."""
     out = out or sys.stdout
-    item = _find(number, out)
+    item = _find(number, "reset")
     if item is None:
         return 2
     path = lesson_path("exercises", item)

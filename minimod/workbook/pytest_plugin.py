@@ -8,12 +8,17 @@ learner's code where it was raised. Nothing is recorded when the variable is not
 ``--no-shrink`` skips hypothesis' search for the simplest failing input: much faster when all
 that matters is whether a lesson passes (a stub fails for every input, and shrinking a complex
 input that fails everywhere can take seconds per test).
+
+``--test-timeout S`` stops a test that runs longer than S seconds (a learner's ``while`` loop
+that never ends) with a plain message, and ends the run there: every later test would most
+likely hang the same way.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import traceback
 from pathlib import Path
 
@@ -54,12 +59,51 @@ def _describe(error: BaseException) -> dict:
     }
 
 
+class TestTimeout(BaseException):
+    """A test ran past ``--test-timeout``. A BaseException, so that neither the test's own
+    ``except Exception`` nor hypothesis (which retries and shrinks on Exceptions) swallows it."""
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--no-shrink",
         action="store_true",
         help="minimod workbook: report the first failing input, do not shrink it",
     )
+    parser.addoption(
+        "--test-timeout",
+        type=float,
+        default=0,
+        metavar="S",
+        help="minimod workbook: stop a test after S seconds (0: never) and end the run",
+    )
+    parser.addoption(
+        "--lesson", type=int, default=0, metavar="N", help="minimod workbook: the lesson checked"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    limit = item.config.getoption("--test-timeout")
+    if not limit or not hasattr(signal, "setitimer"):
+        return (yield)
+
+    def expire(signum, frame):
+        item.session.shouldstop = f"{item.name} did not finish in {limit:g} s"
+        number = item.config.getoption("--lesson")
+        lesson = f"lesson {number}" if number else "the lesson"
+        raise TestTimeout(
+            f"{lesson}'s test {item.name} did not finish in {limit:g} s: an infinite loop? "
+            "(a `while` whose condition never becomes false, or a loop over a growing list)"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return (yield)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.hookimpl(trylast=True)

@@ -27,8 +27,10 @@ What you write
   Values are detached (keep_vars=True returns the tensors themselves).
 - Module.load_state_dict: compare keys and shapes first. strict=True raises one RuntimeError
   listing every missing, unexpected and mismatched key and copies nothing; strict=False copies
-  what matches. Copy in place under torch.no_grad(), so the Parameter objects stay the same
-  (an optimizer holds them). Return LoadResult(missing_keys, unexpected_keys, mismatched_keys).
+  what matches, but a wrongly shaped key still raises ("size mismatch", as torch) unless
+  skip_mismatched=True, which skips it. Copy in place under torch.no_grad(), so the Parameter
+  objects stay the same (an optimizer holds them). Return
+  LoadResult(missing_keys, unexpected_keys, mismatched_keys).
 - Module.train(mode=True): set training on this module and every descendant; eval() calls it.
 
 Names and shapes

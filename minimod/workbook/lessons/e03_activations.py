@@ -5,7 +5,7 @@ Stacked linear layers are still one linear map; a non-linearity between them is 
 network bend. Each activation below works elementwise (output shape = input shape), except
 softmax and log-softmax, which turn a vector of scores along one axis into probabilities.
 
-    relu(x)    = max(x, 0)                 gradient 1 for x > 0, 0 otherwise (also at 0)
+    relu(x)    = max(x, 0)                 gradient 0 for x ≤ 0 (also at 0), else 1 (NaN too)
     sigmoid(x) = 1 / (1 + e^(−x))          in (0, 1)
     tanh(x)    = (e^x − e^(−x)) / (e^x + e^(−x))      in (−1, 1)
     silu(x)    = x · sigmoid(x)            ("swish")
@@ -33,7 +33,10 @@ tanh(x) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|)), and torch.expm1(z)
 1 − e^(−2|x|) accurate for tiny |x| (where 1 − e^(−2|x|) would lose every digit).
 
 The module classes (ReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax) are given: each
-forward calls your function.
+forward(input) calls your function (torch's argument name, so layer(input=x) works too).
+softmax and log_softmax take torch's dtype= as well: the given _softmax_input casts the input
+to it first (float32 logits, float64 probabilities) and makes dim non-negative, and an empty
+input is returned as it is (there is no max over an empty dim): both before your code.
 
 A backward pass by hand: GELUFunction
 Autograd differentiates any formula, but it keeps every intermediate tensor of it for the
@@ -55,6 +58,8 @@ Classic pitfalls
 - relu via x * (x > 0) is fine; relu via torch.max(x, 0) is a reduction, not elementwise.
 - GELU's tanh form: √(2/π), not √(2π), and 0.044715 · x³, not x².
 - A backward that returns dy/dx instead of dy · dy/dx (forgetting the incoming gradient).
+- ReLUFunction's backward as dy · [y > 0]: NaN > 0 is False, so a NaN input gets gradient 0;
+  torch zeroes the gradient only where y ≤ 0, which lets NaN through: dy.masked_fill(y <= 0, 0).
 - tanh as (e^x − e^(−x)) / (e^x + e^(−x)) directly: inf / inf = nan for |x| > 88 in float32.
 - Reducing over the wrong dim: check that softmax(x, dim).sum(dim) is all ones.
 

@@ -14,10 +14,14 @@ Cross-entropy (classification into C classes)
 - ignore_index: targets equal to it (default −100, e.g. padding) contribute nothing.
 - reduction="mean" is a weighted mean: Σ_n loss_n / Σ_n w_{y_n}, both sums over the counted
   (not ignored) targets; "sum" is the numerator, "none" returns loss_n (0 where ignored).
+  The given _weighted_mean(loss, target_weight, counted) divides as torch does, whatever the
+  sign of Σ w (a zero sum gives ±inf or nan), and returns nan with a zero gradient when every
+  target is ignored (a batch of padding only must not put nan into the weights).
 - label_smoothing ε: the target distribution becomes q = (1 − ε) · onehot(y) + ε / C (over all
   C classes, the true one included), so
       loss_n = (1 − ε) · (−w_{y_n} log p_{n,y_n}) + (ε / C) · Σ_c (−w_c log p_{n,c}),
-  and "mean" still divides by Σ_n w_{y_n}.
+  and "mean" still divides by Σ_n w_{y_n}: reduce the two parts separately, then combine them
+  (as torch: for Σ w = 0 that is inf − inf = nan, not one infinity).
 - Probability targets q (same shape as x): loss_n = −Σ_c w_c · q'_{n,c} · log p_{n,c} with
   q' = (1 − ε) · q + ε / C; "mean" divides by the number of rows N · d1 · ..., not by weights.
 For a language model's logits (B, T, V) and targets (B, T), pass x.transpose(1, 2) (classes on

@@ -26,15 +26,18 @@ Masks
 - A query whose keys are ALL masked: softmax of a row of −inf is 0/0 = NaN, and one NaN spreads
   to every gradient. masked_softmax gives such a row weights 0 (output 0): subtract a finite row
   max (a row of −inf has max −inf: use 0 there), exponentiate, divide by the sum -- or by 1
-  where the sum is 0.
+  where the sum is 0. It works IN PLACE (sub_, exp_, div_ on the scores it is given): its only
+  caller, Attention's forward, owns its scores and writes the backward by hand.
 Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
 
 The attention's backward pass by hand: Attention
-scaled_dot_product_attention computes through Attention, a torch.autograd.Function. Forward:
-scores = Q Kᵀ · scale, mask them in place (masked_fill_ −inf, or add a float mask), the masked
-softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V. It saves
-Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO:
-    dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ) ∘ D
+scaled_dot_product_attention checks its arguments and computes through Attention, a
+torch.autograd.Function. Forward: scores = Q Kᵀ · scale, add _additive_mask(mask) in place, the
+masked softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V; with
+need_weights it returns (O, W = P ∘ D) -- the weights MultiheadAttention hands back. It saves
+Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO (and dW when
+the weights were returned; 0 otherwise):
+    dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ + dW) ∘ D
     dS = P ∘ (dP − rowsum(dP ∘ P))        the softmax's Jacobian applied row by row
     dQ = dS K · scale         dK = dSᵀ Q · scale          d(float mask) = dS
 and each gradient is summed back to its input's (broadcast) shape with sum_to_size. Rows that
@@ -45,20 +48,26 @@ H heads attend in their own subspaces of size D = E / H; their outputs are conca
 mixed by out_proj (Linear(E, E)):
     q, k, v = x W_qᵀ + b_q, ...     in_proj_weight (3E, E) stacks W_q, W_k, W_v; in_proj_bias (3E,)
     rearrange(q, "b t (h d) -> b h t d", h=H)           (N, L, E) -> (N, H, L, D)
-    weights = attention_weights(q, k, mask)              (N, H, L, S)
-    output  = out_proj(rearrange(weights @ v, "b h t d -> b t (h d)"))            (N, L, E)
+    o, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=True)   (N, H, L, S)
+    output  = out_proj(rearrange(o, "b h t d -> b t (h d)"))                      (N, L, E)
+The weights are asked for only when forward's need_weights is True (torch's default); else the
+call returns o alone. Dropout (training only) goes to scaled_dot_product_attention's dropout_p.
 For self-attention (query is key is value) one matmul with the whole (3E, E) matrix, chunked in
 three, makes q, k and v. Init: ONE xavier_uniform_ over the stacked (3E, E) matrix (fan_in E,
 fan_out 3E, as torch), both biases zero; out_proj.weight keeps Linear's default.
 MultiheadAttention's boolean masks have the OPPOSITE polarity: key_padding_mask (N, S) is True
 where a key is padding, attn_mask (L, S) or (N·H, L, S) is True where attention is NOT allowed.
 _mask turns both into one additive mask of shape (N, H or 1, L or 1, S), or None.
+add_bias_kv (parameters bias_k, bias_v (1, 1, E), xavier_normal_) appends one learned key and
+value to every sequence, add_zero_attn one all-zero key and value per head; the mask gets a 0
+column for each (torch's options, given in _append_keys).
 
 What you write
-causal_mask, masked_softmax, _additive_mask, attention_weights, Attention's forward and
-backward, and MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads,
-from the projections to out_proj). Dropout in scaled_dot_product_attention, argument checks, the
-(L, N, E) and unbatched layouts of forward and its returned weights are given.
+causal_mask, masked_softmax, _additive_mask, Attention's forward and backward, and
+MultiheadAttention's reset_parameters, _project, _mask and _attend (the heads, from the
+projections to out_proj). scaled_dot_product_attention (the argument checks, the causal mask,
+the default scale), bias_k / bias_v's init, _append_keys, the (L, N, E) and unbatched layouts
+of forward and the averaging of its returned weights are given.
 
 Classic pitfalls
 - Scaling by 1/d instead of 1/√d, or ignoring `scale` when it is given.

@@ -29,7 +29,7 @@ Init: every Linear and Embedding weight ~ N(0, 0.02²) and every Linear bias 0 (
 then the projections that write into the residual stream (names ending in "c_proj.weight")
 get std 0.02 / √(2 · n_layer): each block adds two of them, and their variances add up.
 
-Generating text
+Generating text (minimod/models/generation.py; GPT.generate calls generate(self, ...))
 Feed the sequence, keep the last position's logits (B, V), draw one token per row with
 sample(logits, temperature, top_k, top_p, generator), append it, repeat.
 - temperature 0: argmax. Otherwise logits / temperature (< 1 sharper, > 1 flatter).
@@ -46,9 +46,10 @@ offset = past so that each new query sees every cached key. Once the sequence is
 block_size the window slides, every position shifts, and the cache must be dropped.
 
 What you write
-LayerCache.update, CausalSelfAttention.forward, Block.forward, the tying and the init in
-GPT.__init__ and _init_weights, hidden_states, forward, generate and sample. GPTConfig, the
-MLP, the layers and the argument checks are given.
+In minimod/models/gpt.py: CausalSelfAttention.forward, Block.forward, the tying and the init in
+GPT.__init__ and _init_weights, hidden_states and forward. In minimod/models/generation.py:
+LayerCache.update, sample and the loop of generate(model, idx, ...). GPTConfig, the MLP,
+GPT.generate (it calls generate), the layers and the argument checks are given.
 
 Classic pitfalls
 - x = self.attn(self.ln_1(x)) without "x +": no residual stream, and the model barely trains.

@@ -10,8 +10,14 @@ shifts. The windows are a convolution's (lesson 13), taken channel by channel:
 
 Max pooling
 Pad with −∞ (it never wins a max), take the max over the window axis. The gradient of a max
-goes to ONE element per window, the first maximum, as torch: x.max(dim=-1).values does that;
+goes to ONE element per window, the first maximum, as torch: x.max(dim=-1) does that;
 amax shares it between tied maxima (after a ReLU, windows full of zeros tie all the time).
+values, positions = windows.max(dim=-1) gives the maxima and where each one sits in its
+window. return_indices=True returns (values, indices) instead, indices as torch's: each
+maximum's place in its flattened (H·W) input map, which the given
+_input_indices(input, positions, kernel, stride, dilation, out_size, pads) computes by pooling
+a map of the indices themselves. max_unpool2d / MaxUnpool2d (given) undo the pooling with
+them: every maximum back at its index, zeros elsewhere (a scatter into (H', W')).
 
 Average pooling and count_include_pad
 Sum each window (padding with zeros) and divide. What the divisor counts:
@@ -19,6 +25,7 @@ Sum each window (padding with zeros) and divide. What the divisor counts:
   zero padding included -- a corner window over 1 real value and 3 zeros divides by 4;
 - count_include_pad=False: only the real input values in the window.
 A neat way to get the divisor: pool a map that is 1 where a position counts and 0 elsewhere.
+divisor_override=d (torch's, avg_pool2d only) replaces all of that: every window's sum / d.
 
 The output size and ceil_mode
 The convolution's formula, O = ⌊(H + 2p − d(k − 1) − 1) / s⌋ + 1, drops a last partial
@@ -39,9 +46,11 @@ vector per channel (lesson 16): that is just the mean over (H, W), a shortcut wo
 ResNet pools this way every step). None keeps that axis' size (given).
 
 What you write
-pool_output_size's output size and extra padding (after the given checks), max_pool2d,
-avg_pool2d with its divisor, _adaptive_matrix and adaptive_avg_pool2d. _windows, _arguments,
-the 1-D functions (the 2-D ones on a height-1 input) and the modules are given.
+pool_output_size's output size and extra padding (after the given checks), max_pool2d (with
+return_indices), avg_pool2d with its divisor (and divisor_override), _adaptive_matrix and
+adaptive_avg_pool2d. _windows, _arguments, _input_indices, unpooling, the 1-D functions (the
+2-D ones on a height-1 input) and the modules are given; the modules take torch's arguments in
+torch's order (MaxPool2d(kernel_size, stride, padding, dilation, return_indices, ceil_mode)).
 
 Classic pitfalls
 - Zero padding for max pooling: a window of negative values then returns 0.

@@ -13,7 +13,10 @@ Training: normalise with the batch
     μ_B = mean(x),  σ²_B = mean((x − μ_B)²)        the BIASED variance (divide by n)
     y = (x − μ_B) / √(σ²_B + ε) · γ + β            γ (weight) = 1, β (bias) = 0 initially
 The output of one example now depends on the others in its batch. n must be > 1: the given
-check refuses one value per channel (nothing to normalise against, and n − 1 = 0 below).
+check refuses one value per channel (nothing to normalise against, and n − 1 = 0 below). An
+empty batch (n = 0) is not refused, as in torch: the given code returns an empty output (the
+affine map alone, so weight and bias get zero gradients) and leaves the running statistics as
+they are, before your code runs; the module still counts it in num_batches_tracked.
 
 Running estimates, for evaluation
 At inference there may be one example, and its prediction must not depend on its neighbours.

@@ -24,11 +24,11 @@ Precision and many processes (lessons 24 and 26: use them as given)
 Run each micro-batch's forward and loss inside `with autocast(self.config.precision,
 self.device):` (a no-op for fp32), and call backward on `self.scaler.scale(loss / k)` (fp16's
 loss scaler; a pass-through otherwise). After the k backward passes: when `self._sync` is not
-None (a torchrun launch), `self._sync.all_reduce()` averages the gradients over the processes,
-the reported loss becomes `all_reduce_mean(total)` and the items count `get_world_size()`
-times; then `self.scaler.unscale_(optimizer)` BEFORE measuring or clipping the norm, and
-`self.scaler.step(optimizer)` (skipped when fp16 gradients overflowed) followed by
-`self.scaler.update()` instead of optimizer.step().
+None (config.data_parallel; by default, a torchrun launch), `self._sync.all_reduce()` averages
+the gradients over the processes, the reported loss becomes `all_reduce_mean(total)` and the
+items count `get_world_size()` times; then `self.scaler.unscale_(optimizer)` BEFORE measuring
+or clipping the norm, and `self.scaler.step(optimizer)` (skipped when fp16 gradients
+overflowed) followed by `self.scaler.update()` instead of optimizer.step().
 
 Clipping and the schedule (lesson 7)
 Clip after ALL k backward passes (the joint norm of the accumulated gradient), before

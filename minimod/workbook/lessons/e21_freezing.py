@@ -48,7 +48,8 @@ the stages, every and the last step, plain data for a checkpoint.
 What you write
 freeze and unfreeze after the given pattern matching (_match gives the chosen names);
 param_groups' loop over the parameters; GradualUnfreezer.apply (use freeze and unfreeze).
-linear_probe, layer_id, layer_stages and the counting helpers are minimod's.
+linear_probe, layer_id, layer_stages, decays (the dim >= 2 rule) and the counting helpers
+are minimod's.
 
 Classic pitfalls
 - requires_grad=False but the old .grad kept: AdamW still steps and decays the weight.
@@ -62,7 +63,7 @@ Classic pitfalls
 Check it: minimod exercises check 21
 Try it (python, in the repository folder):
     >>> from minimod import nn
-    >>> from minimod.train.finetune import layer_stages, trainable_names
+    >>> from minimod.train.freezing import layer_stages, trainable_names
     >>> from exercises.e21_freezing import GradualUnfreezer, freeze, param_groups, unfreeze
     >>> stages = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
     >>> body = nn.ModuleDict(dict(stem=nn.Linear(2, 4), stages=stages))

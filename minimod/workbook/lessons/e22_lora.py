@@ -35,7 +35,7 @@ lm_head is the token embedding) cannot be merged without changing the other use 
 
 Wrapping a model
 apply_lora finds the Linear layers whose names (from named_modules) match the patterns, e.g.
-"*.c_attn" in GPT or "*attention.self.query" in BERT, and replaces each in its parent:
+"*.c_attn" in GPT or "*attn.query" in BERT, and replaces each in its parent:
 "transformer.h.0.attn.c_attn" -> parent "transformer.h.0.attn", child "c_attn", then
 setattr(parent, child, LoRALinear(...)). Then every parameter of the model is frozen except the
 adapters. Unfreeze a new head AFTER calling it.

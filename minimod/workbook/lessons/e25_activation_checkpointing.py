@@ -30,10 +30,18 @@ backward only if some input needs a gradient, and the block's parameters are not
 the Function. Without it, a block whose input does not require grad (a frozen embedding
 below it) would silently get no parameter gradients.
 checkpoint(function, *args) applies Recompute while gradients are recorded and simply calls
-the function otherwise (evaluation, generation). GPT sets `checkpoint_activations = True` on
-itself, BERT on its encoder, and their forward loops call checkpoint(block, x);
-enable_checkpointing(model) switches every such flag (the Trainer's
-checkpoint_activations=True, the CLI's --checkpoint-activations).
+the function otherwise (evaluation, generation).
+
+Wrapping a model's blocks
+The models know nothing of checkpointing: GPT.hidden_states and BERT's encoder are plain loops
+over their blocks. enable_checkpointing(blocks) gives each block an instance attribute
+`forward`, which Module.__call__ finds before the class's method: while the block trains with
+gradients enabled it runs checkpoint(the class's forward, *args), otherwise the plain forward.
+No wrapper module, so the parameters, state_dict keys and repr stay the same, and
+enable_checkpointing(blocks, enabled=False) deletes the attribute again. Whoever builds the
+model picks the blocks: enable_checkpointing(gpt.transformer.h) or
+enable_checkpointing(bert.encoder.layer) (the CLI's --checkpoint-activations, in
+minimod/tasks/run.py).
 
 What you write
 Recompute's forward (the no-grad call) and backward (the recomputation and the backward

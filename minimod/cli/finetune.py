@@ -1,6 +1,6 @@
 """``minimod finetune`` and ``minimod lr-find``: the fine-tuning half of the command line.
 
-Thin, like ``minimod.cli``: it parses options and calls ``minimod.tasks.finetune``.
+Thin, like every command family: it parses options and calls ``minimod.tasks.finetune``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from minimod.cli import add_use_mine_argument, positive_float, positive_int, use_mine_if_asked
+from minimod.cli.common import (
+    add_use_mine_argument,
+    positive_float,
+    positive_int,
+    use_mine_if_asked,
+)
 
 FINETUNE_HELP = """\
 Fine-tune a pretrained model with a new head (or the same architecture from scratch).
@@ -109,12 +114,13 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
 
 
-def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     finetune = commands.add_parser(
         "finetune", help="fine-tune a pretrained run with a new head", description=FINETUNE_HELP,
         formatter_class=raw,
     )  # fmt: skip
+    finetune.set_defaults(handler=run_finetune)
     _add_setup_options(finetune)
     option = finetune.add_argument
     option("--max-steps", type=positive_int, metavar="N", help="default: the task's")
@@ -126,6 +132,7 @@ def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
         "lr-find", help="sweep the learning rate and suggest one", description=LR_FIND_HELP,
         formatter_class=raw,
     )  # fmt: skip
+    lr_find.set_defaults(handler=run_lr_find)
     _add_setup_options(lr_find)
     option = lr_find.add_argument
     option("--start-lr", type=positive_float, default=1e-6, help="default: 1e-6")
@@ -184,21 +191,4 @@ def run_lr_find(args: argparse.Namespace) -> int:
         steps=args.steps, **_options(args),
     )  # fmt: skip
     print(result["text"])
-    return 0
-
-
-def run_evaluate_finetuned(args: argparse.Namespace) -> int:
-    from minimod.tasks.finetune import evaluate_finetuned
-
-    if args.data is not None:
-        from minimod.tasks import UsageError
-
-        raise UsageError("--data is for pretrain runs; a fine-tune run evaluates on its test split")
-    summary = evaluate_finetuned(args.run, args.device)
-    record = summary["record"]
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in summary["test"].items())
-    print(f"{record['model']} fine-tuned on {record['task']} {args.run}, test split: {shown}")
-    if summary.get("confusion"):
-        print(summary["confusion"])
-        print(summary["confusion_png"])
     return 0

@@ -1,4 +1,4 @@
-"""Fine-tuning tools: choose what trains, how fast each part learns, and cope with rare classes.
+"""Choosing what trains and how fast: freezing, linear probing, layer-wise learning rates.
 
 A pretrained body with a new head (``model.body``, ``model.head``) is fine-tuned in one of a few
 ways, from cheapest to most flexible:
@@ -14,14 +14,14 @@ and the optimizer (which skips parameters without one) neither steps nor decays 
 Build the optimizer over *all* parameters (``param_groups`` does), so that parameters unfrozen
 later are already in it and its groups -- and its checkpoints -- stay the same.
 
-Class imbalance: ``class_weights`` (for ``cross_entropy(weight=...)``), ``WeightedSampler``
-(draw rare classes as often as common ones) and ``minimod.nn.functional.focal_loss``.
+Weight decay follows one rule everywhere, ``decays``: matrices decay, vectors do not.
+``param_groups`` and, for pretraining, ``decay_groups`` apply it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -247,6 +247,27 @@ def count_layers(model: Module) -> int:
     return max((int(match.group(1)) + 1 for match in blocks if match), default=0)
 
 
+def decays(param: torch.Tensor) -> bool:
+    """The weight-decay rule, as nanoGPT: parameters with 2 or more dimensions (matrices,
+    embeddings, conv kernels) decay; vectors (biases, norm gains) do not -- shrinking a gain
+    towards 0 is not regularisation, it changes the function."""
+    return param.dim() >= 2
+
+
+def decay_groups(model: Module, weight_decay: float) -> list[dict[str, Any]]:
+    """The trainable parameters as optimizer groups ``{"params", "weight_decay"}``: those that
+    ``decays`` with ``weight_decay``, then the others with 0 (an empty group is left out).
+    For training from scratch; ``param_groups`` adds per-layer learning rates and keeps frozen
+    parameters."""
+    _check_model(model, "decay_groups")
+    params = [param for param in model.parameters() if param.requires_grad]
+    groups = [
+        {"params": [param for param in params if decays(param)], "weight_decay": weight_decay},
+        {"params": [param for param in params if not decays(param)], "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
 def _group_name(layer: int | None, decay: bool, num_layers: int) -> str:
     kind = "decay" if decay else "no_decay"
     if layer is None:
@@ -266,8 +287,8 @@ def param_groups(
 ) -> list[dict[str, Any]]:
     """Optimizer parameter groups: ``AdamW(param_groups(model, 1e-4, 0.01, layer_decay=0.8))``.
 
-    Weight decay: only on parameters with 2 or more dimensions (matrices and embeddings, as
-        nanoGPT); biases and norm gains get 0, as do names matching a ``no_decay`` glob.
+    Weight decay: only on the parameters that ``decays`` (2 or more dimensions: matrices and
+        embeddings); biases and norm gains get 0, as do names matching a ``no_decay`` glob.
     layer_decay: layer-wise learning-rate decay, lr · layer_decay ** (num_layers + 1 − id),
         ``id = layer_id(name, num_layers)``: the head learns at ``lr``, each layer below at
         ``layer_decay`` times the rate of the one above, the embeddings slowest.
@@ -298,7 +319,7 @@ def param_groups(
     groups: dict[tuple[int, bool], dict[str, Any]] = {}
     # BEGIN SOLUTION
     for name, param in named:
-        decay = param.dim() >= 2 and not any(fnmatchcase(name, glob) for glob in no_decay)
+        decay = decays(param) and not any(fnmatchcase(name, glob) for glob in no_decay)
         layer = layer_id(name, num_layers) if by_layer else None
         group_lr = lr
         if layer_decay is not None:
@@ -415,130 +436,3 @@ class GradualUnfreezer:
 
     def __repr__(self) -> str:
         return f"GradualUnfreezer({len(self.stages)} stages, every={self.every}, step={self.step})"
-
-
-# -- imbalanced classes ------------------------------------------------------------------------
-
-
-def _labels(labels: Any, where: str, num_classes: int | None = None) -> torch.Tensor:
-    """A 1-D int64 CPU tensor of class indices (>= 0, < num_classes when given), non-empty."""
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.numel() == 0:
-        raise ValueError(
-            f"{where}: labels must be a non-empty 1-D sequence of class indices, got shape "
-            f"{tuple(labels.shape)}"
-        )
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{where}: labels must be integer class indices, got {labels.dtype}")
-    labels = labels.long().cpu()
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or (num_classes is not None and high >= num_classes):
-        upper = "" if num_classes is None else f", < num_classes={num_classes}"
-        raise ValueError(f"{where}: labels must be >= 0{upper}; got values {low} to {high}")
-    return labels
-
-
-def class_weights(
-    labels: Any, num_classes: int, mode: str = "auto", dtype: torch.dtype | None = None
-) -> torch.Tensor:
-    """Per-class loss weights (num_classes,) for ``cross_entropy(..., weight=...)``.
-
-    mode="auto": inverse frequency, w_c = n / (k · n_c), with n labels, n_c of class c and k
-        the number of classes present -- scikit-learn's "balanced". Each class then carries
-        the same total weight, n / k, and the average weight over the examples is 1. A class
-        absent from ``labels`` gets weight 0 (scikit-learn refuses; it has nothing to weigh).
-    mode="none": all ones.
-    dtype: default torch.get_default_dtype().
-    """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"class_weights: num_classes must be an int >= 1, got {num_classes!r}")
-    if mode not in ("auto", "none"):
-        raise ValueError(f"class_weights: mode must be 'auto' or 'none', got {mode!r}")
-    labels = _labels(labels, "class_weights", num_classes)
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    if mode == "none":
-        return torch.ones(num_classes, dtype=dtype)
-    # BEGIN SOLUTION
-    counts = torch.bincount(labels, minlength=num_classes).double()
-    present = counts > 0
-    k = present.sum()
-    weights = torch.where(present, len(labels) / (k * counts.clamp(min=1)), 0.0)
-    return weights.to(dtype)
-    # END SOLUTION
-
-
-class WeightedSampler:
-    """Example indices drawn with probability ∝ 1 / (how often their label occurs), so every
-    class is drawn equally often on average: ``for i in sampler: ... dataset[i]``.
-
-    labels: the dataset's labels, one per example (1-D integer class indices).
-    num_samples: indices per pass (an "epoch"); default len(labels).
-    generator: the torch.Generator drawn from; default a new one seeded from torch's global
-        generator (so ``seed_everything`` makes runs repeat).
-    replacement: draw with replacement (default); without, num_samples <= len(labels).
-
-    ``state_dict()`` / ``load_state_dict()`` save the generator's state at the start of the
-    current pass and how many indices it has given, so a resumed run continues exactly where
-    the interrupted one was (plain tensors and ints: a checkpoint can hold them).
-    """
-
-    def __init__(
-        self,
-        labels: Any,
-        num_samples: int | None = None,
-        generator: torch.Generator | None = None,
-        replacement: bool = True,
-    ) -> None:
-        self.labels = _labels(labels, "WeightedSampler")
-        num_samples = len(self.labels) if num_samples is None else num_samples
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"WeightedSampler: num_samples must be an int >= 1, got {num_samples}")
-        if not replacement and num_samples > len(self.labels):
-            raise ValueError(
-                f"WeightedSampler: without replacement num_samples ({num_samples}) cannot "
-                f"exceed the number of labels ({len(self.labels)})"
-            )
-        if generator is None:
-            seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
-            generator = torch.Generator().manual_seed(seed)
-        self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
-        self._pass_start: torch.Tensor | None = None  # generator state when this pass began
-        self._position = 0  # indices given in this pass (or to skip, after load_state_dict)
-
-    def draw(self) -> torch.Tensor:
-        """One pass: ``num_samples`` indices (int64), example i drawn ∝ 1 / count[labels[i]]."""
-        # BEGIN SOLUTION
-        counts = torch.bincount(self.labels)
-        weights = 1.0 / counts[self.labels].double()  # each class's weights sum to 1
-        return torch.multinomial(
-            weights, self.num_samples, self.replacement, generator=self.generator
-        )
-        # END SOLUTION
-
-    def __iter__(self) -> Iterator[int]:
-        start, skip = self.generator.get_state(), self._position
-        indices = self.draw()
-        self._pass_start, self._position = start, skip
-        for index in indices[skip:].tolist():
-            self._position += 1
-            yield index
-        self._pass_start, self._position = None, 0
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def state_dict(self) -> dict[str, Any]:
-        state = self.generator.get_state() if self._pass_start is None else self._pass_start
-        return {"generator": state.clone(), "position": self._position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or {"generator", "position"} - state.keys():
-            raise ValueError(
-                "WeightedSampler.load_state_dict: expected a dict with 'generator' and "
-                "'position' (what state_dict() returns)"
-            )
-        position = int(state["position"])
-        if not 0 <= position <= self.num_samples:
-            raise ValueError(f"WeightedSampler.load_state_dict: bad position {position}")
-        self.generator.set_state(state["generator"])
-        self._pass_start, self._position = None, position

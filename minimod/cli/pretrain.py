@@ -1,95 +1,15 @@
-"""The ``minimod`` command line. Thin: it parses arguments, then calls library functions."""
+"""``minimod pretrain``, ``generate`` and ``demo``: training from scratch and using the result."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
-from typing import NoReturn
 
-from minimod import __version__
-
-EXERCISES_HELP = """\
-The workbook: rebuild minimod lesson by lesson.
-
-  minimod exercises            every lesson with its status (not started / failing / passing)
-  minimod exercises check N    run lesson N's tests on exercises/eNN_*.py and explain failures
-  minimod exercises reset N    restore lesson N's empty stub (--yes if it holds your code)
-"""
-
-
-def add_use_mine_argument(parser: argparse.ArgumentParser) -> None:
-    """For training commands: ``--use-mine`` trains with your passing lessons' code."""
-    parser.add_argument(
-        "--use-mine",
-        action="store_true",
-        help="build the model from your own exercises/ code for every lesson that passes its "
-        "tests (minimod's code for the rest) and say which is which",
-    )
-
-
-def use_mine_if_asked(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """The context to build and train in: ``use_mine()`` with ``--use-mine``, else nothing."""
-    if getattr(args, "use_mine", False):
-        from minimod.workbook import use_mine
-
-        return use_mine()
-    return contextlib.nullcontext()
-
-
-class Parser(argparse.ArgumentParser):
-    """Bad options are one plain line on stderr and exit status 2 (no usage block)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="minimod",
-        description="minimod: build deep-learning models from tensor ops, then train them.",
-    )
-    parser.add_argument("--version", action="version", version=f"minimod {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    exercises = commands.add_parser(
-        "exercises",
-        help="the workbook: list lessons, check your code, reset a lesson",
-        description=EXERCISES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    actions = exercises.add_subparsers(dest="action", metavar="ACTION")
-    actions.add_parser("list", help="every lesson with its status (the default)")
-    check = actions.add_parser(
-        "check",
-        help="run lesson N's tests on your exercises/eNN_*.py and explain failures",
-    )
-    check.add_argument("lesson", type=int, metavar="N", help="the lesson number, e.g. 2")
-    reset = actions.add_parser("reset", help="restore lesson N's stub in exercises/")
-    reset.add_argument("lesson", type=int, metavar="N", help="the lesson number, e.g. 2")
-    reset.add_argument(
-        "--yes", action="store_true", help="overwrite the file even though it holds your code"
-    )
-    add_training_commands(commands)
-    from minimod.cli_finetune import add_finetune_commands
-
-    add_finetune_commands(commands)
-    return parser
-
+from minimod.cli.common import (
+    add_use_mine_argument,
+    positive_float,
+    positive_int,
+    use_mine_if_asked,
+)
 
 PRETRAIN_HELP = """\
 Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer, loss curve).
@@ -113,8 +33,8 @@ eval_every steps and at the end.
 """
 
 
-def add_training_commands(commands: argparse._SubParsersAction) -> None:
-    """``pretrain``, ``evaluate``, ``generate`` and ``demo``."""
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """``pretrain``, ``generate`` and ``demo``."""
     from minimod.tasks.presets import PRESET_NAMES, TASKS
 
     raw = argparse.RawDescriptionHelpFormatter
@@ -124,6 +44,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         description=PRETRAIN_HELP,
         formatter_class=raw,
     )
+    pretrain.set_defaults(handler=run_pretrain)
     pretrain.add_argument("model", choices=TASKS, help="what to pretrain")
     option = pretrain.add_argument
     option("--data", metavar="PATH", help="UTF-8 text file for gpt/bert (default: built in)")
@@ -161,22 +82,6 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_use_mine_argument(pretrain)
 
-    evaluate = commands.add_parser(
-        "evaluate",
-        help="held-out metrics of a run",
-        description="Print a run's held-out metrics: loss and perplexity (gpt, bert), or "
-        "accuracy, macro-F1 and the confusion matrix (cnn, audio).\n\n"
-        "  minimod evaluate --from runs/first",
-        formatter_class=raw,
-    )
-    evaluate.add_argument("--from", dest="run", required=True, metavar="RUN", help="run folder")
-    evaluate.add_argument(
-        "--data",
-        metavar="PATH",
-        help="evaluate on the last 10%% of this text file (default: the run's own data)",
-    )
-    evaluate.add_argument("--device", default="cpu", help="default: cpu")
-
     generate = commands.add_parser(
         "generate",
         help="sample text from a gpt run",
@@ -184,6 +89,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         "  minimod generate --from runs/first --prompt 'The ' --max-new-tokens 300",
         formatter_class=raw,
     )
+    generate.set_defaults(handler=run_generate)
     option = generate.add_argument
     option("--from", dest="run", required=True, metavar="RUN", help="a gpt run folder")
     option("--prompt", default="\n", help="text to continue (default: a newline)")
@@ -200,6 +106,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         description="Pretrain a small GPT on Python's documentation (samples before and after), "
         "then a small BERT on synthetic reviews (fill in the blanks), and say what to try next.",
     )
+    demo.set_defaults(handler=run_demo)
     demo.add_argument("--out", default="runs", metavar="DIR", help="where (default: runs)")
     demo.add_argument(
         "--max-steps",
@@ -261,24 +168,6 @@ def describe(summary: dict) -> str:
     )
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from minimod.tasks import evaluate_run
-    from minimod.tasks.run import read_run
-
-    if read_run(args.run).get("kind") == "finetune":
-        from minimod.cli_finetune import run_evaluate_finetuned
-
-        return run_evaluate_finetuned(args)
-
-    record, metrics, confusion = evaluate_run(args.run, args.data, args.device)
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "batches")
-    where = f" on {metrics['batches']} held-out batches" if "batches" in metrics else " held out"
-    print(f"{record['task']} ({record['preset']}) {args.run}{where}: {shown}")
-    if confusion:
-        print(confusion)
-    return 0
-
-
 def run_generate(args: argparse.Namespace) -> int:
     from minimod.tasks import UsageError, generate_text, load_run
     from minimod.tasks.run import read_run
@@ -306,56 +195,3 @@ def run_demo(args: argparse.Namespace) -> int:
     from minimod.tasks.demo import demo
 
     return demo(args.out, args.max_steps, args.device)
-
-
-def run_finetune(args: argparse.Namespace) -> int:
-    from minimod.cli_finetune import run_finetune
-
-    return run_finetune(args)
-
-
-def run_lr_find(args: argparse.Namespace) -> int:
-    from minimod.cli_finetune import run_lr_find
-
-    return run_lr_find(args)
-
-
-TRAINING_COMMANDS = {
-    "pretrain": run_pretrain,
-    "finetune": run_finetune,
-    "lr-find": run_lr_find,
-    "evaluate": run_evaluate,
-    "generate": run_generate,
-    "demo": run_demo,
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "exercises":
-        from minimod.workbook import commands
-
-        try:
-            if args.action == "check":
-                return commands.check(args.lesson)
-            if args.action == "reset":
-                return commands.reset(args.lesson, yes=args.yes)
-            return commands.list_lessons()
-        except FileNotFoundError as error:
-            print(f"minimod exercises: {error}", file=sys.stderr)
-            return 2
-    if args.command in TRAINING_COMMANDS:
-        from minimod.tasks import UsageError
-
-        try:
-            return TRAINING_COMMANDS[args.command](args)
-        except UsageError as error:
-            print(f"minimod {args.command}: {error}", file=sys.stderr)
-            return 2
-    parser.print_help()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,56 @@
+"""``minimod evaluate``: held-out metrics of a pretrain run or the test split of a fine-tune run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="held-out metrics of a run",
+        description="Print a run's held-out metrics: loss and perplexity (gpt, bert), or "
+        "accuracy, macro-F1 and the confusion matrix (cnn, audio); for a fine-tune run, its "
+        "metrics on the test split.\n\n"
+        "  minimod evaluate --from runs/first",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.set_defaults(handler=run_evaluate)
+    evaluate.add_argument("--from", dest="run", required=True, metavar="RUN", help="run folder")
+    evaluate.add_argument(
+        "--data",
+        metavar="PATH",
+        help="evaluate on the last 10%% of this text file (default: the run's own data)",
+    )
+    evaluate.add_argument("--device", default="cpu", help="default: cpu")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from minimod.tasks import evaluate_run
+    from minimod.tasks.run import read_run
+
+    if read_run(args.run).get("kind") == "finetune":
+        return _evaluate_finetuned(args)
+    record, metrics, confusion = evaluate_run(args.run, args.data, args.device)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "batches")
+    where = f" on {metrics['batches']} held-out batches" if "batches" in metrics else " held out"
+    print(f"{record['task']} ({record['preset']}) {args.run}{where}: {shown}")
+    if confusion:
+        print(confusion)
+    return 0
+
+
+def _evaluate_finetuned(args: argparse.Namespace) -> int:
+    from minimod.tasks import UsageError
+    from minimod.tasks.finetune import evaluate_finetuned
+
+    if args.data is not None:
+        raise UsageError("--data is for pretrain runs; a fine-tune run evaluates on its test split")
+    summary = evaluate_finetuned(args.run, args.device)
+    record = summary["record"]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in summary["test"].items())
+    print(f"{record['model']} fine-tuned on {record['task']} {args.run}, test split: {shown}")
+    if summary.get("confusion"):
+        print(summary["confusion"])
+        print(summary["confusion_png"])
+    return 0

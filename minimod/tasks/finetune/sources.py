@@ -1,0 +1,187 @@
+"""Where a fine-tune's body comes from, and what it becomes: the source (a run folder, the real
+all-MiniLM-L6-v2 or scratch), the model (body + the task's head) and which of its parameters
+train (freezing, LoRA, gradual unfreezing)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from minimod.data import CharTokenizer, load_tokenizer
+from minimod.data.wordpiece import WordPieceTokenizer
+from minimod.models.bert import BERT, BERTConfig
+from minimod.models.boxes import BoxRegressor
+from minimod.models.cnn import AudioCNN, AudioCNNConfig, ResNet, ResNetConfig
+from minimod.models.gpt import GPT, GPTConfig
+from minimod.models.heads import FeatureClassifier, SequenceClassifier
+from minimod.models.pretrained import MissingExtraError, read_pretrained
+from minimod.nn.lora import apply_lora
+from minimod.tasks import lm
+from minimod.tasks.common import UsageError
+from minimod.tasks.presets import PRESET_NAMES, settings_for
+from minimod.tasks.run import read_run
+from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
+from minimod.train.freezing import GradualUnfreezer, freeze, layer_stages, linear_probe, unfreeze
+
+# The Linear layers LoRA wraps in each body: attention and MLP projections.
+LORA_TARGETS = {
+    "gpt": ("*.c_attn", "*.c_proj", "*.c_fc"),
+    "bert": ("*.query", "*.key", "*.value", "*.out", "*.up", "*.down"),
+}
+
+
+@dataclass
+class Source:
+    """Where the body comes from: its model config, tokenizer and weights (None = scratch)."""
+
+    kind: str
+    name: str  # "scratch" or the run folder
+    config: Any
+    tokenizer: Any = None
+    state: dict[str, torch.Tensor] | None = None
+    prefix: str = ""  # where the body's keys start in ``state``
+    settings: dict[str, Any] = field(default_factory=dict)  # the source run's settings
+
+
+# -- the source ---------------------------------------------------------------------------------
+def model_config(kind: str, plain: dict[str, Any]) -> Any:
+    """The model config of ``kind`` from its plain form (run.json / config.json)."""
+    plain = {k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()}
+    classes = {"bert": BERTConfig, "gpt": GPTConfig, "cnn": ResNetConfig, "audio": AudioCNNConfig}
+    return classes[kind](**plain)
+
+
+def _scratch_tokenizer(kind: str, settings: dict[str, Any]) -> Any:
+    """The tokenizer a pretrain run on the reviews corpus would make (so scratch and pretrained
+    models read the same ids)."""
+    train_text, val_text = lm.read_text("reviews", kind)
+    if kind == "bert":
+        return lm.train_wordpiece(train_text, settings["max_words"])
+    return CharTokenizer.train(train_text + val_text)
+
+
+def pretrained_tokenizer(vocab_file: str | Path, config: BERTConfig) -> WordPieceTokenizer:
+    """The uncased WordPiece tokenizer over a Hugging Face BERT's ``vocab.txt`` (the path that
+    ``models.pretrained.read_pretrained`` gives), checked against the model's vocab_size."""
+    tokenizer = WordPieceTokenizer.from_vocab_file(vocab_file, lowercase=True)
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ValueError(
+            f"{vocab_file} has {tokenizer.vocab_size} tokens but config.json says vocab_size "
+            f"{config.vocab_size}"
+        )
+    return tokenizer
+
+
+def _minilm_source(kind: str) -> Source:
+    """all-MiniLM-L6-v2, the real pretrained BERT that `make real` installs."""
+    if kind != "bert":
+        raise UsageError(f"--from minilm is a BERT: use `minimod finetune bert`, not {kind}")
+    try:
+        config, vocab_file, state = read_pretrained("minilm")
+    except MissingExtraError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    tokenizer = pretrained_tokenizer(vocab_file, config)
+    return Source(kind, "minilm", config, tokenizer, state, "", {})
+
+
+def read_source(kind: str, source: str, preset: str = "tiny", task: str | None = None) -> Source:
+    """The body's config, tokenizer and weights: ``source`` is a run folder (pretrain or
+    fine-tune, of the same model kind), ``"minilm"`` (the real all-MiniLM-L6-v2, for bert) or
+    ``"scratch"`` (the ``preset``'s architecture, fresh weights)."""
+    if source == "minilm":
+        return _minilm_source(kind)
+    if source == "scratch":
+        if preset not in PRESET_NAMES:
+            raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+        settings = settings_for(kind, preset)
+        model = dict(settings["model"])
+        tokenizer = None
+        if kind == "bert":
+            tokenizer = _scratch_tokenizer(kind, settings)
+            config = BERTConfig(
+                vocab_size=tokenizer.vocab_size,
+                max_position_embeddings=settings["block_size"],
+                pad_token_id=tokenizer.pad_token_id,
+                **model,
+            )
+        elif kind == "gpt":
+            tokenizer = _scratch_tokenizer(kind, settings)
+            config = GPTConfig(vocab_size=tokenizer.vocab_size, **model)
+        elif kind == "cnn":
+            config = ResNetConfig(in_channels=3, num_classes=6, **model)
+        else:
+            n_features = 13 if task == "spoken-digits" else 40  # MFCCs, or log-mel bands
+            config = AudioCNNConfig(n_features=n_features, num_classes=5, **model)
+        return Source(kind, "scratch", config, tokenizer, None, "", to_plain(settings))
+    run = Path(source)
+    record = read_run(run)
+    finetuned = record.get("kind") == "finetune"
+    source_kind = record["model"] if finetuned else record["task"]
+    if source_kind != kind:
+        raise UsageError(f"--from {run} is a {source_kind} run; finetune {kind} needs a {kind} run")
+    try:
+        saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        config = model_config(kind, record["model_config"] if finetuned else saved["model"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{run}: cannot read the model's config ({error!r})") from None
+    tokenizer = None
+    if kind in ("bert", "gpt"):
+        try:
+            tokenizer = load_tokenizer(run / lm.TOKENIZER_FILE)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{run}: cannot read {lm.TOKENIZER_FILE} ({error})") from None
+    checkpoint = run / ("best.pt" if finetuned and (run / "best.pt").is_file() else "last.pt")
+    try:
+        state = load_checkpoint(checkpoint)["model"]
+    except (CheckpointError, OSError, KeyError) as error:
+        raise UsageError(f"{checkpoint}: {str(error).splitlines()[0]}") from None
+    prefix = "body." if finetuned else ("bert." if kind == "bert" else "")
+    return Source(kind, str(run), config, tokenizer, state, prefix, record.get("settings", {}))
+
+
+# -- the model ----------------------------------------------------------------------------------
+def build_model(kind: str, task: str, config: Any, num_labels: int, options: dict[str, Any]):
+    """The body of ``kind`` with the head of ``task`` (fresh weights everywhere)."""
+    if kind == "bert":
+        body = BERT(config, add_pooling_layer=False)
+    elif kind == "gpt":
+        body = GPT(config)
+    elif kind == "cnn":
+        body = ResNet(config)
+    else:
+        body = AudioCNN(config)
+    if task in ("sentiment", "sentiment-real"):
+        return SequenceClassifier(body, num_labels, options["pooling"], options["dropout"])
+    if task == "detect":
+        return BoxRegressor(body)
+    return FeatureClassifier(body, num_labels, options["dropout"])
+
+
+def configure_training(model: Any, kind: str, options: dict[str, Any]) -> GradualUnfreezer | None:
+    """Which parameters train: LoRA adapters (+ head), a frozen body (linear probe), a frozen
+    pattern, or gradual unfreezing from the top. Returns the unfreezer when there is one."""
+    if options["lora_rank"]:
+        if kind not in LORA_TARGETS:
+            raise UsageError(f"--lora-rank is for the transformers (bert, gpt), not {kind}")
+        rank = options["lora_rank"]
+        apply_lora(model, LORA_TARGETS[kind], rank=rank, alpha=options["lora_alpha"] or 2 * rank)
+        unfreeze(model, "head.*")
+    freezing = options["freeze"]
+    if freezing == "body":
+        linear_probe(model, head="head", batchnorm_eval=True)
+    elif freezing not in ("none", None):
+        try:
+            freeze(model, freezing)
+        except ValueError as error:
+            raise UsageError(f"--freeze {freezing}: {error}") from None
+    if options["unfreeze_every"]:
+        if freezing not in ("none", None) or options["lora_rank"]:
+            raise UsageError("--unfreeze-every unfreezes layer by layer: drop --freeze/--lora-rank")
+        unfreezer = GradualUnfreezer(model, layer_stages(model), options["unfreeze_every"])
+        unfreezer.apply(0)
+        return unfreezer
+    return None

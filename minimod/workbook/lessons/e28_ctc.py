@@ -1,0 +1,102 @@
+TEXT = """Lesson 28: CTC -- the alignment lattice, the α and β recursions, greedy and beam decoding
+
+The idea
+A speech model emits one distribution over C classes per frame: log_probs (T, N, C), T frames
+(100 per second of audio) for a transcript of S ≪ T characters. Nobody tells us which frames
+belong to which character. Connectionist temporal classification (Graves et al. 2006) sums
+over every alignment instead: a PATH π is one class per frame; the collapse B(π) merges
+repeated symbols and then drops a special class, the blank ∅:
+    B(a a ∅ b b ∅ ∅ b) = a b b          p(l | x) = Σ_{π: B(π) = l} Π_t y_t(π_t)
+and the loss is −log p(l | x). y_t = exp(log_probs[t]) (a log-softmax over C).
+
+Why a blank
+Without it, "frames of nothing" (silence, between letters) would have to be some letter, and
+a double letter could not exist: a a collapses to a. With it, "ll" in "hello" needs l ∅ l.
+So a target with r adjacent repeats needs at least S + r frames; fewer and p = 0, loss = inf.
+
+The lattice
+Write l' = (∅, l1, ∅, l2, ..., ∅, lS, ∅): 2S + 1 states. A valid path walks through l' from
+left to right, one state per frame, and from state s it may go to
+    s      (stay: repeat the symbol)
+    s + 1  (advance to the next blank or label)
+    s + 2  (skip a blank) -- only if l'_{s+2} is a label different from l'_s.
+It starts in state 0 or 1 and ends in state 2S or 2S − 1.
+
+The α recursion (forward)
+α_t(s) = total probability of all path prefixes that are in state s at frame t:
+    α_0(0) = y_0(∅),  α_0(1) = y_0(l1),  α_0(s) = 0 otherwise
+    α_t(s) = (α_{t-1}(s) + α_{t-1}(s − 1) + [skip allowed] α_{t-1}(s − 2)) · y_t(l'_s)
+    p(l | x) = α_{T-1}(2S) + α_{T-1}(2S − 1)
+One loop over t; every s and every sequence of the batch at once: α is (N, 2S + 1), the
+shifts by 1 and 2 are a concatenation with −inf columns, the skip mask (N, 2S + 1) is
+computed once. Each sequence is read at its own last frame input_lengths[n] − 1.
+
+Why log space
+α_t is a product of t probabilities: with 500 frames of y ≈ 0.1 it is 1e-500, which is 0 in
+float64 (below 1e-308), let alone float32 (1e-38). In log space products become sums and the
+sum of three terms becomes a logsumexp: log(e^a + e^b + e^c) = m + log(e^(a−m) + e^(b−m) +
+e^(c−m)), m = max. Unreachable states are −inf; when all three are −inf, use m = 0 instead
+(−inf − (−inf) is NaN).
+
+The gradient: β and the state occupancies
+β_t(s) is the same sum from the other end: paths that are in state s at frame t and finish
+validly (it also includes y_t(l'_s)); it runs from each sequence's last frame down to 0 with
+the mirrored moves (s, s + 1, s + 2). Then α_t(s) · β_t(s) / y_t(l'_s) is the probability of
+all complete paths through (t, s), and with γ_t(s) = that / p(l | x) (a posterior, in [0, 1]):
+    ∂(−log p) / ∂ log y_t(c) = −Σ_{s: l'_s = c} γ_t(s)
+computed as exp(α + β − log y + nll) and added into the classes with scatter_add_. Autograd
+through the α loop would also work, but −inf states give NaN gradients (the derivative of a
+logsumexp of −infs) and it keeps every intermediate. torch's own gradient differs from this
+exact one by + exp(log_probs): it assumes a log-softmax before it, which cancels the term.
+
+Reductions, as torch: "none" (N,); "sum"; "mean" divides EACH loss by its target length
+(at least 1), then averages. zero_infinity=True turns inf losses (targets that cannot fit)
+into 0 with a zero gradient -- useful when a few utterances are too fast for the frame rate.
+Targets are padded (N, S) with target_lengths, or concatenated (Σ target_lengths,).
+
+Decoding
+Greedy (best path): argmax class per frame, collapse. Fast, and usually close, but it finds
+the most likely PATH, not the most likely LABELLING. Two frames with y(∅) = 0.6, y(a) = 0.4:
+the best path ∅ ∅ (0.36) reads "", yet "a" has three paths a a, a ∅, ∅ a: 0.16 + 0.24 + 0.24
+= 0.64. Prefix beam search keeps the beam_width best PREFIXES, each with two scores: p_b
+(paths that end in a blank) and p_nb (paths that end in the prefix's last label). At each
+frame, for each prefix and class c:
+    c = ∅                 -> same prefix,    p_b  += (p_b + p_nb) · y(∅)
+    c = last label        -> same prefix,    p_nb += p_nb · y(c)   (a repeat merges)
+                          -> prefix + c,     p_nb += p_b · y(c)    (after a blank: new label)
+    any other c           -> prefix + c,     p_nb += (p_b + p_nb) · y(c)
+then keep the beam_width prefixes with the largest p_b + p_nb (in log space, logaddexp).
+With a wide enough beam the scores are exactly p(l | x) = exp(−ctc_loss). A language model
+can join the score here; greedy has nowhere to put it.
+
+What you write
+CTCFunction.forward (the α recursion, reading the loss off, saving what backward unpacks,
+zero_infinity) and CTCFunction.backward (β, the occupancies, the gradient), ctc_greedy_decode
+and ctc_beam_search's search. extend_targets,
+the shift and skip helpers, the checks, the padding of concatenated targets, the reductions
+and CTCLoss are given.
+
+Classic pitfalls
+- Allowing the skip between two EQUAL labels: "aa" then also matches a single run of a.
+- Reading every sequence at frame T − 1 instead of input_lengths[n] − 1.
+- Forgetting the end in the last label (state 2S − 1), or reading state 2S − 1 = −1 for an
+  empty target (it ends in state 0 only).
+- Plain probabilities instead of logs: 0 after a few hundred frames, loss inf.
+- torch.logsumexp or logaddexp in an autograd recursion over −inf states: NaN gradients.
+- Greedy: dropping blanks before merging repeats (a ∅ a must give "aa", not "a").
+- Beam search with one score per prefix: a repeat after a blank and without one must differ.
+
+Check it: minimod exercises check 28
+Try it (python, in the repository folder):
+    >>> import math
+    >>> import torch
+    >>> from exercises.e28_ctc import ctc_beam_search, ctc_greedy_decode, ctc_loss
+    >>> log_probs = torch.tensor([[0.6, 0.4], [0.6, 0.4]]).log()  # 2 frames, classes ∅, a
+    >>> loss = ctc_loss(log_probs, torch.tensor([1]), 2, 1, reduction="sum")
+    >>> round(math.exp(-loss.item()), 4)  # p("a") over its three paths
+    0.64
+    >>> ctc_greedy_decode(log_probs)  # the best path is ∅ ∅
+    []
+    >>> [(labels, round(math.exp(score), 4)) for labels, score in ctc_beam_search(log_probs)]
+    [((1,), 0.64), ((), 0.36)]
+"""
