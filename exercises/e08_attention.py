@@ -28,19 +28,41 @@ Masks
   max (a row of −inf has max −inf: use 0 there), exponentiate, divide by the sum -- or by 1
   where the sum is 0. It works IN PLACE (sub_, exp_, div_ on the scores it is given): its only
   caller, Attention's forward, owns its scores and writes the backward by hand.
-Dropout (only when dropout_p > 0) drops attention weights: dropout(weights, p) before weights V.
+Dropout (only when dropout_p > 0) drops attention weights before weights V. It is NOT done in
+scaled_dot_product_attention (given) nor by calling dropout(): you draw the keep-mask yourself
+in Attention.forward, because the hand-written backward needs that very mask (see below).
+
+A worked example you can check by hand: d = 4 (scale = 1/√4 = 1/2), one query q = (2, 0, 0, 0),
+two keys k₁ = (1, 0, 0, 0), k₂ = 0 and one-number values v₁ = 10, v₂ = 0. Scores
+(q·k₁, q·k₂) / 2 = (1, 0); weights softmax(1, 0) = (e, 1) / (e + 1) = (0.731, 0.269); output
+0.731 · 10 + 0.269 · 0 = 7.31. A causal mask hiding k₂ would give weights (1, 0), output 10.
 
 The attention's backward pass by hand: Attention
-scaled_dot_product_attention checks its arguments and computes through Attention, a
-torch.autograd.Function. Forward: scores = Q Kᵀ · scale, add _additive_mask(mask) in place, the
-masked softmax in place, P (and the dropout mask D, scaled by 1/(1 − p)), O = (P ∘ D) V; with
-need_weights it returns (O, W = P ∘ D) -- the weights MultiheadAttention hands back. It saves
-Q, K, V and P -- not the scores, the exponentials, the mask. Backward, given dO (and dW when
-the weights were returned; 0 otherwise):
+scaled_dot_product_attention (given) checks its arguments, builds the causal mask, picks the
+default scale and computes through Attention, a torch.autograd.Function. In Attention.forward:
+scores = Q Kᵀ · scale, add _additive_mask(mask) in place, the masked softmax in place: P. With
+dropout_p > 0 draw keep = torch.rand_like(P) >= dropout_p (boolean, (..., L, S), as dropout()
+does), and D = keep / (1 − p) (0 when p = 1); without dropout D = 1. O = (P ∘ D) V; with
+need_weights it returns (O, W = P ∘ D) -- the weights MultiheadAttention hands back. The
+backward's given first lines read exactly this from ctx, so your forward must leave it there:
+    ctx.save_for_backward(query, key, value, P, keep)   P (..., L, S) in the compute dtype
+        (at least float32); keep the boolean keep-mask (..., L, S), or None when dropout_p = 0
+        (save_for_backward takes None, and the backward then skips the mask)
+    ctx.scale       the float the scores were multiplied by (1/√d or the given scale)
+    ctx.dropout_p   the float p, for the factor 1/(1 − p) that rebuilds D from keep
+(ctx.dtypes and ctx.mask_shape are set by the given first lines.) Not the scores, the
+exponentials, the mask: P is enough. Backward, given dO (and dW when the weights were
+returned; 0 otherwise):
     dV = (P ∘ D)ᵀ dO          dP = (dO Vᵀ + dW) ∘ D
     dS = P ∘ (dP − rowsum(dP ∘ P))        the softmax's Jacobian applied row by row
     dQ = dS K · scale         dK = dSᵀ Q · scale          d(float mask) = dS
-and each gradient is summed back to its input's (broadcast) shape with sum_to_size. Rows that
+Where dS comes from: in one row P_j = e^(S_j) / Σ_k e^(S_k), so ∂P_j/∂S_i = P_j ([i = j] − P_i)
+(the numerator moves only for j = i, the denominator for every j). The chain rule sums over j:
+    dS_i = Σ_j dP_j P_j ([i = j] − P_i) = P_i dP_i − P_i Σ_j dP_j P_j = P_i (dP_i − Σ_j dP_j P_j)
+-- never build the (S, S) Jacobian, one row-sum does. In the example above with dO = 1:
+dP = (v₁, v₂) = (10, 0), rowsum(dP ∘ P) = 7.31 (the output), dS = (0.731 · 2.69, 0.269 · (−7.31))
+= (1.966, −1.966): a softmax's input gradient always sums to 0 over the row.
+Each gradient is summed back to its input's (broadcast) shape with sum_to_size. Rows that
 were fully masked have P = 0, so they pass no gradient. The softmax runs in at least float32.
 
 Multi-head attention, torch.nn.MultiheadAttention's layout (batch_first=True here)

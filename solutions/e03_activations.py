@@ -27,10 +27,21 @@ is −inf. Instead, with m = max_j x_j:
 
     log_softmax(x)_i = (x_i − m) − log Σ_j e^(x_j − m)           (the log-sum-exp trick)
 
+By hand, x = (1, 2, 3): m = 3, e^(x − m) = (e^(−2), e^(−1), 1) = (0.135, 0.368, 1), sum 1.503,
+softmax = (0.090, 0.245, 0.665) (sums to 1); log 1.503 = 0.408, so log_softmax =
+(−2, −1, 0) − 0.408 = (−2.408, −1.408, −0.408). And x + 100 gives exactly the same: the shift
+cancels. Elementwise: sigmoid(0) = 0.5 with slope 1/4, tanh(0) = 0 with slope 1,
+gelu(1) = 1 · Φ(1) = 0.841, relu(−2) = 0.
+
 sigmoid has the same problem for x ≪ 0 (e^(−x) overflows): with z = e^(−|x|), which never
 overflows, sigmoid(x) = 1 / (1 + z) for x ≥ 0 and z / (1 + z) for x < 0. tanh likewise:
 tanh(x) = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|)), and torch.expm1(z) = e^z − 1 keeps
 1 − e^(−2|x|) accurate for tiny |x| (where 1 − e^(−2|x|) would lose every digit).
+Careful with abs and sign in a formula autograd differentiates: torch gives abs the slope 0 at
+x = 0 (sign(0) = 0) and sign the slope 0 everywhere. Written with torch.abs / torch.sign,
+sigmoid would get the gradient 0 at x = 0 instead of σ'(0) = 1/4, and tanh 0 instead of 1 --
+a wrong gradient at exactly the most common input, with no error. Build −|x| with
+torch.where(x >= 0, −x, x) (slope −1 or +1, never 0) and pick the branch with torch.where.
 
 The module classes (ReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax) are given: each
 forward(input) calls your function (torch's argument name, so layer(input=x) works too).
@@ -61,6 +72,8 @@ Classic pitfalls
 - ReLUFunction's backward as dy · [y > 0]: NaN > 0 is False, so a NaN input gets gradient 0;
   torch zeroes the gradient only where y ≤ 0, which lets NaN through: dy.masked_fill(y <= 0, 0).
 - tanh as (e^x − e^(−x)) / (e^x + e^(−x)) directly: inf / inf = nan for |x| > 88 in float32.
+- torch.abs(x) or torch.sign(x) in sigmoid or tanh: their slope at 0 is 0, so the gradient at
+  x = 0 is 0 (the tests check σ'(0) = 1/4 and tanh'(0) = 1).
 - Reducing over the wrong dim: check that softmax(x, dim).sum(dim) is all ones.
 
 Check it: minimod exercises check 3

@@ -10,6 +10,12 @@ Cross-entropy (classification into C classes)
     target y: class indices (N,) / (N, d1, ...), or class probabilities shaped like x
     loss_n = −w_{y_n} · log p_{n, y_n}        with p_n = softmax(x_n), log p from log_softmax
 
+A worked example you can check by hand: logits x = (2, 0, 0), target 0. Then
+Σ exp = e² + 1 + 1 = 7.389 + 2 = 9.389, p = (7.389, 1, 1) / 9.389 = (0.7870, 0.1065, 0.1065),
+and loss = −log 0.7870 = log 9.389 − 2 = 2.2395 − 2 = 0.2395 (the Try it's first row).
+Its gradient (see below) is p − onehot(0) = (−0.2130, 0.1065, 0.1065): push the target's logit
+up, the others down, and the three entries sum to 0.
+
 - weight w (C,): a class weight (default all ones), e.g. to up-weight rare classes.
 - ignore_index: targets equal to it (default −100, e.g. padding) contribute nothing.
 - reduction="mean" is a weighted mean: Σ_n loss_n / Σ_n w_{y_n}, both sums over the counted
@@ -54,8 +60,11 @@ them: lse − x_t computed from lse itself loses digits for logits of ±1e4. Log
 composed path otherwise.
 
 The modules CrossEntropyLoss, MSELoss and BCEWithLogitsLoss call your functions; you write
-how they keep weight and pos_weight: as buffers (register_buffer), not plain attributes, so
-that .to(device) moves them and state_dict saves them, exactly like torch.nn's losses.
+how they keep weight and pos_weight, in CrossEntropyLoss.__init__ (weight, (C,) or None) and
+BCEWithLogitsLoss.__init__ (weight and pos_weight, each a tensor or None): as buffers
+(self.register_buffer("weight", weight)), not plain attributes, so that .to(device) moves them
+and state_dict saves them, exactly like torch.nn's losses. The given forward reads self.weight
+(and self.pos_weight); a None buffer is registered too, and reads back as None.
 
 Classic pitfalls
 - Softmax before cross_entropy: the loss applies log_softmax itself (a double softmax trains

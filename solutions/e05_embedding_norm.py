@@ -14,6 +14,11 @@ Over the last len(normalized_shape) dimensions of x (the features of one token),
 μ = mean(x) and the biased variance σ² = mean((x − μ)²) (divide by N, not N − 1):
     y = (x − μ) / √(σ² + ε) · γ + β          γ (weight) = ones, β (bias) = zeros initially
     x (*, *normalized_shape) -> y of the same shape; γ, β have shape normalized_shape
+By hand: x = (2, 4, 6, 8) has μ = 5, x − μ = (−3, −1, 1, 3), σ² = (9 + 1 + 1 + 9) / 4 = 5, so
+y = (−3, −1, 1, 3) / √5 = (−1.342, −0.447, 0.447, 1.342) with γ = 1, β = 0 (ε = 1e-5 moves
+only the sixth digit): mean 0, mean square 1. RMSNorm (below) of x = (1, 7): mean(x²) = 25,
+y = (1, 7) / 5 = (0.2, 1.4). Dropout with p = 0.5 of (1, 2, 3, 4) and the keep-mask
+(1, 0, 0, 1): (2, 0, 0, 8).
 ε (default 1e-5) goes inside the square root: it keeps a constant input (σ² = 0) finite.
 Every token is normalised on its own, so LayerNorm works the same in training and at
 inference, for any batch size (unlike batch norm, it never mixes examples).
@@ -43,9 +48,16 @@ row. Save x̂ and r only. Compute the statistics in at least float32 (x.to(promo
 float32))): a 16-bit input would lose them. torch.var_mean looks handy but is slow on the CPU
 for short rows; ((x − μ)²).mean() is much faster. Sum γ's and β's gradients back to their
 shape with Tensor.sum_to_size.
+The given backward reads what your forward leaves on ctx: LayerNormFunction saves
+(x̂, r, weight) with ctx.save_for_backward -- x̂ like x in the compute dtype, r with the
+normalised axes kept as size 1 (keepdim=True), weight None when there is none -- and sets
+ctx.dims, the tuple of normalised axes (−n_dims, ..., −1) that the means run over, ctx.dtype,
+the input's dtype, and ctx.bias_shape (None without a bias).
 
 What you write
-embedding and EmbeddingFunction; Embedding's weight and initialisation; layer_norm and
+embedding and EmbeddingFunction; Embedding's weight in Embedding.__init__ (self.weight, a
+Parameter of shape (num_embeddings, embedding_dim)) and its initialisation in
+Embedding.reset_parameters (N(0, 1), then the padding row zeroed); layer_norm and
 LayerNormFunction; rms_norm; dropout. The modules LayerNorm, RMSNorm and Dropout are given:
 they call your functions.
 

@@ -139,6 +139,81 @@ def test_every_marked_region_belongs_to_a_lesson():
     assert not problems, "\n".join(problems)
 
 
+def test_every_name_the_marked_code_needs_is_in_its_lesson_text():
+    problems = generate.text_problems()
+    assert not problems, "\n".join(problems)
+
+
+FAKE_MODULE = """\
+import torch
+
+
+class Double(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, factor):
+        ctx.dtype = x.dtype
+        # BEGIN SOLUTION
+        ctx.factor = factor
+        return x * factor
+        # END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * ctx.factor).to(ctx.dtype), None
+
+
+class Scale:
+    def __init__(self, n):
+        self.n = n
+        # BEGIN SOLUTION
+        self.weight = torch.ones(n)
+        self.unused = None
+        # END SOLUTION
+
+    def forward(self, x):
+        return x * self.weight[: self.n]
+"""
+FAKE_SENTENCES = (
+    "Double.forward returns x · factor and keeps the float factor in ctx.factor for the "
+    "given backward.",
+    "Scale.__init__ makes the weight, ones of shape (n,).",
+)
+
+
+@pytest.mark.parametrize("removed", [None, 0, 1])
+def test_a_name_missing_from_the_text_is_reported(removed, monkeypatch):
+    """A synthetic lesson: the functions whose bodies are marked and the attributes only marked
+    code sets but given code reads (ctx.factor, self.weight) must be named in its text; names
+    given code sets (ctx.dtype, self.n) or nobody reads (self.unused) need not be."""
+    fake = source.Source.parse("minimod.fake", ROOT / "minimod" / "fake.py", FAKE_MODULE)
+    monkeypatch.setattr(source.Source, "load", lambda module: fake)
+    assert source.names_to_explain(fake, ["Double", "Scale"]) == [
+        "Double.forward",
+        "Scale.__init__",
+        "ctx.factor",
+        "self.weight",
+    ]
+    sentences = [s for i, s in enumerate(FAKE_SENTENCES) if i != removed]
+    text = "Lesson 99: fake\n\n" + "\n".join(sentences)
+    lesson = Lesson(99, "e99_fake", "Fake", ("minimod.fake.Double", "minimod.fake.Scale"), (), text)
+    problems = generate.text_problems([lesson])
+    if removed is None:
+        assert problems == []
+        return
+    missing = {0: "Double.forward, ctx.factor", 1: "Scale.__init__, self.weight"}[removed]
+    (problem,) = problems
+    assert problem.startswith(f"lesson e99_fake: the text never names {missing}; ")
+
+
+def test_a_context_attribute_must_be_named_with_its_ctx():
+    assert source.is_named("ctx.scale", "it stores ctx.scale, a float")
+    assert not source.is_named("ctx.scale", "the scale is 1/√d"), "a bare word says nothing"
+    assert source.is_named("self.weight", "weight (out, in)")
+    assert source.is_named("Attention.forward", "Attention's forward")
+    assert not source.is_named("Attention.forward", "its forward")
+    assert not source.is_named("self.bias", "bias_ih"), "whole identifiers only"
+
+
 def test_bad_definition_is_a_generation_error():
     bad = Lesson(9, "e09_bad", "Bad", ("minimod.nn.linear.Nothing",), ())
     with pytest.raises(source.GenerationError, match="no top-level function or class 'Nothing'"):

@@ -8,6 +8,7 @@ from minimod.nn.activation import gelu, log_softmax, relu, sigmoid, silu, softma
 from minimod.nn.attention import scaled_dot_product_attention
 from minimod.nn.batchnorm import batch_norm
 from minimod.nn.conv import conv1d, conv2d
+from minimod.nn.ctc import ctc_loss
 from minimod.nn.dropout import dropout
 from minimod.nn.embedding import embedding
 from minimod.nn.linear import linear
@@ -38,6 +39,7 @@ __all__ = [
     "adaptive_avg_pool1d",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "ctc_loss",
     "dropout",
     "embedding",
     "focal_loss",

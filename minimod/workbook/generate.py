@@ -29,6 +29,7 @@ from minimod.workbook.source import (
     repo_root,
     split_definition,
     uncovered_regions,
+    unnamed_in_text,
     used_names,
 )
 
@@ -162,6 +163,22 @@ def _check_text(lesson: Lesson) -> None:
         )
 
 
+def text_problems(lessons=LESSONS) -> list[str]:
+    """One message per lesson whose text leaves out a name its marked regions need: a learner
+    reading only the text and the stub could not know what to write, or what to set for the
+    given code that runs after theirs."""
+    problems = []
+    for lesson in lessons:
+        missing = unnamed_in_text(lesson)
+        if missing:
+            problems.append(
+                f"lesson {lesson.name}: the text never names {', '.join(missing)}; say what "
+                "each marked function does and what each attribute holds (and its shape), "
+                "since the given code reads it"
+            )
+    return problems
+
+
 def ruff_format(text: str, filename: str) -> str:
     """Sort the imports and format ``text`` as ruff would format ``filename`` in this repo."""
     for command in (["check", "--fix", "--select", "I", "--quiet", "--exit-zero"], ["format"]):
@@ -197,6 +214,9 @@ def expected_files() -> dict[str, str]:
     numbers = [lesson.number for lesson in LESSONS]
     if len(set(numbers)) != len(numbers) or numbers != sorted(numbers):
         raise GenerationError(f"lesson numbers must be unique and increasing, got {numbers}")
+    problems = text_problems()
+    if problems:
+        raise GenerationError("\n".join(problems))
     files = {f"{kind}/__init__.py": PACKAGE_DOCSTRINGS[kind] for kind in KINDS}
     for lesson in LESSONS:
         for kind, text in lesson_files(lesson).items():

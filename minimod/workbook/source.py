@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from minimod.workbook.catalogue import LESSONS
+from minimod.workbook.catalogue import LESSONS, Lesson
 from minimod.workbook.markers import SOLUTION, find_regions
 
 
@@ -36,7 +37,11 @@ class Source:
         if spec is None or spec.origin is None:
             raise GenerationError(f"no module {module!r}")
         path = Path(spec.origin)
-        text = path.read_text(encoding="utf-8")
+        return cls.parse(module, path, path.read_text(encoding="utf-8"))
+
+    @classmethod
+    def parse(cls, module: str, path: Path, text: str) -> Source:
+        """``text`` read as the module ``module``, a file at ``path`` inside the repository."""
         relpath = path.relative_to(repo_root()).as_posix()
         source = cls(module, path, relpath, text.splitlines(), ast.parse(text, relpath))
         for node in source.tree.body:
@@ -150,3 +155,80 @@ def uncovered_regions() -> list[str]:
                     "definition to a lesson in minimod/workbook/catalogue.py"
                 )
     return problems
+
+
+# -- what a lesson's text must name ----------------------------------------------------------
+
+# Code reaches the state a marked region leaves behind through these objects: the
+# autograd context of a Function and the module (or optimizer, ...) itself.
+_CARRIERS = ("ctx", "self")
+
+
+def _attribute_uses(node: ast.AST, regions: list[tuple[int, int]]):
+    """(carrier.attr, stored, inside a region) for every ``ctx.X`` / ``self.X`` in ``node``."""
+    for child in ast.walk(node):
+        if (
+            isinstance(child, ast.Attribute)
+            and isinstance(child.value, ast.Name)
+            and child.value.id in _CARRIERS
+        ):
+            marked = any(begin < child.lineno < end for begin, end in regions)
+            stored = isinstance(child.ctx, (ast.Store, ast.Del))
+            yield f"{child.value.id}.{child.attr}", stored, marked
+
+
+def names_to_explain(source: Source, definitions: list[str]) -> list[str]:
+    """The names a learner must be told to fill in the marked regions of ``definitions`` (top-level
+    names in ``source``): the functions and methods whose bodies are marked ("Attention.forward"),
+    and the ``ctx.X`` / ``self.X`` attributes that only marked code sets but given code reads (the
+    contract between a marked forward and a given backward, or a marked ``__init__`` and a given
+    method)."""
+    functions: list[str] = []
+    nodes = [source.toplevel[name] for name in definitions]
+    regions = [
+        (region.begin, region.end)
+        for region in source.regions()
+        if any(node.lineno <= region.begin <= last_line(source, node) for node in nodes)
+    ]
+    for begin, _ in regions:
+        where = enclosing_function(source.tree, begin)
+        if where is not None and where not in functions:
+            functions.append(where)
+    set_in_marked, set_in_given, read_in_given = [], set(), set()
+    for node in nodes:
+        for name, stored, marked in _attribute_uses(node, regions):
+            if stored and marked and name not in set_in_marked:
+                set_in_marked.append(name)
+            elif stored:
+                set_in_given.add(name)
+            elif not marked:
+                read_in_given.add(name)
+    attributes = [n for n in set_in_marked if n in read_in_given and n not in set_in_given]
+    return functions + attributes
+
+
+def is_named(name: str, text: str) -> bool:
+    """Whether ``text`` names ``name``: "ctx.scale" as ``ctx.scale`` (a context attribute is
+    part of a contract between two methods, and a bare "scale" says nothing about it),
+    "self.weight" as ``weight`` or ``self.weight``, "Attention.forward" as ``Attention`` and
+    ``forward`` ("Attention's forward")."""
+    parts = name.split(".")
+    if parts[0] == "self":
+        parts = parts[1:]
+    elif parts[0] == "ctx":
+        parts = [name]
+    return all(re.search(rf"(?<!\w){re.escape(part)}(?!\w)", text) for part in parts)
+
+
+def unnamed_in_text(lesson: Lesson) -> list[str]:
+    """The names ``lesson``'s marked regions depend on that its text never mentions."""
+    by_module: dict[str, list[str]] = {}
+    for qualified in lesson.definitions:
+        module, name = split_definition(qualified)
+        by_module.setdefault(module, []).append(name)
+    missing = []
+    for module, names in by_module.items():
+        source = Source.load(module)
+        names = [name for name in names if name in source.toplevel]
+        missing += [n for n in names_to_explain(source, names) if not is_named(n, lesson.text)]
+    return missing

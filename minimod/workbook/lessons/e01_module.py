@@ -17,8 +17,10 @@ A Parameter is just a tensor subclass that says "train me"; it is given to you.
 What you write
 - Module.__setattr__: a Parameter goes to _parameters, a Module to _modules (each removed from
   the other registries first); a tensor assigned to a registered buffer name stays a buffer;
-  None empties a registered slot but keeps its name; a plain tensor assigned to a parameter
-  name is a TypeError. Anything else is an ordinary attribute: object.__setattr__.
+  None empties a registered slot but keeps its name. Any other value for a registered name is
+  a TypeError that changes nothing: anything but a Parameter (a plain tensor, a number) for a
+  parameter name, anything but a Module for a child module's name, anything but a tensor for
+  a buffer's name (as torch). Any other name is an ordinary attribute: object.__setattr__.
 - Module._named_members: the walk behind named_parameters() and named_buffers(). Depth first,
   in registration order, names joined with dots ("block.0.weight"). With remove_duplicate a
   tensor shared by two modules (tied weights) is listed once, under its first name.

@@ -40,7 +40,14 @@ sample(logits, temperature, top_k, top_p, generator), append it, repeat.
 - then softmax and torch.multinomial(probs, 1, generator=generator): (B, 1).
 The KV cache: the keys and values of earlier tokens never change (they cannot see later
 tokens), so keep them. LayerCache.update appends the new keys and values (B, H, T, D) along
-the time axis (dim −2) and returns all of them. With a cache, hidden_states gets only the new
+the time axis (dim 2) and returns all of them, (B, H, past + T, D) each. Not with torch.cat:
+that copies the whole past at every generated token (quadratic in the length). LayerCache
+keeps two buffers with room to spare, self._keys and self._values (B, H, capacity, D), None
+until the first update; self.length counts the positions filled. When past + T exceeds the
+capacity, move to new buffers of capacity max(2·(past + T), 16) (new_empty, then copy the
+filled part over); then write the new keys and values into positions [past, past + T), add T
+to self.length and return the properties self.keys and self.values (given: the buffers' first
+self.length positions, views, no copy). With a cache, hidden_states gets only the new
 tokens: their positions start at past = len(cache[0]), and the causal mask needs
 offset = past so that each new query sees every cached key. Once the sequence is longer than
 block_size the window slides, every position shifts, and the cache must be dropped.

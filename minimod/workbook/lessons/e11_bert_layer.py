@@ -40,7 +40,9 @@ attention_mask in lesson 12): it broadcasts over the heads and the queries, so e
 ignores padded keys.
 
 What you write
-BertSelfAttention (its four projections and its forward) and BertLayer.forward. BertMLP is
+BertSelfAttention (its four projections in BertSelfAttention.__init__: self.query, self.key,
+self.value and self.out, each a Linear(hidden_size, hidden_size); and its forward) and
+BertLayer.forward. BertMLP is
 given.
 
 Classic pitfalls

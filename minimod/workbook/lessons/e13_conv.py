@@ -45,9 +45,27 @@ _Conv2dFunction.forward (torch.autograd.Function)
 weight rearranged "(g o) c kh kw -> (kh kw) g o c" gives every W_t, group by group. Pass
 beta=0 to the first baddbmm_ when there is no bias: result is uninitialised (new_empty).
 The output must be a new tensor (contiguous()), not a view: autograd forbids editing a view
-made inside a Function in place. Leave x, grid and output for the given lines after your code.
+made inside a Function in place. Your forward ends by leaving for the given backward:
+    ctx.save_for_backward(x, weight)   x the padded channel-major input (C_in, N, Hp, Wp) in
+                                       the compute dtype, weight as given (C_out, C_in/g, kh, kw)
+    ctx.geometry = (input.shape, pads, stride, dilation, groups, out_size, grid): the input's
+        shape (N, C_in, H, W); pads (top, bottom, left, right); stride, dilation and out_size
+        (OH, OW) as pairs; groups an int; grid the computed grid, (Hp, Wp) at stride 1 and
+        (OH, OW) otherwise -- the backward's first given line unpacks exactly these seven
+    ctx.dtypes = (input.dtype, weight.dtype, bias.dtype or None): each gradient goes back in
+        its input's dtype
+and returns output.
 
 The backward pass by hand: each tap is a Linear layer
+Where it comes from. Y = b + Σ_t W_t X_t, and each term is a Linear layer Y = W X, whose
+backward you know from lesson 2: dW = dY Xᵀ and dX = Wᵀ dY. X_t is not a new variable but a
+selection of x (a shifted window: x read at the positions tap t reads), and a selection's
+backward puts each gradient back where it was read, adding it up (as indexing's backward does,
+lesson 5). x is read by every tap, and the chain rule SUMS the gradients of all of a
+variable's uses, so dx = Σ_t (dX_t put back at tap t's window). In 1-D, w = (1, 2),
+x = (1, 2, 3, 4): y_p = w₀ x_p + w₁ x_(p+1) = (5, 8, 11). With dY = (1, 1, 1): db = 3,
+dw₀ = Σ_p dY_p x_p = 1 + 2 + 3 = 6, dw₁ = 2 + 3 + 4 = 9, and dx = (1, 1 + 2, 1 + 2, 2) =
+(1, 3, 3, 2): x₁ was read by tap 0 at p = 1 (weight 1) and by tap 1 at p = 0 (weight 2).
 Given dY (N, C_out, OH, OW), laid out like the forward's product (channel-major on the grid,
 zero at the positions that were thrown away -- pad2d), as (groups, C_out/groups, P):
     dW_t = dY X_tᵀ            (C_out, C_in) per tap, stacked back to (C_out, C_in, kh, kw)
@@ -57,7 +75,8 @@ The last line is the heart: the taps read overlapping windows of x, so each inpu
 collects the gradients of every tap that read it. _taps of the zero gradient buffer gives the
 very same views; _add_product adds in place (a matrix view) or through a copy (a strided
 view). Crop the padding off and transpose back: dX (N, C_in, H, W). Compute only the
-gradients asked for (ctx.needs_input_grad), in the compute dtype; the given lines convert.
+gradients asked for (ctx.needs_input_grad), in the compute dtype, and convert each to its
+input's dtype (ctx.dtypes) before returning them (None for stride, pads, dilation, groups).
 
 Under autocast the products run in bfloat16, as torch's convolution (_compute_dtype, given).
 The backward is once_differentiable: a second derivative through it raises an error.

@@ -57,7 +57,11 @@ Where dx comes from: through x̂ directly γ·r·dy; through μ (every x_c moves
 −γ·r·mean(dy); through σ² −γ·r·x̂·mean(dy·x̂). As per-channel coefficients a, b, c:
     dx = a·dy + b·x_c + c,   a = γ·r,   b = −γ·r³·Σ(dy·x_c) / n,   c = −γ·r·Σ(dy) / n
 computed as (x_c · b).add_(c).addcmul_(dy, a): in place on one new full-size tensor.
-Statistics in at least float32 (bfloat16 inputs under autocast); it keeps x_c and r. The
+Statistics in at least float32 (bfloat16 inputs under autocast); it keeps x_c and r:
+ctx.save_for_backward(x_c, r, weight) -- x_c like the input in the compute dtype, r with
+shape (1, C, 1, ...) (keepdim=True), weight (C,) or None -- and sets ctx.dims, the list of
+axes the statistics run over ([0, 2, 3] for (N, C, H, W): all but the channels), which the
+given backward reads, and ctx.dtype, the input's dtype, to convert dx back. The
 forward returns (y, μ, σ²): batch_norm feeds μ and σ² to the running estimates (no gradient
 flows through them). Without γ (affine=False) use γ = 1; without β there is no dβ.
 The backward is once_differentiable: a second derivative through it raises an error.

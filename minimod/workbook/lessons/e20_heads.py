@@ -45,7 +45,9 @@ size; the L1 term still pulls when the boxes do not overlap (then IoU has no gra
 What you write
 In minimod/models/heads.py: pool (after its checks); SequenceClassifier.forward and
 TokenClassifier.forward (the hidden states come from self.hidden(...), the head is self.head);
-FeatureClassifier: the head swap and forward. In minimod/models/boxes.py: decode_boxes, box_iou
+FeatureClassifier: the head swap in FeatureClassifier.__init__ (body.head becomes Identity,
+then self.body and self.head, a ClassificationHead(feature_dim, num_classes, dropout)) and
+forward. In minimod/models/boxes.py: decode_boxes, box_iou
 and box_loss after their checks. BoxRegressor is given; ClassificationHead, the body checks
 and load_pretrained (minimod/models/loading.py) are minimod's.
 

@@ -30,8 +30,13 @@ the adapters, plus whatever new head you trained.
 Merging
 After training, fold the update into the weight: W' = W + (α/r)·B·A (out, in), same bias. The
 result is a plain Linear with the original key names (c_attn.weight): no extra cost at inference,
-and it loads into any model, torch.nn.Linear included. A weight tied to another parameter (GPT's
-lm_head is the token embedding) cannot be merged without changing the other use too.
+and it loads into any model, torch.nn.Linear included. merged() returns it; the given lines
+build it as Linear(in, out, bias=..., device="meta"): the meta device allocates no memory and
+draws no random numbers, and its tensors have no data: copy_ into them leaves them on meta,
+still without data. ASSIGN new Parameters to linear.weight (W') and, when there is a bias,
+to linear.bias (a clone of the base's: the merged layer must not share it), each with its
+base tensor's requires_grad. A weight tied to another parameter (GPT's lm_head is the token
+embedding) cannot be merged without changing the other use too.
 
 Wrapping a model
 apply_lora finds the Linear layers whose names (from named_modules) match the patterns, e.g.

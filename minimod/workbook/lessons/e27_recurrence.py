@@ -62,7 +62,12 @@ other side, are what clip_grad_norm_ (lesson 7) is for.
 What you write
 rnn_step, gru_step and lstm_step (one step, given gi); run_direction (the loop over time in
 either direction, with the mask); the parameters and reset_parameters of the cells and of
-RNNBase; RNNBase._run_layers, the loop over layers and directions (the input projection,
+RNNBase: _CellBase.__init__ sets self.weight_ih (gates·H, I), self.weight_hh (gates·H, H) and,
+with bias, self.bias_ih and self.bias_hh (gates·H,) -- else registers both as None -- which
+the given cell forwards read; _CellBase.reset_parameters and RNNBase.reset_parameters draw
+them all from U(-1/√H, 1/√H); RNNBase.__init__ makes the per-layer Parameters named above
+(setattr(self, "weight_ih_l0_reverse", ...)); RNNBase._run_layers, the loop over layers and
+directions (the input projection,
 the initial state of each layer and direction, dropout between layers, h_n in torch's
 order). The argument checks, the cells' forward, RNNBase.forward (layouts: batch_first,
 unbatched; the mask from lengths) and the classes RNN, GRU and LSTM are given.
