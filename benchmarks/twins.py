@@ -3,7 +3,9 @@
 Each twin loads the minimod model's state_dict (``twin.load_state_dict(mine.state_dict())``),
 so both start from the same weights, and uses what plain PyTorch offers: ``nn.Linear``,
 ``nn.LayerNorm``, ``F.scaled_dot_product_attention``, ``nn.Conv2d``, ``nn.BatchNorm2d``.
-torch.nn is allowed here: it is the reference.
+torch.nn is allowed here: it is the reference. The one copy: bench.py times these twins and the
+tests check against them (tests/test_cnn.py imports ``benchmarks.twins``; conftest.py puts the
+repository root on the path).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +11,12 @@ import impl
 from minimod.data import MissingDataError, movie_ratings
 from minimod.workbook.catalogue import LESSONS
 from minimod.workbook.implementations import IMPLEMENTATIONS
+
+# The torch.nn twins of whole models live once, in benchmarks/twins.py, for the benchmark and the
+# tests alike: with the repository root on the path, tests import them as `benchmarks.twins`.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 
 # `ci`: derandomized and modest, so CI is fast and repeatable. `dev`: many more examples.
 # Choose with HYPOTHESIS_PROFILE=dev (or `make test PROFILE=dev`).

