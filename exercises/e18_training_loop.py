@@ -10,6 +10,7 @@ order that matters, and every part of the run's state is saved so a crash costs 
     lr = the lr this step uses;  optimizer.step();  scheduler.step()
     every eval_every steps: evaluate in eval mode without gradients; keep best.pt; stop early
     every checkpoint_every steps: last.pt, written atomically
+    when trainer.stop is requested (Ctrl-C, SIGTERM): finish the step, last.pt, raise Interrupted
 
 Gradient accumulation: why divide by k
 backward() ADDS into .grad. With a loss that is a mean over its b examples,
@@ -63,7 +64,9 @@ which refuses anything else. Read it, and never load an untrusted file without t
 What you write
 Trainer.train_step, Trainer.run_evaluation, the best/patience block of
 Trainer._evaluate_and_track, and the write-fsync-replace part of save_checkpoint. The rest of
-the Trainer (fit, logging, data, resume) and load_checkpoint are given: read them.
+the Trainer (fit, logging, data, resume, stopping on request) and load_checkpoint are given:
+read them. Stopping is a flag, never a signal handler: the task that runs fit installs the
+handlers for the duration of the run (train/interrupt.py), the loop only checks the flag.
 
 Classic pitfalls
 - (loss).backward() per micro-batch without / k: the step is k times too large.
@@ -139,12 +142,14 @@ from minimod.train.config import RESUMABLE_KEYS, TrainConfig, TrainResult
 from minimod.train.distributed import (
     GradientAllReduce,
     all_reduce_mean,
+    barrier,
     broadcast_module,
     get_world_size,
     is_initialized,
     is_main,
     shard_batch,
 )
+from minimod.train.interrupt import Interrupted, StopRequest
 from minimod.train.loop import _every, compile_forward, deterministic_algorithms
 from minimod.train.precision import GradScaler, autocast
 from minimod.train.progress import Progress
@@ -169,6 +174,9 @@ class Trainer:
     callbacks: functions ``callback(trainer)`` called before every step (``trainer.step`` is the
         step about to run), e.g. gradual unfreezing. A resumed run calls them again from the
         checkpoint's step, so they should depend on the step alone.
+
+    ``trainer.stop`` is a StopRequest: once requested (by a signal handler, a callback, another
+    thread), fit finishes the current step, writes last.pt and raises ``Interrupted``.
     """
 
     def __init__(
@@ -210,6 +218,7 @@ class Trainer:
         self._compiled = False
         self.scaler = GradScaler(enabled=config.precision == "fp16")
         self._sync: GradientAllReduce | None = None  # data-parallel training (torchrun)
+        self.stop = StopRequest()
 
     # -- one step ----------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
@@ -241,6 +250,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train until max_steps (or early stopping); resume from a checkpoint if given.
+        Raises Interrupted, after writing last.pt, when ``self.stop`` is requested.
 
         With config.deterministic (the default), torch's deterministic algorithms are on while
         fit runs -- a setting of the whole process -- and the previous setting comes back when
@@ -270,17 +280,19 @@ class Trainer:
             initial=self.step,
             enabled=config.progress and is_main(),
         )
-        meter, stopped = StepMeter(), False
-        while self.step < config.max_steps and not stopped:
+        meter, stopped, interrupted = StepMeter(), False, False
+        while self.step < config.max_steps and not stopped and not interrupted:
             for callback in self.callbacks:
                 callback(self)
             meter.begin()
             meter.add(self.train_step())
             self.step += 1
             last = self.step == config.max_steps
+            # Stopping logs a row: a resumed run's next row averages the steps after this one.
+            interrupted = self._stop_requested()
             due = _every(self.step, config.eval_every)
             evaluating = self.evaluate is not None and (last or due)
-            if last or evaluating or self.step % config.log_every == 0:
+            if last or evaluating or interrupted or self.step % config.log_every == 0:
                 row = meter.row(self.step)
                 self._record(row, runlog)
                 progress.values["loss"] = row["loss"]
@@ -288,14 +300,27 @@ class Trainer:
             if evaluating:
                 stopped = self._evaluate_and_track(runlog)
             if runlog is not None and (
-                last or stopped or _every(self.step, config.checkpoint_every)
+                last or stopped or interrupted or _every(self.step, config.checkpoint_every)
             ):
                 self.save(self.out_dir / "last.pt")
         progress.close()
+        if interrupted:
+            if self._sync is not None:
+                barrier()  # no process leaves (and torchrun ends the rest) before rank 0 saved
+            checkpoint = None if self.out_dir is None else self.out_dir / "last.pt"
+            raise Interrupted(self.step, checkpoint, self.stop.reason or "stop requested")
         best = self.tracker
         return TrainResult(
             self.step, stopped, best["best_value"], best["best_step"], list(self.history)
         )
+
+    def _stop_requested(self) -> bool:
+        """Whether ``self.stop`` asks to stop now. Data-parallel: whether any process's does,
+        since all must stop after the same step (the rest would wait in the next all-reduce)."""
+        if self._sync is None:
+            return self.stop.requested
+        flag = torch.tensor(float(self.stop.requested), device=self.device)
+        return bool(all_reduce_mean(flag) > 0)
 
     def _evaluate_and_track(self, runlog: RunLog | None) -> bool:
         """Evaluate, log, keep best.pt; return True when patience has run out.
@@ -318,8 +343,9 @@ class Trainer:
         """Keep a metrics row in the history and the run folder; stop on a non-finite loss."""
         if "loss" in row and not math.isfinite(row["loss"]):
             raise FloatingPointError(
-                f"the training loss is {row['loss']} at step {row['step']}: lower the learning "
-                "rate, clip the gradients (clip_grad_norm) or check the data"
+                f"training diverged: the loss is {row['loss']} at step {row['step']}, so this "
+                "step's weights were not saved over the last checkpoint; likely causes are a "
+                "learning rate too high, fp16 without loss scaling, or bad values in the data"
             )
         self.history.append(row)
         if runlog is not None:
@@ -430,10 +456,10 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        # torch's own message suggests weights_only=False, which would run the file's code.
         raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data, "
-            "and unpickling them could run arbitrary code (torch.load with "
-            f"weights_only=True rejected it). Only load checkpoints you trust.\n  {error}"
+            f"{path} holds something other than tensors and plain data: refusing to load it "
+            "(unpickling it could run arbitrary code)"
         ) from error
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error

@@ -294,7 +294,8 @@ def test_trainer_with_checkpointed_blocks_trains_identically():
 def test_pretrain_records_checkpointing_and_resumes_with_or_without(tmp_path):
     """--checkpoint-activations is the task layer's: run.json's settings record it, and a run
     may switch it on or off when it resumes (the weights come out the same)."""
-    from minimod.tasks.run import pretrain, read_run
+    from minimod.tasks.pretrain import pretrain
+    from minimod.tasks.run import read_run
     from minimod.train.checkpoint import load_checkpoint
 
     def run(out, steps, resume=False, checkpoint_activations=False):

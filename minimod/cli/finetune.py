@@ -10,8 +10,12 @@ from typing import Any
 
 from minimod.cli.common import (
     add_use_mine_argument,
+    at_least,
+    fraction,
+    output_folder,
     positive_float,
     positive_int,
+    seed,
     use_mine_if_asked,
 )
 
@@ -82,9 +86,9 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
            "instead of the weights (default: off)")  # fmt: skip
     option("--lora-alpha", type=positive_float, metavar="A",
            help="LoRA scale alpha (the update is alpha/R · B·A; default: 2·R)")  # fmt: skip
-    option("--layer-decay", type=positive_float, metavar="D",
-           help="layer-wise lr decay: layer l of L gets lr · D^(L+1-l), the head the full lr "
-           "(default: off, every layer the same lr)")  # fmt: skip
+    option("--layer-decay", type=fraction, metavar="D",
+           help="layer-wise lr decay, D in (0, 1]: layer l of L gets lr · D^(L+1-l), the head "
+           "the full lr (default: off, every layer the same lr)")  # fmt: skip
     option(
         "--class-weights",
         choices=("none", "auto"),
@@ -107,7 +111,7 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     option("--lr", type=positive_float, metavar="X", help="peak learning rate (default: task's)")
     option(
         "--seed",
-        type=int,
+        type=seed,
         default=0,
         help="random seed: the head, the labelled subset, the batches (default: 0)",
     )
@@ -124,7 +128,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _add_setup_options(finetune)
     option = finetune.add_argument
     option("--max-steps", type=positive_int, metavar="N", help="default: the task's")
-    option("--out", metavar="DIR", help="run folder (default: runs/finetune-MODEL-TASK)")
+    option("--out", type=output_folder, metavar="DIR",
+           help="run folder (default: runs/finetune-MODEL-TASK)")  # fmt: skip
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
     add_use_mine_argument(finetune)
 
@@ -137,8 +142,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option = lr_find.add_argument
     option("--start-lr", type=positive_float, default=1e-6, help="default: 1e-6")
     option("--end-lr", type=positive_float, default=1.0, help="default: 1")
-    option("--steps", type=positive_int, default=60, help="sweep steps (default: 60)")
-    option("--out", default="runs/lr-find", metavar="DIR",
+    option("--steps", type=at_least(2), default=60, help="sweep steps, ≥ 2 (default: 60)")
+    option("--out", type=output_folder, default="runs/lr-find", metavar="DIR",
            help="folder for lr_find.png (default: runs/lr-find)")  # fmt: skip
 
 

@@ -6,8 +6,10 @@ import argparse
 
 from minimod.cli.common import (
     add_use_mine_argument,
+    output_folder,
     positive_float,
     positive_int,
+    seed,
     use_mine_if_asked,
 )
 
@@ -19,7 +21,9 @@ Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer
   bert   masked language model (15% of tokens: 80% [MASK], 10% random, 10% kept) on synthetic
          reviews (default) or --data text, word-level WordPiece vocabulary
   cnn    ResNet classifying generated shapes (synthetic, seeded)
-  audio  1-D CNN classifying generated spoken keywords from log-mel features (synthetic)
+  audio  1-D CNN classifying generated spoken keywords from log-mel features (synthetic);
+         --task asr: speech recognition (conv + bidirectional GRU, CTC) of synthetic keyword
+         sentences, --task asr-digits: of connected spoken digits (FSDD, after make real)
 
 Presets: tiny (seconds: tests and demos), baby (gpt: nanoGPT's CPU "baby GPT" config, 4 layers,
 128 wide, block 64, batch 12, lr 1e-3, 2000 steps, warmup 100 then cosine to lr/10, AdamW
@@ -35,7 +39,7 @@ eval_every steps and at the end.
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """``pretrain``, ``generate`` and ``demo``."""
-    from minimod.tasks.presets import PRESET_NAMES, TASKS
+    from minimod.tasks.presets import AUDIO_TASKS, PRESET_NAMES, TASKS
 
     raw = argparse.RawDescriptionHelpFormatter
     pretrain = commands.add_parser(
@@ -52,8 +56,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--max-steps", type=positive_int, metavar="N", help="steps (default: the preset's)")
     option("--batch-size", type=positive_int, metavar="N", help="default: the preset's")
     option("--lr", type=positive_float, metavar="X", help="peak learning rate (default: preset's)")
-    option("--out", metavar="DIR", help="run folder (default: runs/MODEL-PRESET)")
+    option(
+        "--out",
+        type=output_folder,
+        metavar="DIR",
+        help="run folder (default: runs/MODEL-PRESET)",
+    )
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    option(
+        "--task",
+        choices=AUDIO_TASKS,
+        default="keywords",
+        help="audio only: keywords (classify one word), asr (transcribe synthetic keyword "
+        "sentences) or asr-digits (transcribe connected spoken digits; make real) "
+        "(default: keywords)",
+    )
     option(
         "--features",
         choices=("log_mel", "mfcc"),
@@ -73,7 +90,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="gpt/bert: recompute each block in the backward pass instead of keeping its "
         "activations: less memory, about a third more compute (default: off)",
     )
-    option("--seed", type=int, default=0, help="random seed (default: 0)")
+    option("--seed", type=seed, default=0, help="random seed (default: 0)")
     option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     option(
         "--overfit-batch",
@@ -97,17 +114,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--temperature", type=float, default=0.8, help="0 = greedy (default: 0.8)")
     option("--top-k", type=positive_int, help="sample among the k likeliest (default: all)")
     option("--top-p", type=float, help="nucleus sampling, in (0, 1] (default: off)")
-    option("--seed", type=int, default=0, help="random seed (default: 0)")
+    option("--seed", type=seed, default=0, help="random seed (default: 0)")
     option("--device", default="cpu", help="default: cpu")
 
     demo = commands.add_parser(
         "demo",
         help="pretrain a small GPT and BERT on built-in data (minutes on a CPU)",
         description="Pretrain a small GPT on Python's documentation (samples before and after), "
-        "then a small BERT on synthetic reviews (fill in the blanks), and say what to try next.",
+        "then a small BERT on synthetic reviews (fill in the blanks), and say what to try next. "
+        "It never overwrites a run: the runs go to OUT/demo-gpt, OUT/demo-bert and "
+        "OUT/demo-finetune-*, or, when an earlier demo left any of them, to the same names with "
+        "the first free suffix (demo-gpt-2, ...).",
     )
     demo.set_defaults(handler=run_demo)
-    demo.add_argument("--out", default="runs", metavar="DIR", help="where (default: runs)")
+    demo.add_argument(
+        "--out", type=output_folder, default="runs", metavar="DIR", help="where (default: runs)"
+    )
     demo.add_argument(
         "--max-steps",
         type=positive_int,
@@ -118,11 +140,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from minimod.tasks import pretrain
+    from minimod.tasks import UsageError, pretrain
 
+    task = args.model
+    if args.task != "keywords":  # speech recognition: its own task and presets
+        if args.model != "audio":
+            raise UsageError(f"--task {args.task} is for audio, not {args.model}")
+        task = args.task
     with use_mine_if_asked(args):
         summary = pretrain(
-            args.model,
+            task,
             args.preset,
             data=args.data,
             out=args.out,
@@ -145,7 +172,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if summary["confusion"]:
         print(summary["confusion"])
     run = summary["run"]
-    if args.model == "gpt":
+    if task in ("asr", "asr-digits"):
+        print(f"next: minimod transcribe --from {run} or minimod evaluate --from {run}")
+    elif args.model == "gpt":
         print(
             f"next: minimod generate --from {run} --prompt 'The ' or minimod evaluate --from {run}"
         )

@@ -8,9 +8,12 @@ options and calls these functions, so everything here works from Python too:
 
 from minimod.tasks.common import TaskData, UsageError
 from minimod.tasks.presets import PRESET_NAMES, PRESETS, TASKS
-from minimod.tasks.run import evaluate_run, generate_text, load_run, plot_losses, pretrain
+from minimod.tasks.pretrain import pretrain
+from minimod.tasks.run import evaluate_run, generate_text, load_run, plot_losses
+from minimod.train.interrupt import Interrupted
 
 __all__ = [
+    "Interrupted",
     "PRESETS",
     "PRESET_NAMES",
     "TASKS",

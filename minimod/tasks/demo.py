@@ -6,6 +6,9 @@
 3. Does pretraining pay? That BERT, with a new classification head, against the same
    architecture from scratch, each fine-tuned on 1000 labelled reviews.
 4. Where the runs are, and what to try next.
+
+The demo never overwrites a run: its folders are OUT/demo-gpt, demo-bert, demo-finetune-*, or,
+when any of them exists, the same names with the first free suffix (-2, -3, ...).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import torch
 
 from minimod.tasks.finetune import finetune
 from minimod.tasks.lm import fill_mask
-from minimod.tasks.run import generate_text, pretrain
+from minimod.tasks.pretrain import pretrain
+from minimod.tasks.run import generate_text
 
 PROMPT = "The "
+RUNS = ("gpt", "bert", "finetune-pretrained", "finetune-scratch")  # OUT/demo-RUN
 BLANKS = (
     "the acting was [MASK] good.",
     "the plot was not very [MASK], but the music was great.",
@@ -27,8 +32,8 @@ BLANKS = (
 
 
 def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "auto") -> int:
-    out = Path(out)
-    gpt_dir, bert_dir = out / "demo-gpt", out / "demo-bert"
+    folders = fresh_folders(Path(out))
+    gpt_dir, bert_dir = folders["gpt"], folders["bert"]
     print("== 1. GPT: next-character prediction on Python's documentation (built in) ==")
     before: dict[str, str] = {}
 
@@ -42,7 +47,6 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
         "gpt",
         "baby",
         out=gpt_dir,
-        overwrite=True,
         device=device,
         log=log,
         max_steps=max_steps or 2000,
@@ -59,7 +63,6 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
         "bert",
         "tiny",
         out=bert_dir,
-        overwrite=True,
         device=device,
         log=log,
         max_steps=max_steps or 2000,
@@ -80,8 +83,7 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
             str(source) if source else "scratch",
             "sentiment",
             labels=1000,
-            out=out / f"demo-finetune-{'pretrained' if source else 'scratch'}",
-            overwrite=True,
+            out=folders[f"finetune-{'pretrained' if source else 'scratch'}"],
             device=device,
             progress=False,
             log=lambda _: None,
@@ -99,6 +101,18 @@ def demo(out: str | Path = "runs", max_steps: int | None = None, device: str = "
     print(f"  minimod finetune bert --from {bert_dir} --task sentiment --labels 300 --lora-rank 4")
     print("  minimod pretrain cnn --preset baby      (shapes)   |   minimod exercises (workbook)")
     return 0
+
+
+def fresh_folders(out: Path) -> dict[str, Path]:
+    """{run: OUT/demo-RUN}, or OUT/demo-RUN-N with the first N from 2 on for which none of
+    the demo's folders exists: an earlier demo's runs are kept."""
+    number = 1
+    while True:
+        suffix = "" if number == 1 else f"-{number}"
+        folders = {run: out / f"demo-{run}{suffix}" for run in RUNS}
+        if not any(folder.exists() for folder in folders.values()):
+            return folders
+        number += 1
 
 
 def _sample(model, tokenizer) -> str:

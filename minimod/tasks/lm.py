@@ -44,6 +44,14 @@ def read_text(data: str | None, task: str) -> tuple[str, str]:
     return split_text(text, 0.1)
 
 
+def read_tokenizer(run_dir: Path) -> Any:
+    """The tokenizer saved in a run folder; a missing or corrupt file is one UsageError."""
+    try:
+        return load_tokenizer(run_dir / TOKENIZER_FILE)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{run_dir}: cannot read {TOKENIZER_FILE} ({error})") from None
+
+
 def encode(tokenizer: Any, text: str, where: str) -> torch.Tensor:
     try:
         ids = (
@@ -99,8 +107,7 @@ def lm_evaluate(loss_of, tokens: torch.Tensor, n_batches: int, seed: int = 1234)
 # -- GPT --------------------------------------------------------------------------------------
 def gpt(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
     train_text, val_text = read_text(data, "gpt")
-    path = run_dir / TOKENIZER_FILE
-    tokenizer = CharTokenizer.train(train_text + val_text) if fresh else load_tokenizer(path)
+    tokenizer = CharTokenizer.train(train_text + val_text) if fresh else read_tokenizer(run_dir)
     block, batch_size = settings["model"]["block_size"], settings["batch_size"]
     train, val = encode(tokenizer, train_text, "data"), encode(tokenizer, val_text, "data")
     check_length(train, block, "training")
@@ -125,9 +132,8 @@ def gpt(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) 
 # -- BERT -------------------------------------------------------------------------------------
 def bert(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
     train_text, val_text = read_text(data, "bert")
-    path = run_dir / TOKENIZER_FILE
     tokenizer = (
-        train_wordpiece(train_text, settings["max_words"]) if fresh else load_tokenizer(path)
+        train_wordpiece(train_text, settings["max_words"]) if fresh else read_tokenizer(run_dir)
     )
     block, batch_size = settings["block_size"], settings["batch_size"]
     train, val = encode(tokenizer, train_text, "data"), encode(tokenizer, val_text, "data")

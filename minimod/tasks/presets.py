@@ -98,8 +98,56 @@ AUDIO = {
     ),
 }  # fmt: skip
 
-PRESETS = {"gpt": GPT, "bert": BERT, "cnn": CNN, "audio": AUDIO}
-TASKS = tuple(PRESETS)
+# Speech recognition with CTC (minimod pretrain audio --task asr / asr-digits): n_train synthetic
+# clips (asr) or every FSDD training recording (asr-digits) strung into utterances of up to
+# max_words words; n_val held-out utterances; spec_augment masks time and frequency bands.
+ASR = {
+    "tiny": dict(
+        model=dict(conv_widths=(32,), hidden_size=32, num_layers=1), features="log_mel",
+        n_train=256, n_val=32, max_words=3, spec_augment=False,
+        batch_size=16, lr=1e-2, max_steps=40, warmup_steps=4, weight_decay=0.01,
+        eval_every=20, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(conv_widths=(64, 64), hidden_size=96, num_layers=2), features="log_mel",
+        n_train=2000, n_val=200, max_words=5, spec_augment=True,
+        batch_size=32, lr=3e-3, max_steps=1000, warmup_steps=50, weight_decay=0.01,
+        eval_every=250, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(conv_widths=(128, 128), hidden_size=192, num_layers=3), features="log_mel",
+        n_train=6000, n_val=500, max_words=7, spec_augment=True,
+        batch_size=32, lr=2e-3, max_steps=3000, warmup_steps=100, weight_decay=0.01,
+        eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+ASR_DIGITS = {
+    "tiny": dict(
+        model=dict(conv_widths=(32,), hidden_size=32, num_layers=1),
+        n_val=32, max_words=7, spec_augment=False,
+        batch_size=16, lr=1e-2, max_steps=40, warmup_steps=4, weight_decay=0.01,
+        eval_every=20, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(conv_widths=(64, 64), hidden_size=96, num_layers=2),
+        n_val=300, max_words=7, spec_augment=True,
+        batch_size=32, lr=3e-3, max_steps=1000, warmup_steps=100, weight_decay=0.01,
+        eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(conv_widths=(128, 128), hidden_size=192, num_layers=3),
+        n_val=300, max_words=7, spec_augment=True,
+        batch_size=32, lr=2e-3, max_steps=6000, warmup_steps=200, weight_decay=0.01,
+        eval_every=1000, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+
+PRESETS = {
+    "gpt": GPT, "bert": BERT, "cnn": CNN, "audio": AUDIO, "asr": ASR, "asr-digits": ASR_DIGITS,
+}  # fmt: skip
+# What `minimod pretrain MODEL` takes; the speech-recognition tasks are `pretrain audio --task`.
+TASKS = ("gpt", "bert", "cnn", "audio")
+AUDIO_TASKS = ("keywords", "asr", "asr-digits")
 PRESET_NAMES = ("tiny", "baby", "small")
 
 

@@ -1,4 +1,5 @@
-"""Run folders: ``pretrain`` makes one, ``evaluate`` and ``generate`` read one back.
+"""Run folders: ``pretrain`` (tasks/pretrain.py) makes one; reading one back (``read_run``,
+``load_run``, ``load_weights``), ``evaluate`` and ``generate`` are here.
 
 A run folder holds everything needed to rebuild the model without the command line that
 made it:
@@ -10,15 +11,14 @@ made it:
     config.json     the training loop's and the model's settings (written by Trainer)
     metrics.csv/.jsonl  one row every log_every steps, and one per evaluation
     loss.png        the loss curves (when matplotlib is installed)
+    run.lock        locked by the process training into the folder (one at a time: runlock.py)
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,10 @@ import torch
 
 from minimod.data.text import BUILTIN_CORPORA
 from minimod.models.gpt import GPT
-from minimod.nn.recompute import enable_checkpointing
-from minimod.optim import AdamW
-from minimod.optim.lr_scheduler import WarmupCosineLR
-from minimod.tasks import classify, lm
+from minimod.tasks import asr, classify, lm
 from minimod.tasks.common import TaskData, UsageError
-from minimod.tasks.presets import PRESET_NAMES, PRESETS, settings_for
 from minimod.train.batches import resolve_device
-from minimod.train.checkpoint import CheckpointError, load_checkpoint, seed_everything, to_plain
-from minimod.train.config import TrainConfig
-from minimod.train.distributed import DistEnv, barrier, detect_env, init_distributed, shutdown
-from minimod.train.freezing import decay_groups
-from minimod.train.loop import Trainer
+from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
 from minimod.train.runlog import write_text_atomic
 
 BUILDERS: dict[str, Callable[..., TaskData]] = {
@@ -45,193 +37,25 @@ BUILDERS: dict[str, Callable[..., TaskData]] = {
     "bert": lm.bert,
     "cnn": classify.cnn,
     "audio": classify.audio,
+    "asr": asr.asr,
+    "asr-digits": asr.asr_digits,
 }
 RUN_FILE = "run.json"
 # Settings that may change when a run resumes: they do not change what the model learns.
 RESUMABLE = ("max_steps", "checkpoint_activations")
-# The blocks --checkpoint-activations recomputes in the backward pass, per model.
-CHECKPOINTED_BLOCKS: dict[str, Callable[[Any], Any]] = {
-    "gpt": lambda model: model.transformer.h,
-    "bert": lambda model: model.bert.encoder.layer,
-}
 
 
-def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> dict[str, Any]:
-    """The preset's settings with the options given on the command line (None = keep)."""
-    if task not in PRESETS:
-        raise UsageError(f"unknown model {task!r}; choose one of {', '.join(PRESETS)}")
-    if preset not in PRESET_NAMES:
-        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
-    settings = settings_for(task, preset)
-    features = overrides.pop("features", None)
-    if features is not None:
-        if task != "audio" or features not in ("log_mel", "mfcc"):
-            raise UsageError("--features is for audio: log_mel or mfcc")
-        settings["features"] = features
-    for name, value in overrides.items():
-        if value is not None:
-            if value <= 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-            settings[name] = value
-    settings["seed"] = seed
-    settings["warmup_steps"] = min(settings["warmup_steps"], settings["max_steps"])
-    return to_plain(settings)
-
-
-def _data_name(data: str | None) -> str | None:
+def data_name(data: str | None) -> str | None:
     """A built-in corpus's name as it is, a file as its absolute path (runs move folders)."""
     if data is None or data in BUILTIN_CORPORA:
         return data
     return str(Path(data).resolve())
 
 
-def _tuples(settings: dict[str, Any]) -> dict[str, Any]:
+def model_tuples(settings: dict[str, Any]) -> dict[str, Any]:
     """JSON gives lists; model configs hold tuples."""
     model = {k: tuple(v) if isinstance(v, list) else v for k, v in settings["model"].items()}
     return {**settings, "model": model}
-
-
-def _optimizer(model: Any, settings: dict[str, Any]) -> AdamW:
-    """AdamW over ``decay_groups``: weight decay on matrices, not on biases or norms' gains."""
-    groups = decay_groups(model, settings["weight_decay"])
-    # foreach: one call per operation for all parameters (less Python per step), same numbers.
-    return AdamW(groups, lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True)
-
-
-def pretrain(
-    task: str,
-    preset: str = "tiny",
-    data: str | None = None,
-    out: str | Path | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    seed: int = 0,
-    device: str = "auto",
-    compile: bool = False,
-    precision: str = "fp32",
-    checkpoint_activations: bool = False,
-    overfit_batch: bool = False,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
-    before_training: Callable[[Any, Any], None] | None = None,
-    **overrides: Any,
-) -> dict[str, Any]:
-    """Train ``task`` at ``preset`` into the run folder ``out`` (default runs/TASK-PRESET).
-
-    overrides: max_steps, batch_size, lr, features (audio: log_mel or mfcc) (None keeps the
-    preset's). before_training(model,
-    tokenizer) is called on the untrained model (the demo samples from it). Returns a summary
-    dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
-    """
-    start = time.perf_counter()
-    if checkpoint_activations and task not in CHECKPOINTED_BLOCKS:
-        raise UsageError(
-            f"--checkpoint-activations recomputes transformer blocks: gpt and bert have them, "
-            f"{task} does not"
-        )
-    env = _torchrun_env()
-    if env is not None:  # launched by torchrun: one process of a data-parallel run
-        device = str(init_distributed(env, device))
-    main = env is None or env.is_main  # only rank 0 writes and prints
-    settings = make_settings(task, preset, seed, **overrides)
-    settings["checkpoint_activations"] = checkpoint_activations
-    if env is not None and settings["batch_size"] % env.world_size:
-        raise UsageError(
-            f"--batch-size {settings['batch_size']} is the global batch, split over "
-            f"{env.world_size} processes: it must be divisible by {env.world_size}"
-        )
-    pick_device(device)
-    run_dir = Path(out) if out is not None else Path("runs") / f"{task}-{preset}"
-    data = _data_name(data)
-    record = {"task": task, "preset": preset, "data": data, "settings": settings}
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--out {run_dir} is a file, not a folder")
-    if resume:
-        check_resume(run_dir, record, ("task", "preset", "data"))
-    elif (run_dir / "last.pt").exists() and not overwrite:
-        raise UsageError(
-            f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"
-        )
-    wired = BUILDERS[task](_tuples(settings), data, run_dir, fresh=not resume)
-    seed_everything(seed)  # before building: the initial weights are repeatable too
-    model = wired.build()
-    if checkpoint_activations:
-        enable_checkpointing(CHECKPOINTED_BLOCKS[task](model))
-    optimizer = _optimizer(model, settings)
-    schedule = WarmupCosineLR(
-        optimizer, settings["warmup_steps"], settings["max_steps"], settings["min_lr_ratio"]
-    )
-    config = TrainConfig(
-        max_steps=settings["max_steps"],
-        clip_grad_norm=settings["clip_grad_norm"],
-        log_every=min(settings["log_every"], settings["max_steps"]),
-        eval_every=settings["eval_every"],
-        eval_metric=wired.eval_metric,
-        eval_mode=wired.eval_mode,
-        checkpoint_every=settings["eval_every"],
-        out_dir=str(run_dir),
-        seed=seed,
-        device=device,
-        compile=compile,
-        precision=precision,
-        data_parallel=env is not None,  # under torchrun: the process group made above
-        overfit_batch=overfit_batch,
-        progress=progress,
-    )
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if wired.tokenizer is not None and not resume:
-            wired.tokenizer.save(run_dir / lm.TOKENIZER_FILE)
-        _write_json(run_dir / RUN_FILE, record)
-        processes = "" if env is None else f", {env.world_size} processes"
-        log(
-            f"{task} ({preset}): {model.num_parameters():,} parameters, run folder {run_dir}"
-            + processes
-        )
-    if before_training is not None:
-        before_training(model, wired.tokenizer)
-    trainer = Trainer(
-        model,
-        optimizer,
-        wired.batches,
-        config,
-        loss_fn=wired.loss_fn,
-        scheduler=schedule,
-        evaluate=wired.evaluate,
-        data_state=wired.data_state,
-    )
-    try:
-        result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
-    except CheckpointError as error:
-        raise UsageError(str(error)) from None
-    if env is not None:  # rank 0 has written its last checkpoint: the processes are done
-        barrier()
-        shutdown()
-    if not main:
-        return {"run": str(run_dir), "step": result.step, "main": False}
-    final = _final_metrics(model, wired, settings)
-    step_ms = [1000 * row["step_time_s"] for row in result.history if "step_time_s" in row]
-    summary = {
-        "run": str(run_dir),
-        "step": result.step,
-        "final": final,
-        "ms_per_step": statistics.median(step_ms) if step_ms else None,
-        "wall_s": time.perf_counter() - start,
-    }
-    _write_json(run_dir / RUN_FILE, {**record, "final": final})
-    summary["plot"] = plot_losses(run_dir)
-    summary["main"] = True
-    summary["confusion"] = None if wired.confusion is None else wired.confusion(model)
-    summary["model"], summary["tokenizer"] = model, wired.tokenizer
-    return summary
-
-
-def _torchrun_env() -> DistEnv | None:
-    """torchrun's environment variables (RANK, WORLD_SIZE, ...), or None for one process."""
-    try:
-        return detect_env()
-    except ValueError as error:
-        raise UsageError(f"torchrun environment: {error}") from None
 
 
 def pick_device(name: str) -> torch.device:
@@ -242,7 +66,7 @@ def pick_device(name: str) -> torch.device:
         raise UsageError(f"--device: {error}") from None
 
 
-def _final_metrics(model: Any, wired: TaskData, settings: dict[str, Any]) -> dict[str, float]:
+def final_metrics(model: Any, wired: TaskData, settings: dict[str, Any]) -> dict[str, float]:
     """The held-out metrics of the final model (on more batches than the periodic checks)."""
     was_training = model.training
     model.eval()
@@ -283,12 +107,40 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise UsageError(f"{run_dir} is not a run folder (no {RUN_FILE}); make one with pretrain")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        model = record["model"] if record.get("kind") == "finetune" else record["task"]
-        if model not in BUILDERS or not isinstance(record["settings"], dict):
-            raise ValueError(model)
-    except (ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"{path} is corrupt ({error!r}); pretrain again") from None
+    except ValueError as error:
+        raise UsageError(f"{path} is corrupt ({error}); pretrain again") from None
+    problem = _record_problem(record)
+    if problem is not None:
+        raise UsageError(f"{path} is corrupt ({problem}); pretrain again")
     return record
+
+
+# The keys a run.json must hold, and their types, by run kind.
+RECORD_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "pretrain": {"task": str, "preset": str, "data": (str, type(None)), "settings": dict},
+    "finetune": {
+        "model": str, "task": str, "source": str, "seed": int, "options": dict,
+        "settings": dict, "model_config": dict,
+    },
+}  # fmt: skip
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with the shape of a parsed run.json, or None."""
+    if not isinstance(record, dict):
+        return f"it holds a {type(record).__name__}, not an object"
+    kind = "finetune" if record.get("kind") == "finetune" else "pretrain"
+    for key, kinds in RECORD_KEYS[kind].items():
+        if key not in record:
+            return f"no {key!r}"
+        if not isinstance(record[key], kinds):
+            return f"{key!r} is a {type(record[key]).__name__}"
+    model = record["model"] if kind == "finetune" else record["task"]
+    if model not in BUILDERS:
+        return f"unknown model {model!r}"
+    if kind == "pretrain" and not isinstance(record["settings"].get("model"), dict):
+        return "no model settings"
+    return None
 
 
 def load_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
@@ -301,32 +153,64 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
             "load it with minimod.tasks.finetune.evaluate_finetuned"
         )
     device = pick_device(device)
-    data = record["data"] if data is None else _data_name(data)
-    settings = _tuples(record["settings"])
+    data = record["data"] if data is None else data_name(data)
+    settings = model_tuples(record["settings"])
     try:
         wired = BUILDERS[record["task"]](settings, data, run_dir, fresh=False)
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(f"{run_dir}: {error}") from None
     model = wired.build()
-    try:
-        checkpoint = load_checkpoint(run_dir / "last.pt")
-        model.load_state_dict(checkpoint["model"])
-    except CheckpointError as error:
-        raise UsageError(str(error).splitlines()[0]) from None
-    except (RuntimeError, KeyError) as error:
-        first = str(error).splitlines()[0] if str(error) else repr(error)
-        raise UsageError(
-            f"{run_dir}/last.pt does not match the model in {RUN_FILE}: {first}"
-        ) from None
+    load_weights(model, run_dir / "last.pt")
     model.to(device)
     model.eval()
     return record, wired, model
 
 
+def load_weights(model: Any, path: Path, key: str = "model") -> dict[str, Any]:
+    """Load the ``key`` weights of the checkpoint at ``path`` into ``model`` (strictly), with
+    every refusal one line: unreadable, of another model (keys, shapes), or not finite (a
+    diverged run). Returns the checkpoint."""
+    try:
+        checkpoint = load_checkpoint(path)
+        state = checkpoint[key]
+        model.load_state_dict(state)
+    except CheckpointError as error:
+        raise UsageError(one_line(error)) from None
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        raise UsageError(f"{path} does not match the model: {one_line(error)}") from None
+    check_finite(state, path)
+    return checkpoint
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of ``error``'s message that says something (not a heading ending in a
+    colon, as "Error loading state_dict into GPT:"): one line for the terminal."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = [line for line in lines if not line.endswith(":")] or lines or [repr(error)]
+    return said[0]
+
+
+def check_finite(state: Mapping[str, Any], path: Path) -> None:
+    """Refuse weights holding nan or inf: the run that wrote them diverged."""
+    for name, value in state.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not value.isfinite().all():
+            raise UsageError(
+                f"{path} holds non-finite weights ({name}): the run diverged; train it again "
+                "with a lower --lr"
+            )
+
+
 def evaluate_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
     """(metrics, confusion matrix text or None) of a run's final model on held-out data."""
     record, wired, model = load_run(run_dir, data, device)
-    metrics = _final_metrics(model, wired, record["settings"])
+    metrics = final_metrics(model, wired, record["settings"])
+    undefined = [name for name, value in metrics.items() if not math.isfinite(value)]
+    if undefined:
+        raise UsageError(
+            f"the {' and '.join(undefined)} of {run_dir} on {data or 'its data'} "
+            f"{'is not a number' if len(undefined) == 1 else 'are not numbers'}: the model "
+            "cannot read this text (no token it knows to score)"
+        )
     return record, metrics, None if wired.confusion is None else wired.confusion(model)
 
 
@@ -364,7 +248,7 @@ def generate_text(
 
 
 # -- files --------------------------------------------------------------------------------------
-def _write_json(path: Path, value: Any) -> None:
+def write_json(path: Path, value: Any) -> None:
     write_text_atomic(path, json.dumps(to_plain(value), indent=2) + "\n")
 
 

@@ -232,10 +232,10 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        # torch's own message suggests weights_only=False, which would run the file's code.
         raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data, "
-            "and unpickling them could run arbitrary code (torch.load with "
-            f"weights_only=True rejected it). Only load checkpoints you trust.\n  {error}"
+            f"{path} holds something other than tensors and plain data: refusing to load it "
+            "(unpickling it could run arbitrary code)"
         ) from error
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error

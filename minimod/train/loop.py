@@ -8,6 +8,7 @@
         every log_every steps:        a row of metrics (metrics.csv, metrics.jsonl)
         every eval_every steps:       evaluate(model) in eval mode -> best.pt, early stopping
         every checkpoint_every steps: last.pt, everything needed to resume exactly
+        when trainer.stop is requested (Ctrl-C):  last.pt, then raise Interrupted
 
 Why divide by k: gradients add up over ``backward()`` calls. For a loss that is a mean over its
 batch, the mean of k micro-batch means (b examples each) is the mean over all k·b examples, so
@@ -42,12 +43,14 @@ from minimod.train.config import RESUMABLE_KEYS, TrainConfig, TrainResult
 from minimod.train.distributed import (
     GradientAllReduce,
     all_reduce_mean,
+    barrier,
     broadcast_module,
     get_world_size,
     is_initialized,
     is_main,
     shard_batch,
 )
+from minimod.train.interrupt import Interrupted, StopRequest
 from minimod.train.precision import GradScaler, autocast
 from minimod.train.progress import Progress
 from minimod.train.runlog import RunLog, StepMeter
@@ -69,6 +72,9 @@ class Trainer:
     callbacks: functions ``callback(trainer)`` called before every step (``trainer.step`` is the
         step about to run), e.g. gradual unfreezing. A resumed run calls them again from the
         checkpoint's step, so they should depend on the step alone.
+
+    ``trainer.stop`` is a StopRequest: once requested (by a signal handler, a callback, another
+    thread), fit finishes the current step, writes last.pt and raises ``Interrupted``.
     """
 
     def __init__(
@@ -110,6 +116,7 @@ class Trainer:
         self._compiled = False
         self.scaler = GradScaler(enabled=config.precision == "fp16")
         self._sync: GradientAllReduce | None = None  # data-parallel training (torchrun)
+        self.stop = StopRequest()
 
     # -- one step ----------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
@@ -177,6 +184,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train until max_steps (or early stopping); resume from a checkpoint if given.
+        Raises Interrupted, after writing last.pt, when ``self.stop`` is requested.
 
         With config.deterministic (the default), torch's deterministic algorithms are on while
         fit runs -- a setting of the whole process -- and the previous setting comes back when
@@ -206,17 +214,19 @@ class Trainer:
             initial=self.step,
             enabled=config.progress and is_main(),
         )
-        meter, stopped = StepMeter(), False
-        while self.step < config.max_steps and not stopped:
+        meter, stopped, interrupted = StepMeter(), False, False
+        while self.step < config.max_steps and not stopped and not interrupted:
             for callback in self.callbacks:
                 callback(self)
             meter.begin()
             meter.add(self.train_step())
             self.step += 1
             last = self.step == config.max_steps
+            # Stopping logs a row: a resumed run's next row averages the steps after this one.
+            interrupted = self._stop_requested()
             due = _every(self.step, config.eval_every)
             evaluating = self.evaluate is not None and (last or due)
-            if last or evaluating or self.step % config.log_every == 0:
+            if last or evaluating or interrupted or self.step % config.log_every == 0:
                 row = meter.row(self.step)
                 self._record(row, runlog)
                 progress.values["loss"] = row["loss"]
@@ -224,14 +234,27 @@ class Trainer:
             if evaluating:
                 stopped = self._evaluate_and_track(runlog)
             if runlog is not None and (
-                last or stopped or _every(self.step, config.checkpoint_every)
+                last or stopped or interrupted or _every(self.step, config.checkpoint_every)
             ):
                 self.save(self.out_dir / "last.pt")
         progress.close()
+        if interrupted:
+            if self._sync is not None:
+                barrier()  # no process leaves (and torchrun ends the rest) before rank 0 saved
+            checkpoint = None if self.out_dir is None else self.out_dir / "last.pt"
+            raise Interrupted(self.step, checkpoint, self.stop.reason or "stop requested")
         best = self.tracker
         return TrainResult(
             self.step, stopped, best["best_value"], best["best_step"], list(self.history)
         )
+
+    def _stop_requested(self) -> bool:
+        """Whether ``self.stop`` asks to stop now. Data-parallel: whether any process's does,
+        since all must stop after the same step (the rest would wait in the next all-reduce)."""
+        if self._sync is None:
+            return self.stop.requested
+        flag = torch.tensor(float(self.stop.requested), device=self.device)
+        return bool(all_reduce_mean(flag) > 0)
 
     def _evaluate_and_track(self, runlog: RunLog | None) -> bool:
         """Evaluate, log, keep best.pt; return True when patience has run out.
@@ -261,8 +284,9 @@ class Trainer:
         """Keep a metrics row in the history and the run folder; stop on a non-finite loss."""
         if "loss" in row and not math.isfinite(row["loss"]):
             raise FloatingPointError(
-                f"the training loss is {row['loss']} at step {row['step']}: lower the learning "
-                "rate, clip the gradients (clip_grad_norm) or check the data"
+                f"training diverged: the loss is {row['loss']} at step {row['step']}, so this "
+                "step's weights were not saved over the last checkpoint; likely causes are a "
+                "learning rate too high, fp16 without loss scaling, or bad values in the data"
             )
         self.history.append(row)
         if runlog is not None:

@@ -10,13 +10,11 @@ from typing import Any
 
 import torch
 
-from minimod.data import load_tokenizer
 from minimod.tasks import lm
-from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.prepared import DEFAULT_OPTIONS, Prepared, prepare
 from minimod.tasks.finetune.sources import Source, model_config
-from minimod.tasks.run import RUN_FILE, pick_device
-from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
+from minimod.tasks.run import RUN_FILE, load_weights, pick_device, read_run
+from minimod.train.checkpoint import to_plain
 from minimod.train.metrics import (
     confusion_matrix,
     format_confusion_matrix,
@@ -68,11 +66,11 @@ def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, An
     """Rebuild a fine-tune run's model from its folder, load best.pt (else last.pt) and report
     the test metrics (writing confusion.txt/.png for classification)."""
     run_dir = Path(run_dir)
-    record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    record = read_run(run_dir)
     kind, task = record["model"], record["task"]
     tokenizer = None
     if (run_dir / lm.TOKENIZER_FILE).is_file():
-        tokenizer = load_tokenizer(run_dir / lm.TOKENIZER_FILE)
+        tokenizer = lm.read_tokenizer(run_dir)
     source = Source(kind, record["source"], model_config(kind, record["model_config"]), tokenizer)
     if record["source"] not in ("scratch", "minilm"):
         try:
@@ -84,10 +82,7 @@ def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, An
     options, settings = {**DEFAULT_OPTIONS, **record["options"]}, record["settings"]
     ready = prepare(kind, task, source, settings, options, record["seed"])
     checkpoint = run_dir / ("best.pt" if (run_dir / "best.pt").is_file() else "last.pt")
-    try:
-        ready.model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    except (CheckpointError, OSError, KeyError, RuntimeError) as error:
-        raise UsageError(f"{checkpoint}: {str(error).splitlines()[0]}") from None
+    load_weights(ready.model, checkpoint)
     ready.model.to(pick_device(device))
     summary = write_report(ready.model, ready, run_dir, record)
     summary["record"] = record

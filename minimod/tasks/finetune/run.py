@@ -16,10 +16,20 @@ from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.prepared import complete_options, finetune_settings, prepare
 from minimod.tasks.finetune.report import write_report
 from minimod.tasks.finetune.sources import read_source
-from minimod.tasks.run import RUN_FILE, check_resume, pick_device, plot_losses
-from minimod.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, to_plain
+from minimod.tasks.pretrain import training_refusals
+from minimod.tasks.run import (
+    RUN_FILE,
+    check_finite,
+    check_resume,
+    load_weights,
+    pick_device,
+    plot_losses,
+)
+from minimod.tasks.runlock import run_folder_lock
+from minimod.train.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from minimod.train.config import TrainConfig
 from minimod.train.freezing import count_parameters
+from minimod.train.interrupt import stop_on_signals
 from minimod.train.loop import Trainer
 from minimod.train.runlog import write_text_atomic
 
@@ -62,51 +72,63 @@ def finetune(
         "preset": preset if source == "scratch" else None, "seed": seed,
         "options": options, "settings": settings, "model_config": to_plain(src.config),
     }  # fmt: skip
-    if resume:
-        check_resume(run_dir, record, ("model", "task", "source", "preset", "seed", "options"))
-    elif (run_dir / "last.pt").exists() and not overwrite:
-        raise UsageError(
-            f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"
-        )
-    ready = prepare(kind, task, src, settings, options, seed)
-    model = ready.model
-    trainable, total = count_parameters(model)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / RUN_FILE, json.dumps(to_plain(record), indent=2) + "\n")
-    if src.tokenizer is not None:
-        src.tokenizer.save(run_dir / lm.TOKENIZER_FILE)
-    log(f"finetune {kind} on {task} from {src.name}: {trainable:,} of {total:,} parameters train")
-    if ready.report is not None and not resume:
-        write_text_atomic(run_dir / "load_report.txt", str(ready.report) + "\n")
-        log(f"pretrained weights: {ready.report.summary()} (details: {run_dir}/load_report.txt)")
-    config = TrainConfig(
-        max_steps=settings["max_steps"], clip_grad_norm=1.0,
-        log_every=min(10, settings["max_steps"]), eval_every=settings["eval_every"],
-        eval_metric=ready.eval_metric, eval_mode="max", checkpoint_every=settings["eval_every"],
-        out_dir=str(run_dir), seed=seed, device=device, progress=progress,
-    )  # fmt: skip
-    trainer = Trainer(
-        model, ready.optimizer, ready.batches, config, loss_fn=ready.loss_fn,
-        scheduler=ready.scheduler, evaluate=ready.evaluate, data_state=ready.data_state,
-        model_config=src.config, callbacks=ready.callbacks,
-    )  # fmt: skip
-    try:
-        result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
-    except CheckpointError as error:
-        raise UsageError(str(error)) from None
-    # The final report: best.pt's weights (picked on val) on the held-out test split.
-    if (run_dir / "best.pt").is_file():
-        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-    summary = write_report(model, ready, run_dir, record)
-    step_ms = [1000 * row["step_time_s"] for row in result.history if "step_time_s" in row]
-    summary.update(
-        step=result.step, trainable=trainable, total=total, wall_s=time.perf_counter() - start,
-        ms_per_step=statistics.median(step_ms) if step_ms else None, model=model,
-        best_step=result.best_step,
-    )  # fmt: skip
-    if options["lora_rank"]:
-        adapter = lora_state_dict(model, extra=("head.*",))
-        save_checkpoint({"adapter": adapter, "source": record["source"]}, run_dir / "adapter.pt")
-        summary["adapter_bytes"] = (run_dir / "adapter.pt").stat().st_size
-    summary["plot"] = plot_losses(run_dir)
-    return summary
+    with run_folder_lock(run_dir):
+        if resume:
+            check_resume(run_dir, record, ("model", "task", "source", "preset", "seed", "options"))
+        elif (run_dir / "last.pt").exists() and not overwrite:
+            raise UsageError(
+                f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"
+            )
+        ready = prepare(kind, task, src, settings, options, seed)
+        model = ready.model
+        trainable, total = count_parameters(model)
+        write_text_atomic(run_dir / RUN_FILE, json.dumps(to_plain(record), indent=2) + "\n")
+        if src.tokenizer is not None:
+            src.tokenizer.save(run_dir / lm.TOKENIZER_FILE)
+        trains = f"{trainable:,} of {total:,} parameters train"
+        log(f"finetune {kind} on {task} from {src.name}: {trains}")
+        if ready.report is not None and not resume:
+            write_text_atomic(run_dir / "load_report.txt", str(ready.report) + "\n")
+            log(
+                f"pretrained weights: {ready.report.summary()} (details: {run_dir}/load_report.txt)"
+            )
+        config = TrainConfig(
+            max_steps=settings["max_steps"], clip_grad_norm=1.0,
+            log_every=min(10, settings["max_steps"]), eval_every=settings["eval_every"],
+            eval_metric=ready.eval_metric, eval_mode="max", checkpoint_every=settings["eval_every"],
+            out_dir=str(run_dir), seed=seed, device=device, progress=progress,
+        )  # fmt: skip
+        trainer = Trainer(
+            model, ready.optimizer, ready.batches, config, loss_fn=ready.loss_fn,
+            scheduler=ready.scheduler, evaluate=ready.evaluate, data_state=ready.data_state,
+            model_config=src.config, callbacks=ready.callbacks,
+        )  # fmt: skip
+        if resume:  # a checkpoint of another model is refused in one line, before training
+            load_weights(model, run_dir / "last.pt")
+        with (
+            training_refusals(
+                f"a batch of {settings['batch_size']} for {kind} from {src.name}", run_dir
+            ),
+            stop_on_signals(trainer.stop),  # Ctrl-C: finish the step, save last.pt, Interrupted
+        ):
+            result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
+        # A last step that diverged leaves a finite loss but non-finite weights: no success.
+        check_finite(model.state_dict(), run_dir / "last.pt")
+        # The final report: best.pt's weights (picked on val) on the held-out test split.
+        if (run_dir / "best.pt").is_file():
+            model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+        summary = write_report(model, ready, run_dir, record)
+        step_ms = [1000 * row["step_time_s"] for row in result.history if "step_time_s" in row]
+        summary.update(
+            step=result.step, trainable=trainable, total=total, wall_s=time.perf_counter() - start,
+            ms_per_step=statistics.median(step_ms) if step_ms else None, model=model,
+            best_step=result.best_step,
+        )  # fmt: skip
+        if options["lora_rank"]:
+            adapter = lora_state_dict(model, extra=("head.*",))
+            save_checkpoint(
+                {"adapter": adapter, "source": record["source"]}, run_dir / "adapter.pt"
+            )
+            summary["adapter_bytes"] = (run_dir / "adapter.pt").stat().st_size
+        summary["plot"] = plot_losses(run_dir)
+        return summary

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from minimod.data import CharTokenizer, load_tokenizer
+from minimod.data import CharTokenizer
 from minimod.data.wordpiece import WordPieceTokenizer
 from minimod.models.bert import BERT, BERTConfig
 from minimod.models.boxes import BoxRegressor
@@ -23,8 +23,13 @@ from minimod.nn.lora import apply_lora
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
 from minimod.tasks.presets import PRESET_NAMES, settings_for
-from minimod.tasks.run import read_run
-from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
+from minimod.tasks.run import check_finite, one_line, read_run
+from minimod.train.checkpoint import (
+    CheckpointError,
+    config_differences,
+    load_checkpoint,
+    to_plain,
+)
 from minimod.train.freezing import GradualUnfreezer, freeze, layer_stages, linear_probe, unfreeze
 
 # The Linear layers LoRA wraps in each body: attention and MLP projections.
@@ -83,7 +88,7 @@ def _minilm_source(kind: str) -> Source:
     try:
         config, vocab_file, state = read_pretrained("minilm")
     except MissingExtraError as error:
-        raise UsageError(str(error).splitlines()[0]) from None
+        raise UsageError(one_line(error)) from None
     tokenizer = pretrained_tokenizer(vocab_file, config)
     return Source(kind, "minilm", config, tokenizer, state, "", {})
 
@@ -130,15 +135,20 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
         raise UsageError(f"{run}: cannot read the model's config ({error!r})") from None
     tokenizer = None
     if kind in ("bert", "gpt"):
-        try:
-            tokenizer = load_tokenizer(run / lm.TOKENIZER_FILE)
-        except (OSError, ValueError) as error:
-            raise UsageError(f"{run}: cannot read {lm.TOKENIZER_FILE} ({error})") from None
+        tokenizer = lm.read_tokenizer(run)
     checkpoint = run / ("best.pt" if finetuned and (run / "best.pt").is_file() else "last.pt")
     try:
-        state = load_checkpoint(checkpoint)["model"]
-    except (CheckpointError, OSError, KeyError) as error:
-        raise UsageError(f"{checkpoint}: {str(error).splitlines()[0]}") from None
+        saved_checkpoint = load_checkpoint(checkpoint)
+        state = saved_checkpoint["model"]
+        differences = config_differences(saved_checkpoint["config"]["model"], config)
+    except (CheckpointError, OSError, KeyError, TypeError) as error:
+        raise UsageError(f"{checkpoint}: {one_line(error)}") from None
+    if differences:  # say, the last.pt of a run of another preset copied in
+        raise UsageError(
+            f"{checkpoint} does not match the model in {run}: it differs in "
+            + "; ".join(differences)
+        )
+    check_finite(state, checkpoint)
     prefix = "body." if finetuned else ("bert." if kind == "bert" else "")
     return Source(kind, str(run), config, tokenizer, state, prefix, record.get("settings", {}))
 
@@ -178,6 +188,8 @@ def configure_training(model: Any, kind: str, options: dict[str, Any]) -> Gradua
             freeze(model, freezing)
         except ValueError as error:
             raise UsageError(f"--freeze {freezing}: {error}") from None
+        if not any(parameter.requires_grad for parameter in model.parameters()):
+            raise UsageError(f"--freeze {freezing} freezes every parameter: nothing would train")
     if options["unfreeze_every"]:
         if freezing not in ("none", None) or options["lora_rank"]:
             raise UsageError("--unfreeze-every unfreezes layer by layer: drop --freeze/--lora-rank")

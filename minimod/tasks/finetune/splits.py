@@ -24,6 +24,7 @@ from minimod.tasks.classify import NEW_WORDS
 from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.sources import Source
 from minimod.tasks.presets import settings_for
+from minimod.tasks.run import one_line
 
 SHAPES_SEEDS = {"train": 10, "val": 2, "test": 3}  # pretraining used seeds 0 and 1
 REAL_TASKS = ("sentiment-real", "digits", "spoken-digits")
@@ -159,7 +160,7 @@ def _real_splits(kind: str, task: str, source: Source, settings: dict[str, Any],
             parts.append(Split(data.features[keep], data.labels[keep]))
         return (*parts, {}, tuple(str(d) for d in range(10)))
     except MissingDataError as error:
-        raise UsageError(str(error).splitlines()[0]) from None
+        raise UsageError(one_line(error)) from None
 
 
 def split_batch(split: Split, rows: torch.Tensor, pad_id: int):

@@ -10,6 +10,7 @@ order that matters, and every part of the run's state is saved so a crash costs 
     lr = the lr this step uses;  optimizer.step();  scheduler.step()
     every eval_every steps: evaluate in eval mode without gradients; keep best.pt; stop early
     every checkpoint_every steps: last.pt, written atomically
+    when trainer.stop is requested (Ctrl-C, SIGTERM): finish the step, last.pt, raise Interrupted
 
 Gradient accumulation: why divide by k
 backward() ADDS into .grad. With a loss that is a mean over its b examples,
@@ -63,7 +64,9 @@ which refuses anything else. Read it, and never load an untrusted file without t
 What you write
 Trainer.train_step, Trainer.run_evaluation, the best/patience block of
 Trainer._evaluate_and_track, and the write-fsync-replace part of save_checkpoint. The rest of
-the Trainer (fit, logging, data, resume) and load_checkpoint are given: read them.
+the Trainer (fit, logging, data, resume, stopping on request) and load_checkpoint are given:
+read them. Stopping is a flag, never a signal handler: the task that runs fit installs the
+handlers for the duration of the run (train/interrupt.py), the loop only checks the flag.
 
 Classic pitfalls
 - (loss).backward() per micro-batch without / k: the step is k times too large.

@@ -1,0 +1,136 @@
+"""Speech recognition with CTC: ``minimod pretrain audio --task asr`` (synthetic keyword
+sentences, always available) and ``--task asr-digits`` (connected spoken digits from the Free
+Spoken Digit Dataset, after ``make real``).
+
+Training utterances are strung together on the fly from the training recordings, drawn from the
+run's data generator (so a resumed run sees the same ones); the held-out utterances are a fixed,
+seeded set made only of held-out recordings (digits: the "test" split of ``spoken_digits``;
+keywords: clips generated from another seed). Evaluation decodes greedily and reports the word
+and character error rates (WER, CER) of the transcripts and the held-out CTC loss.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from minimod.data.asr import (
+    Utterances,
+    WordRecordings,
+    collate,
+    connect,
+    digit_recordings,
+    keyword_recordings,
+    spec_augment,
+    words_of,
+)
+from minimod.data.splits import MissingDataError
+from minimod.models.asr import BLANK, SpeechRecognizer, SpeechRecognizerConfig
+from minimod.nn.ctc import ctc_beam_search, ctc_greedy_decode, ctc_loss
+from minimod.tasks.common import TaskData, UsageError, device_of
+from minimod.train.error_rate import cer, wer
+
+TRAIN_SEED, VAL_SEED = 0, 1
+HELD_OUT_SPLIT = "test"  # digits: the held-out recordings the reported WER is measured on
+DECODE_BATCH = 64
+
+
+def _recordings(task: str, settings: dict[str, Any], held_out: bool) -> WordRecordings:
+    """The training or held-out recordings of ``task``."""
+    if task == "asr":
+        n, seed = (settings["n_val"], VAL_SEED) if held_out else (settings["n_train"], TRAIN_SEED)
+        return keyword_recordings(n, seed, kind=settings["features"])
+    try:
+        return digit_recordings(HELD_OUT_SPLIT if held_out else "train")
+    except MissingDataError as error:
+        raise UsageError(str(error)) from None
+
+
+def held_out(task: str, settings: dict[str, Any], n: int | None = None) -> Utterances:
+    """The first ``n`` (default all ``n_val``) of the task's seeded held-out utterances."""
+    count = settings["n_val"] if n is None else n
+    if count < 1:
+        raise UsageError(f"--held-out must be ≥ 1, got {count}")
+    generator = torch.Generator().manual_seed(VAL_SEED)
+    pool = _recordings(task, settings, held_out=True)
+    return connect(pool, count, generator, settings["max_words"])
+
+
+def _wire(task: str, settings: dict[str, Any], data: str | None) -> TaskData:
+    if data is not None:
+        raise UsageError(f"{task} trains on its own recordings; --data is for gpt and bert")
+    train, val = _recordings(task, settings, held_out=False), held_out(task, settings)
+    config = SpeechRecognizerConfig(
+        n_features=train.features[0].shape[-1], vocab_size=len(train.vocabulary),
+        **settings["model"],
+    )  # fmt: skip
+    generator = torch.Generator().manual_seed(settings["seed"])
+
+    def batches(index: int):
+        drawn = connect(train, settings["batch_size"], generator, settings["max_words"])
+        features = drawn.features
+        if settings["spec_augment"]:
+            features = [spec_augment(f, generator) for f in features]
+        return collate(features, drawn.labels)
+
+    def evaluate(model: Any, batches: int | None = None) -> dict[str, float]:
+        hyps, loss = decode(model, val)
+        refs = val.transcripts
+        return {"wer": wer(hyps, refs), "cer": cer(hyps, refs), "loss": loss}
+
+    return TaskData(
+        config=config,
+        build=lambda: SpeechRecognizer(config),
+        batches=batches,
+        data_state=generator,
+        evaluate=evaluate,
+        loss_fn=loss_fn,
+        eval_metric="wer",
+        eval_mode="min",
+        class_names=train.vocabulary,
+    )
+
+
+def loss_fn(model: Any, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The CTC loss of a collated batch; word k is class k + 1 (0 is the blank)."""
+    x, lengths, targets, target_lengths = batch
+    return _ctc(*model(x, lengths), targets, target_lengths)
+
+
+def _ctc(log_probs, out_lengths, targets, target_lengths) -> torch.Tensor:
+    return ctc_loss(log_probs, targets + 1, out_lengths, target_lengths, blank=BLANK)
+
+
+def decode(model: Any, utterances: Utterances, beam: int | None = None) -> tuple[list[str], float]:
+    """(the transcripts the model hears, greedy or with a prefix beam of width ``beam``; the
+    mean CTC loss per batch). Call in eval mode."""
+    device, hyps, losses = device_of(model), [], []
+    with torch.no_grad():
+        for start in range(0, len(utterances), DECODE_BATCH):
+            rows = slice(start, start + DECODE_BATCH)
+            batch = collate(utterances.features[rows], utterances.labels[rows])
+            x, lengths, targets, target_lengths = (t.to(device) for t in batch)
+            log_probs, out_lengths = model(x, lengths)
+            losses.append(float(_ctc(log_probs, out_lengths, targets, target_lengths)))
+            log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
+            if beam is None:
+                labels = ctc_greedy_decode(log_probs, out_lengths, blank=BLANK)
+            else:
+                labels = [
+                    list(ctc_beam_search(log_probs[:n, i], beam, blank=BLANK)[0][0])
+                    for i, n in enumerate(out_lengths.tolist())
+                ]
+            hyps += [words_of([c - 1 for c in row], utterances.vocabulary) for row in labels]
+    return hyps, sum(losses) / len(losses)
+
+
+def asr(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
+    """Synthetic keyword sentences (1..max_words of the eight keywords)."""
+    return _wire("asr", settings, data)
+
+
+def asr_digits(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
+    """Connected spoken digits (FSDD recordings, ``make real``)."""
+    return _wire("asr-digits", settings, data)
