@@ -150,7 +150,7 @@ from minimod.train.distributed import (
     shard_batch,
 )
 from minimod.train.interrupt import Interrupted, StopRequest
-from minimod.train.loop import _every, compile_forward, deterministic_algorithms
+from minimod.train.loop import LIKELY_CAUSES, _every, compile_forward, deterministic_algorithms
 from minimod.train.precision import GradScaler, autocast
 from minimod.train.progress import Progress
 from minimod.train.runlog import RunLog, StepMeter
@@ -344,8 +344,7 @@ class Trainer:
         if "loss" in row and not math.isfinite(row["loss"]):
             raise FloatingPointError(
                 f"training diverged: the loss is {row['loss']} at step {row['step']}, so this "
-                "step's weights were not saved over the last checkpoint; likely causes are a "
-                "learning rate too high, fp16 without loss scaling, or bad values in the data"
+                f"step's weights were not saved over the last checkpoint; {LIKELY_CAUSES}"
             )
         self.history.append(row)
         if runlog is not None:
@@ -411,6 +410,14 @@ class Trainer:
         0 writes (every rank holds the same state)."""
         if not is_main():
             return
+        # A step can leave non-finite weights behind a finite loss: never write those over a
+        # good checkpoint (the loss check in _record catches the step after, too late).
+        broken = next((n for n, p in self.model.named_parameters() if not p.isfinite().all()), "")
+        if broken:
+            raise FloatingPointError(
+                f"training diverged: {broken} is not finite after step {self.step}, so these "
+                f"weights were not saved over the last checkpoint; {LIKELY_CAUSES}"
+            )
         parts = (self.model, self.optimizer, self.scheduler, self.data_state)
         trainer = {**self.tracker, "scaler": self.scaler.state_dict()}
         save_checkpoint(make_checkpoint(self.step, *parts, self.run_config(), trainer), path)

@@ -466,6 +466,30 @@ def test_data_parallel_is_explicit_or_auto(tmp_path):
         dist.destroy_process_group()
 
 
+def test_weights_that_are_not_finite_are_never_saved_over_a_checkpoint(tmp_path):
+    model = mlp()
+    cfg = config(max_steps=6, checkpoint_every=2, out_dir=str(tmp_path))
+    trainer = impl.train.Trainer(model, optim.SGD(model.parameters(), lr=0.1), Stream(), cfg,
+                                 loss_fn=ce_loss)  # fmt: skip
+    trainer.fit()
+    good = (tmp_path / "last.pt").read_bytes()
+
+    update = trainer.optimizer.step
+
+    def update_then_poison(*args, **kwargs):  # step 8's update leaves a NaN behind a finite loss
+        result = update(*args, **kwargs)
+        if trainer.step == 7:  # the counter moves on after the step
+            with torch.no_grad():
+                model[0].weight[0, 0] = float("nan")
+        return result
+
+    trainer.optimizer.step = update_then_poison
+    trainer.config.max_steps = 8
+    with pytest.raises(FloatingPointError, match=r"0\.weight is not finite after step 8"):
+        trainer.fit()
+    assert (tmp_path / "last.pt").read_bytes() == good, "the good checkpoint was overwritten"
+
+
 @pytest.mark.reference_only
 def test_bad_settings_and_losses_fail_clearly():
     with pytest.raises(ValueError, match="grad_accum_steps"):
