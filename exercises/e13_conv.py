@@ -422,10 +422,10 @@ class Conv2d(_ConvNd):
 
     dims = 2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input(input)
         return conv2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
 
 
@@ -434,8 +434,8 @@ class Conv1d(_ConvNd):
 
     dims = 1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input(input)
         return conv1d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )

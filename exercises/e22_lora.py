@@ -135,9 +135,9 @@ class LoRALinear(Module):
         raise NotImplementedError("e22: LoRALinear.reset_lora_parameters")
         # END YOUR CODE
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_floating(self, x)
-        expect_trailing_shape(self, x, (self.in_features,))
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_floating(self, input)
+        expect_trailing_shape(self, input, (self.in_features,))
         # BEGIN YOUR CODE
         raise NotImplementedError("e22: LoRALinear.forward")
         # END YOUR CODE

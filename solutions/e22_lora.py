@@ -137,12 +137,12 @@ class LoRALinear(Module):
         init.zeros_(self.lora_B)
         # END YOUR CODE
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expect_floating(self, x)
-        expect_trailing_shape(self, x, (self.in_features,))
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        expect_floating(self, input)
+        expect_trailing_shape(self, input, (self.in_features,))
         # BEGIN YOUR CODE
-        update = self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T  # (*, r) -> (*, out)
-        return self.base(x) + self.scaling * update
+        update = self.lora_dropout(input) @ self.lora_A.T @ self.lora_B.T  # (*, r) -> (*, out)
+        return self.base(input) + self.scaling * update
         # END YOUR CODE
 
     @torch.no_grad()

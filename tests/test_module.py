@@ -1062,6 +1062,10 @@ DROP_IN_LAYERS = [
     ("CrossEntropyLoss", (), (_X, _TARGET)),
     ("MSELoss", (), (_X, torch.rand(4, 3))),
     ("BCEWithLogitsLoss", (), (_X, torch.rand(4, 3))),
+    ("Conv1d", (3, 2, 3), (torch.randn(2, 3, 6),)),
+    ("Conv2d", (3, 2, 3), (torch.randn(2, 3, 5, 5),)),
+    ("Identity", (), (_X,)),
+    ("Flatten", (), (torch.randn(2, 3, 4),)),
 ]
 
 

@@ -13,8 +13,8 @@ class Identity(Module):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return input
 
 
 class Flatten(Module):
@@ -24,8 +24,8 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(self.start_dim, self.end_dim)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
