@@ -97,6 +97,7 @@ from minimod.nn import init
 from minimod.nn._checks import can_read_back, describe, expect_tensor, expect_trailing_shape
 from minimod.nn._function import run
 from minimod.nn.dropout import _check_p
+from minimod.nn.embedding import _renorm_rows, _ScaleGradient
 from minimod.nn.module import Module, Parameter
 from minimod.nn.norm import _affine, _as_shape
 
@@ -104,13 +105,32 @@ from minimod.nn.norm import _affine, _as_shape
 
 
 def embedding(
-    input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
 ) -> torch.Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by ``input`` (any shape of integer ids)
-    -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient."""
+    -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient.
+
+    torch's options: ``max_norm`` first rescales, in place, every picked row whose
+    ``norm_type``-norm exceeds it (as torch does: the weight itself changes);
+    ``scale_grad_by_freq`` divides each row's gradient by how often its id occurs in ``input``.
+    ``sparse`` gradients are not supported (minimod's gradients are dense tensors)."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not supported (dense gradients only)")
     if padding_idx is not None:
         padding_idx %= weight.shape[0]  # -1 = the last row
-    return run(EmbeddingFunction, input, weight, padding_idx)
+    if max_norm is not None:
+        _renorm_rows(weight, input, max_norm, norm_type)
+    rows = run(EmbeddingFunction, input, weight, padding_idx)
+    if scale_grad_by_freq and rows.requires_grad:
+        counts = torch.bincount(input.reshape(-1), minlength=weight.shape[0])[input]
+        rows = _ScaleGradient.apply(rows, 1.0 / counts.unsqueeze(-1).to(rows.dtype))
+    return rows
 
 
 class EmbeddingFunction(torch.autograd.Function):
@@ -150,10 +170,18 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: torch.Tensor | None = None,
+        _freeze: bool = False,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
+        if sparse:
+            raise NotImplementedError("Embedding: sparse=True is not supported (dense gradients)")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(
@@ -163,10 +191,20 @@ class Embedding(Module):
             padding_idx %= num_embeddings  # -1 means the last row, as in torch
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         # BEGIN YOUR CODE
         raise NotImplementedError("e05: Embedding.__init__")
         # END YOUR CODE
-        self.reset_parameters()
+        if _weight is None:
+            self.reset_parameters()
+        else:  # torch's way of building an Embedding around given weights
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(
+                    f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
+                    f"({num_embeddings}, {embedding_dim})"
+                )
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:
         # BEGIN YOUR CODE
@@ -204,11 +242,20 @@ class Embedding(Module):
                 raise IndexError(
                     f"{describe(self)}: id {bad} is out of range [0, {self.num_embeddings})"
                 )
-        return embedding(input, self.weight, self.padding_idx)
+        return embedding(
+            input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+            self.scale_grad_by_freq,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         text = f"{self.num_embeddings}, {self.embedding_dim}"
-        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2.0:
+            text += f", norm_type={self.norm_type}"
+        return text + (", scale_grad_by_freq=True" if self.scale_grad_by_freq else "")
 
 
 # ---- from minimod/nn/norm.py ----------------------------------------

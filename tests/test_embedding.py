@@ -294,3 +294,53 @@ def test_embedding_backward_passes_gradcheck():
     weight = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     ids = torch.tensor([[0, 2, 2], [5, 1, 2]])
     torch.autograd.gradcheck(lambda w: impl.F.embedding(ids, w), (weight,))
+
+
+# torch's other Embedding options: drop-in code passes them (at their defaults or not).
+TORCH_OPTIONS = [
+    dict(),
+    dict(max_norm=1.0),
+    dict(max_norm=0.5, norm_type=1.0),
+    dict(scale_grad_by_freq=True),
+    dict(max_norm=1.0, scale_grad_by_freq=True, padding_idx=2),
+    dict(max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False),
+]
+
+
+@pytest.mark.parametrize("options", TORCH_OPTIONS, ids=str)
+def test_torchs_options_match_torch(options):
+    torch.manual_seed(0)
+    weight = torch.randn(10, 4, dtype=torch.float64) * 2  # rows over max_norm, and under
+    ids = torch.tensor([[1, 2, 1], [3, 1, 9]])
+    ours, theirs = weight.clone().requires_grad_(), weight.clone().requires_grad_()
+    out = impl.F.embedding(ids, ours, **options)
+    expected = torch.nn.functional.embedding(ids, theirs, **options)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(ours.detach(), theirs.detach(), msg="max_norm renormalises rows")
+    grad = torch.randn_like(expected)
+    out.backward(grad)
+    expected.backward(grad)
+    torch.testing.assert_close(ours.grad, theirs.grad, msg="scale_grad_by_freq: grad / count")
+    layer = impl.nn.Embedding(10, 4, **options)
+    twin = torch.nn.Embedding(10, 4, **options)
+    twin.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(layer(ids), twin(ids))
+    assert repr(layer) == repr(twin)
+
+
+@pytest.mark.reference_only
+def test_sparse_gradients_are_refused_in_one_sentence():
+    with pytest.raises(NotImplementedError, match="sparse=True is not supported"):
+        impl.nn.Embedding(10, 4, sparse=True)
+    with pytest.raises(NotImplementedError, match="sparse=True is not supported"):
+        impl.F.embedding(torch.tensor([1]), torch.randn(10, 4), sparse=True)
+
+
+@pytest.mark.reference_only
+def test_torchs_weight_argument_builds_around_given_weights():
+    weight = torch.randn(5, 3)
+    layer = impl.nn.Embedding(5, 3, _weight=weight, _freeze=True)
+    twin = torch.nn.Embedding(5, 3, _weight=weight.clone(), _freeze=True)
+    assert torch.equal(layer.weight, twin.weight) and not layer.weight.requires_grad
+    with pytest.raises(ValueError, match="_weight has shape"):
+        impl.nn.Embedding(4, 3, _weight=weight)

@@ -12,13 +12,56 @@ from minimod.nn.module import Module, Parameter
 
 
 def embedding(
-    input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
 ) -> torch.Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by ``input`` (any shape of integer ids)
-    -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient."""
+    -> (*input.shape, dim). Rows at ``padding_idx`` are returned but receive no gradient.
+
+    torch's options: ``max_norm`` first rescales, in place, every picked row whose
+    ``norm_type``-norm exceeds it (as torch does: the weight itself changes);
+    ``scale_grad_by_freq`` divides each row's gradient by how often its id occurs in ``input``.
+    ``sparse`` gradients are not supported (minimod's gradients are dense tensors)."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not supported (dense gradients only)")
     if padding_idx is not None:
         padding_idx %= weight.shape[0]  # -1 = the last row
-    return run(EmbeddingFunction, input, weight, padding_idx)
+    if max_norm is not None:
+        _renorm_rows(weight, input, max_norm, norm_type)
+    rows = run(EmbeddingFunction, input, weight, padding_idx)
+    if scale_grad_by_freq and rows.requires_grad:
+        counts = torch.bincount(input.reshape(-1), minlength=weight.shape[0])[input]
+        rows = _ScaleGradient.apply(rows, 1.0 / counts.unsqueeze(-1).to(rows.dtype))
+    return rows
+
+
+@torch.no_grad()
+def _renorm_rows(weight: torch.Tensor, input: torch.Tensor, max_norm: float, norm_type: float):
+    """torch's embedding_renorm_: rows picked by ``input`` with a norm over ``max_norm`` are
+    scaled to it (with torch's 1e-7 in the denominator)."""
+    ids = input.reshape(-1).unique()
+    norms = weight[ids].norm(p=norm_type, dim=-1, keepdim=True)
+    scale = torch.where(norms > max_norm, max_norm / (norms + 1e-7), torch.ones_like(norms))
+    weight[ids] = weight[ids] * scale
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the backward multiplies the gradient by ``scale`` (broadcast)."""
+
+    @staticmethod
+    def forward(ctx, input, scale):
+        ctx.save_for_backward(scale)
+        return input.view_as(input)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (scale,) = ctx.saved_tensors
+        return grad_output * scale, None
 
 
 class EmbeddingFunction(torch.autograd.Function):
@@ -64,10 +107,18 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: torch.Tensor | None = None,
+        _freeze: bool = False,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
+        if sparse:
+            raise NotImplementedError("Embedding: sparse=True is not supported (dense gradients)")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(
@@ -77,12 +128,22 @@ class Embedding(Module):
             padding_idx %= num_embeddings  # -1 means the last row, as in torch
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         # BEGIN SOLUTION
         self.weight = Parameter(
             torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype)
         )
         # END SOLUTION
-        self.reset_parameters()
+        if _weight is None:
+            self.reset_parameters()
+        else:  # torch's way of building an Embedding around given weights
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(
+                    f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
+                    f"({num_embeddings}, {embedding_dim})"
+                )
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:
         # BEGIN SOLUTION
@@ -123,8 +184,17 @@ class Embedding(Module):
                 raise IndexError(
                     f"{describe(self)}: id {bad} is out of range [0, {self.num_embeddings})"
                 )
-        return embedding(input, self.weight, self.padding_idx)
+        return embedding(
+            input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+            self.scale_grad_by_freq,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         text = f"{self.num_embeddings}, {self.embedding_dim}"
-        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2.0:
+            text += f", norm_type={self.norm_type}"
+        return text + (", scale_grad_by_freq=True" if self.scale_grad_by_freq else "")
