@@ -55,20 +55,13 @@ class SpeechRecognizer(nn.Module):
     def __init__(self, config: SpeechRecognizerConfig) -> None:
         super().__init__()
         self.config = config
-        layers, channels = [], config.n_features
+        # Conv -> BatchNorm -> ReLU per width, "same" padding; only the first conv strides in
+        # time, so the GRU reads T / stride frames.
+        layers, channels, k = [], config.n_features, config.kernel_size
         for index, width in enumerate(config.conv_widths):
-            layers += [
-                nn.Conv1d(
-                    channels,
-                    width,
-                    config.kernel_size,
-                    stride=config.stride if index == 0 else 1,
-                    padding=config.kernel_size // 2,
-                    bias=False,
-                ),
-                nn.BatchNorm1d(width),
-                nn.ReLU(),
-            ]
+            stride = config.stride if index == 0 else 1
+            conv = nn.Conv1d(channels, width, k, stride, padding=k // 2, bias=False)
+            layers += [conv, nn.BatchNorm1d(width), nn.ReLU()]
             channels = width
         self.conv = nn.Sequential(*layers)
         self.rnn = nn.GRU(
