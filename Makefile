@@ -15,7 +15,7 @@ help:
 	@printf '%s\n' \
 		"make test      set up .venv and the real data, run the whole test suite (minimod, then" \
 		"               generated solutions): what CI runs" \
-		"make test-fast the same without the tests marked slow (~3 min on 2 cores); tests" \
+		"make test-fast the same without the tests marked slow (~1.5 min on 2 cores); tests" \
 		"               marked real skip until \`make real\` has run" \
 		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
 		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
