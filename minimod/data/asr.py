@@ -25,6 +25,7 @@ import torch
 
 from minimod.data.audio import log_mel, make_keywords, mfcc
 from minimod.data.digitsets import spoken_digits
+from minimod.data.loader import pad_sequences
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RECORDING_FRAMES = 256  # longer than any FSDD recording (92 frames): nothing is cropped
@@ -176,15 +177,13 @@ def spec_augment(
 
 def collate(features: list[torch.Tensor], labels: list[list[int]]):
     """Utterances -> (x (B, T, F) zero-padded to the longest, lengths (B,), targets (B, S)
-    padded with 0, target_lengths (B,)); lengths are int64."""
+    padded with 0 (the blank, never a label), target_lengths (B,)); lengths are int64."""
     lengths = torch.tensor([len(f) for f in features], dtype=torch.long)
-    target_lengths = torch.tensor([len(t) for t in labels], dtype=torch.long)
     x = features[0].new_zeros(len(features), int(lengths.max()), features[0].shape[-1])
-    targets = torch.zeros(len(labels), max(int(target_lengths.max()), 1), dtype=torch.long)
-    for i, (f, t) in enumerate(zip(features, labels, strict=True)):
+    for i, f in enumerate(features):
         x[i, : len(f)] = f
-        targets[i, : len(t)] = torch.tensor(t, dtype=torch.long)
-    return x, lengths, targets, target_lengths
+    targets, mask = pad_sequences(labels, pad_id=0)
+    return x, lengths, targets, mask.sum(dim=1)
 
 
 __all__ = [

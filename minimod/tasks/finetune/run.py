@@ -19,7 +19,6 @@ from minimod.tasks.finetune.sources import read_source
 from minimod.tasks.pretrain import training_refusals
 from minimod.tasks.run import (
     RUN_FILE,
-    check_finite,
     check_resume,
     load_weights,
     pick_device,
@@ -112,8 +111,6 @@ def finetune(
             stop_on_signals(trainer.stop),  # Ctrl-C: finish the step, save last.pt, Interrupted
         ):
             result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
-        # A last step that diverged leaves a finite loss but non-finite weights: no success.
-        check_finite(model.state_dict(), run_dir / "last.pt")
         # The final report: best.pt's weights (picked on val) on the held-out test split.
         if (run_dir / "best.pt").is_file():
             model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
