@@ -1,83 +1,195 @@
-"""How low does the word error rate go on held-out connected digits in ≤ 10 minutes on 2 cores?
+"""Speech recognition on held-out connected digits: how low does the word error rate go, and does
+a pretrained front end help when labelled recordings are few?
 
-    python experiments/asr_results.py [--preset baby] [--seeds 0 1] [--max-steps N]
-                                      [--threads 1] [--out runs/asr-results]
+    python experiments/asr_results.py [--part all|scratch|finetune] [--preset baby]
+                                      [--seeds 0 1] [--labels 100 0] [--threads 1]
+                                      [--out runs/asr-results] [--no-readme]
 
-Trains ``minimod pretrain audio --task asr-digits`` (the FSDD recordings of ``make real``, strung
-into utterances of 1-7 digits with short silences; a strided conv front end, a bidirectional
-GRU, CTC) once per seed, then decodes the 300 held-out utterances -- made only of the "test"
-split's recordings, never heard in training -- greedily and with a prefix beam of width 8.
-Prints one line per seed (WER, CER, steps, seconds) and writes OUT/asr-results.json. Not part of
-``make test``: it takes minutes.
+``scratch``: ``minimod pretrain audio --task asr-digits`` (the FSDD recordings of ``make real``,
+strung into utterances of 1-7 digits with short silences; a strided conv front end, a
+bidirectional GRU, CTC) once per seed, then the 300 held-out utterances -- made only of the
+"test" split's recordings, never heard in training -- decoded greedily and with a prefix beam.
 
-Measured (baby preset: 1000 steps of 32 utterances, 287k parameters; one torch thread on the
-2-core machine while other jobs shared it, load average ~7): seed 0, held-out WER 1.84% greedy
-and with a beam of 8, CER 1.67%, 578 s of training (510 ms/step, evaluations included; WER 2.81%
-at step 500); seed 1, WER 2.09% (greedy and beam 8), CER 1.87%, 328 s (286 ms/step).
-With two torch threads on the shared cores a step took far longer (thread oversubscription),
-hence ``--threads 1``.
+``finetune``: a recogniser of the same preset pretrained with CTC on synthetic keyword sentences
+(``pretrain audio --task asr --features mfcc``: no real voice in it), then ``finetune audio
+--task asr-digits`` from it and from scratch, with N training recordings (``--labels``; 0 = all
+of them), with and without SpecAugment, each seed; the same 300 test utterances.
+
+Writes the tables into README.md between ``<!-- asr-results:start -->`` and
+``<!-- asr-results:end -->`` (unless --no-readme) and the raw rows into OUT/asr-results.json.
+Part of ``make results-real``, never of ``make test``: it takes most of an hour on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+from readme_tables import write_table
 
 from minimod.tasks import pretrain
+from minimod.tasks.finetune import finetune
 from minimod.tasks.transcribe import transcribe
 
+MARKERS = ("<!-- asr-results:start -->", "<!-- asr-results:end -->")
+HELD_OUT = 300  # the test utterances every row is scored on
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="baby", choices=("tiny", "baby", "small"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--max-steps", type=int, help="default: the preset's")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
-    parser.add_argument("--beam", type=int, default=8, help="beam width (default: 8)")
-    parser.add_argument("--out", default="runs/asr-results", help="where the runs go")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+
+def _percent(values: list[float]) -> str:
+    mean = 100 * statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:.2f}%"
+    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}%"
+
+
+def scratch_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """pretrain audio --task asr-digits per seed: greedy and beam WER on the held-out set."""
     rows = []
     for seed in args.seeds:
         run_dir = Path(args.out) / f"asr-digits-{args.preset}-seed{seed}"
         start = time.perf_counter()
-        summary = pretrain(
-            "asr-digits",
-            args.preset,
-            out=run_dir,
-            seed=seed,
-            device="cpu",
-            progress=False,
-            overwrite=True,
-            max_steps=args.max_steps,
-        )
+        summary = pretrain("asr-digits", args.preset, out=run_dir, seed=seed, device="cpu",
+                           progress=False, overwrite=True, max_steps=args.max_steps)  # fmt: skip
         train_s = time.perf_counter() - start
-        beam = transcribe(run_dir, held_out=300, beam=args.beam)
+        beam = transcribe(run_dir, held_out=HELD_OUT, beam=args.beam)
         row = {
-            "seed": seed,
-            "preset": args.preset,
-            "steps": summary["step"],
-            "train_s": round(train_s, 1),
-            "ms_per_step": round(summary["ms_per_step"], 1),
-            "greedy_wer": summary["final"]["wer"],
-            "greedy_cer": summary["final"]["cer"],
-            f"beam{args.beam}_wer": beam["wer"],
-            "threads": args.threads,
-        }
+            "part": "scratch", "seed": seed, "preset": args.preset, "steps": summary["step"],
+            "train_s": round(train_s, 1), "ms_per_step": round(summary["ms_per_step"], 1),
+            "greedy_wer": summary["final"]["wer"], "greedy_cer": summary["final"]["cer"],
+            "beam_wer": beam["wer"], "beam": args.beam, "threads": args.threads,
+        }  # fmt: skip
         rows.append(row)
-        print(
-            f"seed {seed}: held-out WER {100 * row['greedy_wer']:.2f}% greedy, "
-            f"{100 * beam['wer']:.2f}% beam {args.beam}; CER {100 * row['greedy_cer']:.2f}%; "
-            f"{row['steps']} steps, {train_s:.0f} s training ({row['ms_per_step']} ms/step)",
-            flush=True,
-        )
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def finetune_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The synthetic-keyword recogniser, then asr-digits from it and from scratch, per number of
+    training recordings, SpecAugment on/off and seed."""
+    source = Path(args.out) / f"asr-mfcc-{args.preset}"
+    start = time.perf_counter()
+    summary = pretrain("asr", args.preset, out=source, seed=0, device="cpu", progress=False,
+                       overwrite=True, features="mfcc")  # fmt: skip
+    rows = [{
+        "part": "source", "preset": args.preset, "steps": summary["step"],
+        "train_s": round(time.perf_counter() - start, 1), "synthetic_wer": summary["final"]["wer"],
+    }]  # fmt: skip
+    print(json.dumps(rows[0]), flush=True)
+    for labels in args.labels:
+        for origin in ("pretrained", "scratch"):
+            for spec_augment in (True, False):
+                for seed in args.seeds:
+                    name = f"ft-{origin}-labels{labels or 'all'}-sa{int(spec_augment)}-seed{seed}"
+                    run_dir = Path(args.out) / name
+                    start = time.perf_counter()
+                    done = finetune(
+                        "audio", str(source) if origin == "pretrained" else "scratch",
+                        "asr-digits", preset=args.preset, out=run_dir, overwrite=True, seed=seed,
+                        device="cpu", progress=False, log=lambda _: None,
+                        labels=labels or None, spec_augment=spec_augment,
+                    )  # fmt: skip
+                    train_s = time.perf_counter() - start
+                    beam = transcribe(run_dir, held_out=HELD_OUT, beam=args.beam)
+                    row = {
+                        "part": "finetune", "origin": origin, "labels": labels or "all",
+                        "spec_augment": spec_augment, "seed": seed, "steps": done["step"],
+                        "train_s": round(train_s, 1), "greedy_wer": done["test"]["wer"],
+                        "greedy_cer": done["test"]["cer"], "beam_wer": beam["wer"],
+                        "beam": args.beam,
+                    }  # fmt: skip
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    return rows
+
+
+def tables(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
+    lines = []
+    scratch = [row for row in rows if row["part"] == "scratch"]
+    if scratch:
+        lines += [
+            f"Trained from scratch on every training recording (`pretrain audio --task "
+            f"asr-digits --preset {args.preset}`, {scratch[0]['steps']} steps of 32 utterances):",
+            "",
+            f"| seed | WER greedy | WER beam {args.beam} | CER | training |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['seed']} | {100 * row['greedy_wer']:.2f}% | {100 * row['beam_wer']:.2f}% | "
+            f"{100 * row['greedy_cer']:.2f}% | {row['train_s']:.0f} s |"
+            for row in scratch
+        ]
+        lines.append("")
+    tuned = [row for row in rows if row["part"] == "finetune"]
+    if tuned:
+        source = next(row for row in rows if row["part"] == "source")
+        steps = tuned[0]["steps"]
+        lines += [
+            f"Fine-tuned (`finetune audio --task asr-digits`, {steps} steps) from a recogniser "
+            f"pretrained on synthetic keyword sentences (`pretrain audio --task asr --features "
+            f"mfcc --preset {args.preset}`: {source['steps']} steps, {source['train_s']:.0f} s, "
+            f"WER {100 * source['synthetic_wer']:.1f}% on its own synthetic held-out set) or "
+            f"from scratch; mean ± sd over seeds {', '.join(map(str, args.seeds))}:",
+            "",
+            f"| training recordings | start | SpecAugment | WER greedy | WER beam {args.beam} | "
+            "CER | seconds per run |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        groups: dict[tuple, list[dict[str, Any]]] = {}
+        for row in tuned:
+            groups.setdefault((row["labels"], row["origin"], row["spec_augment"]), []).append(row)
+        for (labels, origin, spec_augment), group in groups.items():
+            lines.append(
+                f"| {labels} | {origin} | {'on' if spec_augment else 'off'} | "
+                f"{_percent([r['greedy_wer'] for r in group])} | "
+                f"{_percent([r['beam_wer'] for r in group])} | "
+                f"{_percent([r['greedy_cer'] for r in group])} | "
+                f"{statistics.mean(r['train_s'] for r in group):.0f} |"
+            )
+        lines.append("")
+    lines.append(
+        f"{HELD_OUT} held-out utterances of the test split's recordings; `python "
+        f"experiments/asr_results.py --part {args.part}` ({seconds / 60:.0f} minutes in all, "
+        f"{args.threads} torch thread(s) on the shared 2-core CPU, torch {torch.__version__})."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "scratch", "finetune"), default="all")
+    parser.add_argument("--preset", default="baby", choices=("tiny", "baby", "small"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--labels", type=int, nargs="+", default=[100, 0],
+        help="training recordings per fine-tune, 0 = all (default: 100 0)",
+    )  # fmt: skip
+    parser.add_argument("--max-steps", type=int, help="scratch runs (default: the preset's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--beam", type=int, default=8, help="beam width (default: 8)")
+    parser.add_argument("--out", default="runs/asr-results", help="where the runs go")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    rows = []
+    if args.part in ("all", "scratch"):
+        rows += scratch_rows(args)
+    if args.part in ("all", "finetune"):
+        rows += finetune_rows(args)
+    text = tables(rows, args, time.perf_counter() - start)
+    print(text)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "asr-results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if not args.no_readme and not write_table(*MARKERS, text):
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

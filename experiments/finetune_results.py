@@ -32,10 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from readme_tables import write_table
+
 from minimod.tasks import pretrain
 from minimod.tasks.finetune import finetune
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 MARKERS = {  # where each track's table goes in README.md
     "synthetic": ("<!-- results:start -->", "<!-- results:end -->"),
     "real": ("<!-- real-results:start -->", "<!-- real-results:end -->"),
@@ -229,14 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     raw = Path(args.out) / f"results-{args.track}.json"
     raw.write_text(json.dumps(runner.rows, indent=2) + "\n")
     if not args.quick and not args.no_readme:
-        start_marker, end_marker = MARKERS[args.track]
-        readme = README.read_text(encoding="utf-8")
-        if start_marker not in readme or end_marker not in readme:
-            print(f"README.md has no {start_marker} markers: table not written", file=sys.stderr)
+        if not write_table(*MARKERS[args.track], text):
             return 1
-        head, rest = readme.split(start_marker, 1)
-        _, tail = rest.split(end_marker, 1)
-        README.write_text(f"{head}{start_marker}\n{text}\n{end_marker}{tail}", encoding="utf-8")
         print(f"README.md updated ({seconds / 60:.1f} minutes)")
     return 0
 

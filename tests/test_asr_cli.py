@@ -83,3 +83,113 @@ def test_every_asr_preset_builds_and_trains_a_step(task, preset, tmp_path, monke
     config = summary["model"].config
     for key, value in PRESETS[task][preset]["model"].items():
         assert getattr(config, key) == value, key
+
+
+def test_transcribe_reads_a_feature_file(asr_run, tmp_path):
+    """--features: one utterance (frames, 40) or a batch (N, frames, 40) of the run's log-mel
+    bands, as .pt or .npy; anything else is refused in one line naming the shape it needs."""
+    import numpy
+    import torch
+
+    batch = tmp_path / "batch.pt"
+    torch.save(torch.randn(3, 50, 40), batch)
+    done = minimod("transcribe", "--from", str(asr_run), "--features", str(batch))
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == ["0", "1", "2"]
+    single = tmp_path / "one.npy"
+    numpy.save(single, numpy.random.default_rng(0).normal(size=(30, 40)).astype("float32"))
+    done = minimod("transcribe", "--from", str(asr_run), "--features", str(single), "--beam", "3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0: ")
+    wrong = tmp_path / "wrong.pt"
+    torch.save(torch.randn(30, 13), wrong)
+    assert_usage_error(
+        minimod("transcribe", "--from", str(asr_run), "--features", str(wrong)), "(frames, 40)"
+    )
+    (tmp_path / "notes.txt").write_text("hello")
+    assert_usage_error(
+        minimod("transcribe", "--from", str(asr_run), "--features", str(tmp_path / "notes.txt")),
+        ".pt or .npy",
+    )
+
+
+def test_features_and_spec_augment_options(tmp_path):
+    """asr takes --features mfcc (13 per frame: what asr-digits fine-tuning needs) and
+    --spec-augment (off in the tiny preset); both land in run.json. Other models refuse
+    --spec-augment."""
+    run = tmp_path / "mfcc"
+    done = minimod("pretrain", "audio", "--task", "asr", "--features", "mfcc", "--spec-augment",
+                   "--max-steps", "1", "--out", str(run))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["settings"]["features"] == "mfcc" and record["settings"]["spec_augment"] is True
+    assert json.loads((run / "config.json").read_text())["model"]["n_features"] == 13
+    assert_usage_error(
+        minimod("pretrain", "gpt", "--spec-augment", "--out", str(tmp_path / "g")),
+        "--spec-augment is for the speech-recognition tasks",
+    )
+    assert_usage_error(
+        minimod("pretrain", "audio", "--task", "asr-digits", "--features", "log_mel",
+                "--out", str(tmp_path / "d")),  # fmt: skip
+        "--features is for audio's keywords and asr tasks",
+    )
+
+
+@pytest.mark.real
+def test_finetune_asr_digits_from_an_asr_run(tmp_path):
+    """finetune audio --task asr-digits from an asr run with MFCCs: every tensor but the head
+    loads (the head is re-made for ten digits), it trains with CTC, picks best.pt by the val WER
+    and reports the test WER; transcribe and evaluate read the fine-tune run."""
+    source = tmp_path / "asr-mfcc"
+    done = minimod("pretrain", "audio", "--task", "asr", "--features", "mfcc",
+                   "--max-steps", "2", "--out", str(source))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "ft"
+    done = minimod("finetune", "audio", "--from", str(source), "--task", "asr-digits",
+                   "--max-steps", "3", "--labels", "40", "--out", str(run))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "test wer" in done.stdout
+    report = (run / "load_report.txt").read_text()
+    assert "skipped head.weight: shape (9, " in report and "(11, " in report
+    assert "initialised: head.weight, head.bias" in report
+    record = json.loads((run / "run.json").read_text())
+    assert record["settings"]["n_train"] == 40 and set(record["test"]) == {"wer", "cer", "loss"}
+    metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "wer" in json.dumps(metrics)
+    done = minimod("transcribe", "--from", str(run), "--held-out", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("said:") == 2
+    done = minimod("evaluate", "--from", str(run))
+    assert done.returncode == 0, done.stderr and "wer" in done.stdout
+
+
+@pytest.mark.real
+def test_finetune_asr_digits_refusals(asr_run, tmp_path):
+    """A log-mel recogniser, a keyword classifier and classification options are refused in
+    one line each; a recogniser cannot become a classifier."""
+    out = str(tmp_path / "ft")
+    assert_usage_error(
+        minimod("finetune", "audio", "--from", str(asr_run), "--task", "asr-digits", "--out", out),
+        "--features mfcc",
+    )
+    keywords = tmp_path / "keywords"
+    done = minimod("pretrain", "audio", "--max-steps", "1", "--out", str(keywords))
+    assert done.returncode == 0, done.stderr
+    assert_usage_error(
+        minimod("finetune", "audio", "--from", str(keywords), "--task", "asr-digits", "--out", out),
+        "fine-tunes a speech recogniser",
+    )
+    assert_usage_error(
+        minimod("finetune", "audio", "--from", str(asr_run), "--task", "keywords", "--out", out),
+        "not as a classifier",
+    )
+    assert_usage_error(
+        minimod("finetune", "audio", "--from", "scratch", "--task", "asr-digits",
+                "--class-weights", "auto", "--out", out),  # fmt: skip
+        "--class-weights is for the classification tasks",
+    )
+    assert_usage_error(
+        minimod("finetune", "audio", "--from", "scratch", "--task", "asr-digits",
+                "--labels", "100000", "--out", out),  # fmt: skip
+        "recordings, not 100000",
+    )

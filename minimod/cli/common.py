@@ -101,6 +101,16 @@ def add_use_mine_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_spec_augment_argument(parser: argparse.ArgumentParser) -> None:
+    """For the speech-recognition tasks: SpecAugment on or off (default: the preset's)."""
+    parser.add_argument(
+        "--spec-augment",
+        action=argparse.BooleanOptionalAction,
+        help="asr tasks: mask random runs of frames and bands of coefficients in every "
+        "training utterance (SpecAugment) (default: on, off for the tiny preset)",
+    )
+
+
 def use_mine_if_asked(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """The context to build and train in: ``use_mine()`` with ``--use-mine``, else nothing."""
     if getattr(args, "use_mine", False):

@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from minimod.cli.common import (
+    add_spec_augment_argument,
     add_use_mine_argument,
     at_least,
     fraction,
@@ -32,6 +33,10 @@ real data and weights (after `make real`, see data/README.md):
   cnn    --task digits           scikit-learn's 8x8 handwritten digits
   audio  --task spoken-digits    Free Spoken Digit Dataset MFCCs (an audio body pretrained
                                  with --features mfcc, or scratch)
+  audio  --task asr-digits       speech recognition of connected spoken digits (CTC, WER):
+                                 --from a `pretrain audio --task asr --features mfcc` run
+                                 (its front end and GRU; a new head over the ten digits)
+                                 or scratch; --labels N: N training recordings
 
 --from is a pretrain (or fine-tune) run of the same model, `minilm`, or `scratch` for the
 --preset's architecture with fresh weights. Only the body's weights are loaded: the
@@ -45,6 +50,7 @@ are on a held-out test split, with the weights of the best validation step (best
   minimod finetune bert --from runs/bert-tiny --task sentiment --imbalance 9 --class-weights auto
   minimod finetune cnn --from runs/cnn-tiny --task detect
   minimod finetune bert --from minilm --task sentiment-real --freeze body
+  minimod finetune audio --from runs/asr-mfcc --task asr-digits --labels 300
 """
 
 LR_FIND_HELP = """\
@@ -131,6 +137,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--out", type=output_folder, metavar="DIR",
            help="run folder (default: runs/finetune-MODEL-TASK)")  # fmt: skip
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    add_spec_augment_argument(finetune)
     add_use_mine_argument(finetune)
 
     lr_find = commands.add_parser(
@@ -164,7 +171,7 @@ def run_finetune(args: argparse.Namespace) -> int:
             args.model, args.source, args.task, preset=args.preset, out=args.out,
             resume=args.resume, seed=args.seed, device=args.device, labels=args.labels,
             imbalance=args.imbalance, max_steps=args.max_steps, batch_size=args.batch_size,
-            lr=args.lr, **_options(args),
+            lr=args.lr, spec_augment=args.spec_augment, **_options(args),
         )  # fmt: skip
     print(describe_finetune(summary))
     print(summary["plot"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from minimod.cli.common import (
+    add_spec_augment_argument,
     add_use_mine_argument,
     output_folder,
     positive_float,
@@ -74,8 +75,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option(
         "--features",
         choices=("log_mel", "mfcc"),
-        help="audio only: 40 log-mel bands or 13 MFCCs per frame (default: log_mel)",
+        help="audio (keywords, asr): 40 log-mel bands or 13 MFCCs per frame (default: log_mel)",
     )
+    add_spec_augment_argument(pretrain)
     option("--compile", action="store_true", help="torch.compile the model (default: off)")
     option(
         "--precision",
@@ -164,6 +166,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
             features=args.features,
+            spec_augment=args.spec_augment,
         )
     if not summary["main"]:  # another process of a torchrun launch: rank 0 reports
         return 0

@@ -12,10 +12,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "transcribe",
         help="transcribe held-out utterances with a speech-recognition run",
         description="Decode held-out utterances (made only of recordings the run never trained "
-        "on) with an asr or asr-digits run; print each reference beside what the model heard, "
-        "then the word and character error rates.\n\n"
+        "on) with a speech-recognition run (pretrain audio --task asr or asr-digits, or finetune "
+        "audio --task asr-digits); print each reference beside what the model heard, then the "
+        "word and character error rates. With --features, transcribe your own utterances "
+        "instead: a .pt or .npy file of one (frames, F) array or a batch (N, frames, F), F the "
+        "run's features per frame (asr-digits: the dataset's 13 standardized MFCCs; asr: "
+        "minimod.data.audio's log_mel or mfcc of a 16 kHz waveform).\n\n"
         "  minimod pretrain audio --task asr --out runs/asr\n"
-        "  minimod transcribe --from runs/asr --beam 8 --held-out 20",
+        "  minimod transcribe --from runs/asr --beam 8 --held-out 20\n"
+        "  minimod transcribe --from runs/asr --features my_utterances.pt",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     transcribe.set_defaults(handler=run_transcribe)
@@ -34,12 +39,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="how many held-out utterances (default: 10)",
     )
+    option(
+        "--features",
+        metavar="FILE",
+        help="transcribe the utterances in FILE (.pt or .npy) instead of held-out ones",
+    )
     option("--device", default="cpu", help="default: cpu")
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    from minimod.tasks.transcribe import transcribe
+    from minimod.tasks.transcribe import transcribe, transcribe_features
 
+    if args.features is not None:
+        heard = transcribe_features(args.run, args.features, args.beam, args.device)
+        for index, text in enumerate(heard):
+            print(f"{index}: {text}" if text else f"{index}: (nothing heard)")
+        return 0
     result = transcribe(args.run, args.held_out, args.beam, args.device)
     for reference, heard in zip(result["references"], result["hypotheses"], strict=True):
         mark = "  " if heard == reference else "x "

@@ -11,12 +11,14 @@ and character error rates (WER, CER) of the transcripts and the held-out CTC los
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from minimod.data.asr import (
+    DIGIT_WORDS,
     Utterances,
     WordRecordings,
     collate,
@@ -26,6 +28,7 @@ from minimod.data.asr import (
     spec_augment,
     words_of,
 )
+from minimod.data.audio import WORD_NAMES
 from minimod.data.splits import MissingDataError
 from minimod.models.asr import BLANK, SpeechRecognizer, SpeechRecognizerConfig
 from minimod.nn.ctc import ctc_beam_search, ctc_greedy_decode, ctc_loss
@@ -67,6 +70,23 @@ def _wire(task: str, settings: dict[str, Any], data: str | None) -> TaskData:
         **settings["model"],
     )  # fmt: skip
     generator = torch.Generator().manual_seed(settings["seed"])
+    return TaskData(
+        config=config,
+        build=lambda: SpeechRecognizer(config),
+        batches=batch_maker(train, settings, generator),
+        data_state=generator,
+        evaluate=lambda model, batches=None: scores(model, val),
+        loss_fn=loss_fn,
+        eval_metric="wer",
+        eval_mode="min",
+        class_names=train.vocabulary,
+    )
+
+
+def batch_maker(train: WordRecordings, settings: dict[str, Any], generator: torch.Generator):
+    """index -> a collated batch of ``batch_size`` utterances strung together from ``train``'s
+    recordings on the fly (SpecAugment'ed if the settings say so), every draw from
+    ``generator``."""
 
     def batches(index: int):
         drawn = connect(train, settings["batch_size"], generator, settings["max_words"])
@@ -75,22 +95,51 @@ def _wire(task: str, settings: dict[str, Any], data: str | None) -> TaskData:
             features = [spec_augment(f, generator) for f in features]
         return collate(features, drawn.labels)
 
-    def evaluate(model: Any, batches: int | None = None) -> dict[str, float]:
-        hyps, loss = decode(model, val)
-        refs = val.transcripts
-        return {"wer": wer(hyps, refs), "cer": cer(hyps, refs), "loss": loss}
+    return batches
 
-    return TaskData(
-        config=config,
-        build=lambda: SpeechRecognizer(config),
-        batches=batches,
-        data_state=generator,
-        evaluate=evaluate,
-        loss_fn=loss_fn,
-        eval_metric="wer",
-        eval_mode="min",
-        class_names=train.vocabulary,
-    )
+
+def scores(model: Any, utterances: Utterances) -> dict[str, float]:
+    """Greedy WER, CER and the mean CTC loss of ``model`` on ``utterances``."""
+    hyps, loss = decode(model, utterances)
+    refs = utterances.transcripts
+    return {"wer": wer(hyps, refs), "cer": cer(hyps, refs), "loss": loss}
+
+
+@dataclass
+class DigitSplits:
+    """Connected-digit fine-tuning data: the training recordings (utterances are strung from them
+    per batch), val utterances (pick best.pt) and test utterances (the report)."""
+
+    train: WordRecordings
+    val: Utterances
+    test: Utterances
+
+
+def digit_splits(settings: dict[str, Any], seed: int) -> DigitSplits:
+    """The FSDD recordings for fine-tuning: ``settings["n_train"]`` training recordings (a seeded
+    subset; None: all), ``n_val`` utterances of the val recordings, and ``n_test`` of the test
+    recordings -- the first n_test of the held-out utterances ``pretrain audio --task
+    asr-digits`` reports on, so the two tables read the same test set."""
+    try:
+        train = digit_recordings("train")
+        val_pool = digit_recordings("val")
+    except MissingDataError as error:
+        raise UsageError(str(error)) from None
+    n_train = settings["n_train"]
+    if n_train is not None:
+        if n_train > len(train):
+            raise UsageError(
+                f"--labels: the train split has {len(train)} recordings, not {n_train}"
+            )
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n_train]
+        train = WordRecordings(
+            [train.features[i] for i in keep.tolist()], train.labels[keep], train.vocabulary,
+            train.silence_mean, train.silence_std,
+        )  # fmt: skip
+    max_words = settings["max_words"]
+    val = connect(val_pool, settings["n_val"], torch.Generator().manual_seed(VAL_SEED), max_words)
+    test = held_out("asr-digits", settings, settings["n_test"])
+    return DigitSplits(train, val, test)
 
 
 def loss_fn(model: Any, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -103,9 +152,17 @@ def _ctc(log_probs, out_lengths, targets, target_lengths) -> torch.Tensor:
     return ctc_loss(log_probs, targets + 1, out_lengths, target_lengths, blank=BLANK)
 
 
-def decode(model: Any, utterances: Utterances, beam: int | None = None) -> tuple[list[str], float]:
+def vocabulary_of(task: str, settings: dict[str, Any]) -> tuple[str, ...]:
+    """The words a run of ``task`` transcribes into (word k is class k + 1)."""
+    return DIGIT_WORDS if task == "asr-digits" else WORD_NAMES
+
+
+def decode(
+    model: Any, utterances: Utterances, beam: int | None = None, with_loss: bool = True
+) -> tuple[list[str], float | None]:
     """(the transcripts the model hears, greedy or with a prefix beam of width ``beam``; the
-    mean CTC loss per batch). Call in eval mode."""
+    mean CTC loss per batch against the utterances' labels, or None without). Call in eval
+    mode."""
     device, hyps, losses = device_of(model), [], []
     with torch.no_grad():
         for start in range(0, len(utterances), DECODE_BATCH):
@@ -113,7 +170,8 @@ def decode(model: Any, utterances: Utterances, beam: int | None = None) -> tuple
             batch = collate(utterances.features[rows], utterances.labels[rows])
             x, lengths, targets, target_lengths = (t.to(device) for t in batch)
             log_probs, out_lengths = model(x, lengths)
-            losses.append(float(_ctc(log_probs, out_lengths, targets, target_lengths)))
+            if with_loss:
+                losses.append(float(_ctc(log_probs, out_lengths, targets, target_lengths)))
             log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
             if beam is None:
                 labels = ctc_greedy_decode(log_probs, out_lengths, blank=BLANK)
@@ -123,7 +181,7 @@ def decode(model: Any, utterances: Utterances, beam: int | None = None) -> tuple
                     for i, n in enumerate(out_lengths.tolist())
                 ]
             hyps += [words_of([c - 1 for c in row], utterances.vocabulary) for row in labels]
-    return hyps, sum(losses) / len(losses)
+    return hyps, sum(losses) / len(losses) if losses else None
 
 
 def asr(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:

@@ -148,6 +148,7 @@ PRESETS = {
 # What `minimod pretrain MODEL` takes; the speech-recognition tasks are `pretrain audio --task`.
 TASKS = ("gpt", "bert", "cnn", "audio")
 AUDIO_TASKS = ("keywords", "asr", "asr-digits")
+ASR_TASKS = ("asr", "asr-digits")  # speech recognition: SpeechRecognizer, CTC, WER
 PRESET_NAMES = ("tiny", "baby", "small")
 
 
@@ -182,7 +183,7 @@ FINETUNE_TASKS = {
     "bert": ("sentiment", "sentiment-real"),
     "gpt": ("sentiment",),
     "cnn": ("shapes", "detect", "digits"),
-    "audio": ("keywords", "spoken-digits"),
+    "audio": ("keywords", "spoken-digits", "asr-digits"),
 }
 # The real-data tasks (minimod/data/vader.py, digitsets.py) train on every labelled example by
 # default (n_train None; --labels picks a seeded subset) and evaluate on the whole val/test
@@ -201,5 +202,13 @@ TASK_SETTINGS = {
     "spoken-digits": dict(
         n_train=None, n_val=None, n_test=None, batch_size=64, lr=3e-3, max_steps=300,
         warmup_steps=30, eval_every=100,
+    ),
+    # Connected spoken digits with CTC, from a speech-recognition run (pretrain audio --task asr
+    # --features mfcc) or scratch. n_train: training RECORDINGS (None: all of the train split);
+    # n_val utterances from the val recordings pick best.pt, n_test from the test recordings
+    # are the report (the held-out set of `pretrain audio --task asr-digits`).
+    "asr-digits": dict(
+        n_train=None, n_val=200, n_test=300, batch_size=32, lr=3e-3, max_steps=400,
+        warmup_steps=40, eval_every=100, max_words=7, spec_augment=True,
     ),
 }  # fmt: skip

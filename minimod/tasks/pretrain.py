@@ -60,9 +60,15 @@ def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> di
     settings = settings_for(task, preset)
     features = overrides.pop("features", None)
     if features is not None:
-        if task != "audio" or features not in ("log_mel", "mfcc"):
-            raise UsageError("--features is for audio: log_mel or mfcc")
+        # asr-digits reads the dataset's own 13 MFCCs: only the synthetic clips have a choice.
+        if task not in ("audio", "asr") or features not in ("log_mel", "mfcc"):
+            raise UsageError("--features is for audio's keywords and asr tasks: log_mel or mfcc")
         settings["features"] = features
+    spec_augment = overrides.pop("spec_augment", None)
+    if spec_augment is not None:
+        if "spec_augment" not in settings:
+            raise UsageError("--spec-augment is for the speech-recognition tasks (asr, asr-digits)")
+        settings["spec_augment"] = bool(spec_augment)
     for name, value in overrides.items():
         if value is not None:
             if value <= 0:
@@ -100,8 +106,8 @@ def pretrain(
 ) -> dict[str, Any]:
     """Train ``task`` at ``preset`` into the run folder ``out`` (default runs/TASK-PRESET).
 
-    overrides: max_steps, batch_size, lr, features (audio: log_mel or mfcc) (None keeps the
-    preset's). before_training(model,
+    overrides: max_steps, batch_size, lr, features (audio, asr: log_mel or mfcc),
+    spec_augment (asr tasks: True/False) (None keeps the preset's). before_training(model,
     tokenizer) is called on the untrained model (the demo samples from it). Returns a summary
     dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
     """

@@ -15,10 +15,11 @@ from minimod.models.loading import load_pretrained
 from minimod.nn import functional as F
 from minimod.optim import AdamW
 from minimod.optim.lr_scheduler import WarmupCosineLR
+from minimod.tasks import asr
 from minimod.tasks.common import UsageError, device_of
 from minimod.tasks.finetune.sources import Source, build_model, configure_training
 from minimod.tasks.finetune.splits import Split, load_splits, split_batch
-from minimod.tasks.presets import FINETUNE, FINETUNE_TASKS, TASK_SETTINGS
+from minimod.tasks.presets import ASR_TASKS, FINETUNE, FINETUNE_TASKS, TASK_SETTINGS
 from minimod.train.checkpoint import seed_everything
 from minimod.train.freezing import param_groups
 from minimod.train.imbalance import WeightedSampler, class_weights
@@ -42,6 +43,7 @@ class Prepared:
     callbacks: list[Callable[[Any], Any]]
     eval_metric: str
     report: Any = None
+    eval_mode: str = "max"  # best.pt: the highest eval_metric, or "min" (error rates)
 
 
 def finetune_settings(kind: str, task: str, **overrides: Any) -> dict[str, Any]:
@@ -57,6 +59,8 @@ def finetune_settings(kind: str, task: str, **overrides: Any) -> dict[str, Any]:
     for name, value in overrides.items():
         if value is None:
             continue
+        if name not in settings and name != "imbalance":
+            raise UsageError(f"--{name.replace('_', '-')} is not a setting of {task}")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
         settings[name] = value
@@ -69,21 +73,14 @@ def prepare(
     seed: int,
 ) -> Prepared:  # fmt: skip
     """Model (pretrained body + new head, trainable set chosen), optimizer, schedule, data."""
+    if task in ASR_TASKS:
+        return _prepare_recognizer(kind, task, source, settings, options, seed)
     train, val, test, extra, class_names = load_splits(kind, task, source, settings, seed)
     detect = task == "detect"
     num_labels = 4 if detect else len(class_names)
-    seed_everything(seed)
-    model = build_model(kind, task, source.config, num_labels, {**settings, **options})
-    report = None
-    if source.state is not None:
-        report = load_pretrained(model, source.state, source_prefix=source.prefix)
-    unfreezer = configure_training(model, kind, options)
-    optimizer = AdamW(
-        param_groups(model, settings["lr"], settings["weight_decay"], options["layer_decay"]),
-        lr=settings["lr"],
-        foreach=True,  # one call per operation for all parameters: less Python per step
+    model, report, unfreezer, optimizer, scheduler = _model_and_optimizer(
+        kind, task, source, settings, options, seed, num_labels
     )
-    scheduler = WarmupCosineLR(optimizer, settings["warmup_steps"], settings["max_steps"], 0.1)
     pad_id = getattr(source.tokenizer, "pad_token_id", 0) or 0
     generator = torch.Generator().manual_seed(seed)
     batch_size = settings["batch_size"]
@@ -134,6 +131,54 @@ def prepare(
     return Prepared(
         model, optimizer, scheduler, batches, generator, loss_fn, evaluate, test_report,
         class_names, callbacks, metric, report,
+    )  # fmt: skip
+
+
+def _model_and_optimizer(
+    kind: str, task: str, source: Source, settings: dict[str, Any], options: dict[str, Any],
+    seed: int, num_labels: int,
+):  # fmt: skip
+    """(model with the pretrained weights loaded, the load report or None, the gradual
+    unfreezer or None, AdamW, the warmup-cosine schedule)."""
+    seed_everything(seed)
+    model = build_model(kind, task, source.config, num_labels, {**settings, **options})
+    report = None
+    if source.state is not None:
+        # A recogniser is fine-tuned whole (only its head is new); classifiers wrap a body.
+        target = "" if task in ASR_TASKS else "body."
+        report = load_pretrained(model, source.state, source.prefix, target)
+    unfreezer = configure_training(model, kind, options)
+    optimizer = AdamW(
+        param_groups(model, settings["lr"], settings["weight_decay"], options["layer_decay"]),
+        lr=settings["lr"],
+        foreach=True,  # one call per operation for all parameters: less Python per step
+    )
+    scheduler = WarmupCosineLR(optimizer, settings["warmup_steps"], settings["max_steps"], 0.1)
+    return model, report, unfreezer, optimizer, scheduler
+
+
+def _prepare_recognizer(
+    kind: str, task: str, source: Source, settings: dict[str, Any], options: dict[str, Any],
+    seed: int,
+) -> Prepared:  # fmt: skip
+    """asr-digits: the recogniser (its new head over the ten digits), trained with CTC on
+    utterances strung from the training recordings; best.pt by the val WER, the report on
+    the test utterances."""
+    for name, plain in (("class_weights", "none"), ("sampler", "random"), ("loss", "ce")):
+        if options[name] != plain:
+            raise UsageError(f"--{name.replace('_', '-')} is for the classification tasks")
+    data = asr.digit_splits(settings, seed)
+    vocabulary = data.train.vocabulary
+    model, report, unfreezer, optimizer, scheduler = _model_and_optimizer(
+        kind, task, source, settings, options, seed, len(vocabulary)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    callbacks = [] if unfreezer is None else [lambda trainer: unfreezer.apply(trainer.step)]
+    return Prepared(
+        model, optimizer, scheduler, asr.batch_maker(data.train, settings, generator), generator,
+        asr.loss_fn, lambda model, batches=None: asr.scores(model, data.val),
+        lambda model: (asr.scores(model, data.test), None), vocabulary, callbacks, "wer",
+        report, eval_mode="min",
     )  # fmt: skip
 
 

@@ -71,7 +71,8 @@ def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, An
     tokenizer = None
     if (run_dir / lm.TOKENIZER_FILE).is_file():
         tokenizer = lm.read_tokenizer(run_dir)
-    source = Source(kind, record["source"], model_config(kind, record["model_config"]), tokenizer)
+    config = model_config(kind, record["model_config"], task)
+    source = Source(kind, record["source"], config, tokenizer)
     if record["source"] not in ("scratch", "minilm"):
         try:
             source.settings = json.loads(

@@ -51,6 +51,7 @@ def finetune(
     max_steps: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
+    spec_augment: bool | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Fine-tune ``kind`` from ``source`` (a run folder or "scratch") on ``task`` into ``out``
@@ -59,7 +60,7 @@ def finetune(
     start = time.perf_counter()
     settings = finetune_settings(
         kind, task, n_train=labels, imbalance=imbalance, max_steps=max_steps,
-        batch_size=batch_size, lr=lr,
+        batch_size=batch_size, lr=lr, spec_augment=spec_augment,
     )  # fmt: skip
     options = complete_options(settings, options)
     pick_device(device)
@@ -94,8 +95,9 @@ def finetune(
         config = TrainConfig(
             max_steps=settings["max_steps"], clip_grad_norm=1.0,
             log_every=min(10, settings["max_steps"]), eval_every=settings["eval_every"],
-            eval_metric=ready.eval_metric, eval_mode="max", checkpoint_every=settings["eval_every"],
-            out_dir=str(run_dir), seed=seed, device=device, progress=progress,
+            eval_metric=ready.eval_metric, eval_mode=ready.eval_mode,
+            checkpoint_every=settings["eval_every"], out_dir=str(run_dir), seed=seed,
+            device=device, progress=progress,
         )  # fmt: skip
         trainer = Trainer(
             model, ready.optimizer, ready.batches, config, loss_fn=ready.loss_fn,

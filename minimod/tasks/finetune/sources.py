@@ -5,7 +5,7 @@ train (freezing, LoRA, gradual unfreezing)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import torch
 
 from minimod.data import CharTokenizer
 from minimod.data.wordpiece import WordPieceTokenizer
+from minimod.models.asr import SpeechRecognizer, SpeechRecognizerConfig
 from minimod.models.bert import BERT, BERTConfig
 from minimod.models.boxes import BoxRegressor
 from minimod.models.cnn import AudioCNN, AudioCNNConfig, ResNet, ResNetConfig
@@ -22,7 +23,7 @@ from minimod.models.pretrained import MissingExtraError, read_pretrained
 from minimod.nn.lora import apply_lora
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
-from minimod.tasks.presets import PRESET_NAMES, settings_for
+from minimod.tasks.presets import ASR_TASKS, PRESET_NAMES, settings_for
 from minimod.tasks.run import check_finite, one_line, read_run
 from minimod.train.checkpoint import (
     CheckpointError,
@@ -53,11 +54,29 @@ class Source:
 
 
 # -- the source ---------------------------------------------------------------------------------
-def model_config(kind: str, plain: dict[str, Any]) -> Any:
-    """The model config of ``kind`` from its plain form (run.json / config.json)."""
+def model_config(kind: str, plain: dict[str, Any], task: str | None = None) -> Any:
+    """The model config of ``kind`` from its plain form (run.json / config.json); an audio
+    model of a speech-recognition ``task`` is a SpeechRecognizer."""
     plain = {k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()}
+    if kind == "audio" and task in ASR_TASKS:
+        return SpeechRecognizerConfig(**plain)
     classes = {"bert": BERTConfig, "gpt": GPTConfig, "cnn": ResNetConfig, "audio": AudioCNNConfig}
     return classes[kind](**plain)
+
+
+def _check_recognizer(run: Path, task: str | None, source_task: str) -> None:
+    """A speech-recognition run feeds only asr-digits, and asr-digits needs one (or scratch)."""
+    recognizer, wanted = source_task in ASR_TASKS, task in ASR_TASKS
+    if recognizer and not wanted:
+        raise UsageError(
+            f"--from {run} is a speech-recognition ({source_task}) run: it can be fine-tuned "
+            "with --task asr-digits, not as a classifier"
+        )
+    if wanted and not recognizer:
+        raise UsageError(
+            f"--task {task} fine-tunes a speech recogniser: --from a run of `minimod pretrain "
+            "audio --task asr --features mfcc` (or asr-digits), or --from scratch"
+        )
 
 
 def _scratch_tokenizer(kind: str, settings: dict[str, Any]) -> Any:
@@ -118,6 +137,9 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
             config = GPTConfig(vocab_size=tokenizer.vocab_size, **model)
         elif kind == "cnn":
             config = ResNetConfig(in_channels=3, num_classes=6, **model)
+        elif task in ASR_TASKS:  # the asr-digits preset's recogniser, 13 MFCCs, ten digits
+            model = dict(settings_for(task, preset)["model"])
+            config = SpeechRecognizerConfig(n_features=13, vocab_size=10, **model)
         else:
             n_features = 13 if task == "spoken-digits" else 40  # MFCCs, or log-mel bands
             config = AudioCNNConfig(n_features=n_features, num_classes=5, **model)
@@ -125,12 +147,19 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
     run = Path(source)
     record = read_run(run)
     finetuned = record.get("kind") == "finetune"
-    source_kind = record["model"] if finetuned else record["task"]
+    source_task = record["task"]
+    # A pretrain run's task names its model, except speech recognition: an audio model.
+    source_kind = record["model"] if finetuned else source_task
+    if source_kind in ASR_TASKS:
+        source_kind = "audio"
     if source_kind != kind:
         raise UsageError(f"--from {run} is a {source_kind} run; finetune {kind} needs a {kind} run")
+    if kind == "audio":
+        _check_recognizer(run, task, source_task)
     try:
         saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
-        config = model_config(kind, record["model_config"] if finetuned else saved["model"])
+        plain = record["model_config"] if finetuned else saved["model"]
+        config = model_config(kind, plain, source_task)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{run}: cannot read the model's config ({error!r})") from None
     tokenizer = None
@@ -149,13 +178,26 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
             + "; ".join(differences)
         )
     check_finite(state, checkpoint)
-    prefix = "body." if finetuned else ("bert." if kind == "bert" else "")
+    # Where the body's keys start: a fine-tuned classifier wraps its body, a fine-tuned
+    # recogniser is the whole model (with another head), a pretrained BERT sits in "bert.".
+    if finetuned:
+        prefix = "" if source_task in ASR_TASKS else "body."
+    else:
+        prefix = "bert." if kind == "bert" else ""
     return Source(kind, str(run), config, tokenizer, state, prefix, record.get("settings", {}))
 
 
 # -- the model ----------------------------------------------------------------------------------
 def build_model(kind: str, task: str, config: Any, num_labels: int, options: dict[str, Any]):
-    """The body of ``kind`` with the head of ``task`` (fresh weights everywhere)."""
+    """The body of ``kind`` with the head of ``task`` (fresh weights everywhere). asr-digits: a
+    SpeechRecognizer of the source's architecture with a head over ``num_labels`` words."""
+    if task in ASR_TASKS:
+        if config.n_features != 13:
+            raise UsageError(
+                f"{task} reads 13 MFCCs per frame, and the source model reads "
+                f"{config.n_features}: pretrain it with --features mfcc"
+            )
+        return SpeechRecognizer(replace(config, vocab_size=num_labels))
     if kind == "bert":
         body = BERT(config, add_pooling_layer=False)
     elif kind == "gpt":
