@@ -21,7 +21,7 @@ import shlex
 import sys
 
 from minimod import __version__
-from minimod.cli import evaluate, finetune, pretrain, transcribe, workbook
+from minimod.cli import evaluate, finetune, pretrain, speak, transcribe, workbook
 from minimod.cli.common import Parser, add_use_mine_argument, use_mine_if_asked
 
 __all__ = ["add_use_mine_argument", "build_parser", "main", "use_mine_if_asked"]
@@ -40,7 +40,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"minimod {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for family in (workbook, pretrain, finetune, evaluate, transcribe):
+    for family in (workbook, pretrain, finetune, evaluate, transcribe, speak):
         family.add_commands(commands)
     return parser
 

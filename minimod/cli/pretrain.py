@@ -25,6 +25,9 @@ Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer
   audio  1-D CNN classifying generated spoken keywords from log-mel features (synthetic);
          --task asr: speech recognition (conv + bidirectional GRU, CTC) of synthetic keyword
          sentences, --task asr-digits: of connected spoken digits (FSDD, after make real)
+  tts    text to speech (FastSpeech-style: phonemes and their durations -> log-mel frames) on
+         eSpeak NG's speech (--corpus digits or sentences, after make real) or the synthetic
+         keywords (--corpus keywords); then `minimod speak --from RUN --text ...`
 
 Presets: tiny (seconds: tests and demos), baby (gpt: nanoGPT's CPU "baby GPT" config, 4 layers,
 128 wide, block 64, batch 12, lr 1e-3, 2000 steps, warmup 100 then cosine to lr/10, AdamW
@@ -40,12 +43,12 @@ eval_every steps and at the end.
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """``pretrain``, ``generate`` and ``demo``."""
-    from minimod.tasks.presets import AUDIO_TASKS, PRESET_NAMES, TASKS
+    from minimod.tasks.presets import AUDIO_TASKS, PRESET_NAMES, TASKS, TTS_CORPORA
 
     raw = argparse.RawDescriptionHelpFormatter
     pretrain = commands.add_parser(
         "pretrain",
-        help="pretrain gpt, bert, cnn or audio",
+        help="pretrain gpt, bert, cnn, audio or tts",
         description=PRETRAIN_HELP,
         formatter_class=raw,
     )
@@ -78,6 +81,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="audio (keywords, asr): 40 log-mel bands or 13 MFCCs per frame (default: log_mel)",
     )
     add_spec_augment_argument(pretrain)
+    option(
+        "--corpus",
+        choices=TTS_CORPORA,
+        help="tts only: eSpeak NG's digit strings or sentences (make real), or the built-in "
+        "synthetic keywords (default: the preset's, digits for tiny and baby)",
+    )
     option("--compile", action="store_true", help="torch.compile the model (default: off)")
     option(
         "--precision",
@@ -167,6 +176,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             lr=args.lr,
             features=args.features,
             spec_augment=args.spec_augment,
+            corpus=args.corpus,
         )
     if not summary["main"]:  # another process of a torchrun launch: rank 0 reports
         return 0
@@ -177,6 +187,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     run = summary["run"]
     if task in ("asr", "asr-digits"):
         print(f"next: minimod transcribe --from {run} or minimod evaluate --from {run}")
+    elif task == "tts":
+        print(f"next: minimod speak --from {run} --text 'three one four' --out speech.wav")
     elif args.model == "gpt":
         print(
             f"next: minimod generate --from {run} --prompt 'The ' or minimod evaluate --from {run}"

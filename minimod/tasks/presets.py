@@ -142,11 +142,38 @@ ASR_DIGITS = {
     ),
 }  # fmt: skip
 
+# Text to speech (minimod pretrain tts): a FastSpeech-style synthesiser of log-mel frames from
+# eSpeak NG's phonemes and their durations (corpus digits or sentences, after make real) or from
+# the synthetic keywords' letters (corpus keywords, always available); n_train / n_val
+# utterances; lambda_duration weighs the duration loss against the frames' L1.
+TTS = {
+    "tiny": dict(
+        model=dict(d_model=64, n_heads=2, encoder_layers=1, decoder_layers=1, dropout=0.0),
+        corpus="digits", n_train=200, n_val=20, lambda_duration=1.0,
+        batch_size=8, lr=2e-3, max_steps=40, warmup_steps=4, weight_decay=0.01,
+        eval_every=20, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(d_model=128, n_heads=2, encoder_layers=2, decoder_layers=2, dropout=0.1),
+        corpus="digits", n_train=2000, n_val=100, lambda_duration=1.0,
+        batch_size=16, lr=1e-3, max_steps=3000, warmup_steps=200, weight_decay=0.01,
+        eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(d_model=192, n_heads=2, encoder_layers=4, decoder_layers=4, dropout=0.1),
+        corpus="sentences", n_train=4000, n_val=200, lambda_duration=1.0,
+        batch_size=16, lr=1e-3, max_steps=8000, warmup_steps=400, weight_decay=0.01,
+        eval_every=1000, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+TTS_CORPORA = ("digits", "sentences", "keywords")
+
 PRESETS = {
     "gpt": GPT, "bert": BERT, "cnn": CNN, "audio": AUDIO, "asr": ASR, "asr-digits": ASR_DIGITS,
+    "tts": TTS,
 }  # fmt: skip
 # What `minimod pretrain MODEL` takes; the speech-recognition tasks are `pretrain audio --task`.
-TASKS = ("gpt", "bert", "cnn", "audio")
+TASKS = ("gpt", "bert", "cnn", "audio", "tts")
 AUDIO_TASKS = ("keywords", "asr", "asr-digits")
 ASR_TASKS = ("asr", "asr-digits")  # speech recognition: SpeechRecognizer, CTC, WER
 PRESET_NAMES = ("tiny", "baby", "small")

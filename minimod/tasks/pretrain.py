@@ -22,7 +22,7 @@ from minimod.optim import AdamW
 from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
-from minimod.tasks.presets import PRESET_NAMES, PRESETS, settings_for
+from minimod.tasks.presets import PRESET_NAMES, PRESETS, TTS_CORPORA, settings_for
 from minimod.tasks.run import (
     BUILDERS,
     RUN_FILE,
@@ -64,6 +64,11 @@ def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> di
         if task not in ("audio", "asr") or features not in ("log_mel", "mfcc"):
             raise UsageError("--features is for audio's keywords and asr tasks: log_mel or mfcc")
         settings["features"] = features
+    corpus = overrides.pop("corpus", None)
+    if corpus is not None:
+        if task != "tts" or corpus not in TTS_CORPORA:
+            raise UsageError(f"--corpus is for tts: one of {', '.join(TTS_CORPORA)}")
+        settings["corpus"] = corpus
     spec_augment = overrides.pop("spec_augment", None)
     if spec_augment is not None:
         if "spec_augment" not in settings:

@@ -26,7 +26,7 @@ import torch
 
 from minimod.data.text import BUILTIN_CORPORA
 from minimod.models.gpt import GPT
-from minimod.tasks import asr, classify, lm
+from minimod.tasks import asr, classify, lm, tts
 from minimod.tasks.common import TaskData, UsageError
 from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
@@ -39,6 +39,7 @@ BUILDERS: dict[str, Callable[..., TaskData]] = {
     "audio": classify.audio,
     "asr": asr.asr,
     "asr-digits": asr.asr_digits,
+    "tts": tts.tts,
 }
 RUN_FILE = "run.json"
 # Settings that may change when a run resumes: they do not change what the model learns.
