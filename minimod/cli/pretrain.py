@@ -24,7 +24,8 @@ Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer
   cnn    ResNet classifying generated shapes (synthetic, seeded)
   audio  1-D CNN classifying generated spoken keywords from log-mel features (synthetic);
          --task asr: speech recognition (conv + bidirectional GRU, CTC) of synthetic keyword
-         sentences, --task asr-digits: of connected spoken digits (FSDD, after make real)
+         sentences, --task asr-digits: of connected spoken digits (FSDD, after make real),
+         --task asr-espeak: of eSpeak NG's digit strings (make real; the judge of `speak`)
   tts    text to speech (FastSpeech-style: phonemes and their durations -> log-mel frames) on
          eSpeak NG's speech (--corpus digits or sentences, after make real) or the synthetic
          keywords (--corpus keywords); then `minimod speak --from RUN --text ...`
@@ -72,8 +73,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         choices=AUDIO_TASKS,
         default="keywords",
         help="audio only: keywords (classify one word), asr (transcribe synthetic keyword "
-        "sentences) or asr-digits (transcribe connected spoken digits; make real) "
-        "(default: keywords)",
+        "sentences), asr-digits (transcribe connected spoken digits; make real) or asr-espeak "
+        "(transcribe eSpeak NG's digit strings, as tts features; make real) (default: keywords)",
     )
     option(
         "--features",
@@ -185,7 +186,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if summary["confusion"]:
         print(summary["confusion"])
     run = summary["run"]
-    if task in ("asr", "asr-digits"):
+    if task in ("asr", "asr-digits", "asr-espeak"):
         print(f"next: minimod transcribe --from {run} or minimod evaluate --from {run}")
     elif task == "tts":
         print(f"next: minimod speak --from {run} --text 'three one four' --out speech.wav")

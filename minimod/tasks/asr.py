@@ -29,7 +29,9 @@ from minimod.data.asr import (
     words_of,
 )
 from minimod.data.audio import WORD_NAMES
+from minimod.data.espeak import render_corpus
 from minimod.data.splits import MissingDataError
+from minimod.data.tts import speech_features
 from minimod.models.asr import BLANK, SpeechRecognizer, SpeechRecognizerConfig
 from minimod.nn.ctc import ctc_beam_search, ctc_greedy_decode, ctc_loss
 from minimod.tasks.common import TaskData, UsageError, device_of
@@ -51,11 +53,26 @@ def _recordings(task: str, settings: dict[str, Any], held_out: bool) -> WordReco
         raise UsageError(str(error)) from None
 
 
+def espeak_utterances(n: int, split: str) -> Utterances:
+    """``n`` eSpeak NG digit strings of ``split`` (held out by text, eight voices) as the log-mel
+    frames a synthesiser predicts (``data.tts.speech_features``): the recogniser that judges
+    generated speech hears it through the same features."""
+    try:
+        corpus = render_corpus(n, TRAIN_SEED, "digits", split)
+    except MissingDataError as error:
+        raise UsageError(str(error)) from None
+    features = [speech_features(w, corpus.sample_rate) for w in corpus.waveforms]
+    labels = [[DIGIT_WORDS.index(word) for word in text.split()] for text in corpus.texts]
+    return Utterances(features, labels, [[] for _ in labels], DIGIT_WORDS)
+
+
 def held_out(task: str, settings: dict[str, Any], n: int | None = None) -> Utterances:
     """The first ``n`` (default all ``n_val``) of the task's seeded held-out utterances."""
     count = settings["n_val"] if n is None else n
     if count < 1:
         raise UsageError(f"--held-out must be ≥ 1, got {count}")
+    if task == "asr-espeak":
+        return espeak_utterances(count, HELD_OUT_SPLIT)
     generator = torch.Generator().manual_seed(VAL_SEED)
     pool = _recordings(task, settings, held_out=True)
     return connect(pool, count, generator, settings["max_words"])
@@ -64,7 +81,11 @@ def held_out(task: str, settings: dict[str, Any], n: int | None = None) -> Utter
 def _wire(task: str, settings: dict[str, Any], data: str | None) -> TaskData:
     if data is not None:
         raise UsageError(f"{task} trains on its own recordings; --data is for gpt and bert")
-    train, val = _recordings(task, settings, held_out=False), held_out(task, settings)
+    if task == "asr-espeak":
+        train: WordRecordings | Utterances = espeak_utterances(settings["n_train"], "train")
+    else:
+        train = _recordings(task, settings, held_out=False)
+    val = held_out(task, settings)
     config = SpeechRecognizerConfig(
         n_features=train.features[0].shape[-1], vocab_size=len(train.vocabulary),
         **settings["model"],
@@ -83,13 +104,22 @@ def _wire(task: str, settings: dict[str, Any], data: str | None) -> TaskData:
     )
 
 
-def batch_maker(train: WordRecordings, settings: dict[str, Any], generator: torch.Generator):
-    """index -> a collated batch of ``batch_size`` utterances strung together from ``train``'s
-    recordings on the fly (SpecAugment'ed if the settings say so), every draw from
-    ``generator``."""
+def batch_maker(
+    train: WordRecordings | Utterances, settings: dict[str, Any], generator: torch.Generator
+):
+    """index -> a collated batch of ``batch_size`` utterances: strung together from ``train``'s
+    recordings on the fly, or drawn from ``train``'s utterances; SpecAugment'ed if the settings
+    say so; every draw from ``generator``."""
 
     def batches(index: int):
-        drawn = connect(train, settings["batch_size"], generator, settings["max_words"])
+        if isinstance(train, Utterances):
+            rows = torch.randint(len(train), (settings["batch_size"],), generator=generator)
+            drawn = Utterances(
+                [train.features[i] for i in rows.tolist()],
+                [train.labels[i] for i in rows.tolist()], [], train.vocabulary,
+            )  # fmt: skip
+        else:
+            drawn = connect(train, settings["batch_size"], generator, settings["max_words"])
         features = drawn.features
         if settings["spec_augment"]:
             features = [spec_augment(f, generator) for f in features]
@@ -154,7 +184,7 @@ def _ctc(log_probs, out_lengths, targets, target_lengths) -> torch.Tensor:
 
 def vocabulary_of(task: str, settings: dict[str, Any]) -> tuple[str, ...]:
     """The words a run of ``task`` transcribes into (word k is class k + 1)."""
-    return DIGIT_WORDS if task == "asr-digits" else WORD_NAMES
+    return WORD_NAMES if task == "asr" else DIGIT_WORDS
 
 
 def decode(
@@ -192,3 +222,9 @@ def asr(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) 
 def asr_digits(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
     """Connected spoken digits (FSDD recordings, ``make real``)."""
     return _wire("asr-digits", settings, data)
+
+
+def asr_espeak(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) -> TaskData:
+    """eSpeak NG's digit strings in eight voices (``make real``), heard as ``speech_features``:
+    the judge of ``minimod speak``'s digits."""
+    return _wire("asr-espeak", settings, data)

@@ -142,6 +142,29 @@ ASR_DIGITS = {
     ),
 }  # fmt: skip
 
+# The judge of minimod speak's digits (pretrain audio --task asr-espeak): eSpeak NG's digit
+# strings in eight voices (make real), as the 80 log-mel bands a synthesiser predicts.
+ASR_ESPEAK = {
+    "tiny": dict(
+        model=dict(conv_widths=(32,), hidden_size=32, num_layers=1),
+        n_train=200, n_val=32, max_words=7, spec_augment=False,
+        batch_size=16, lr=1e-2, max_steps=40, warmup_steps=4, weight_decay=0.01,
+        eval_every=20, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(conv_widths=(64, 64), hidden_size=96, num_layers=2),
+        n_train=2000, n_val=200, max_words=7, spec_augment=True,
+        batch_size=32, lr=3e-3, max_steps=800, warmup_steps=80, weight_decay=0.01,
+        eval_every=200, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(conv_widths=(128, 128), hidden_size=192, num_layers=3),
+        n_train=4000, n_val=300, max_words=7, spec_augment=True,
+        batch_size=32, lr=2e-3, max_steps=3000, warmup_steps=200, weight_decay=0.01,
+        eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+
 # Text to speech (minimod pretrain tts): a FastSpeech-style synthesiser of log-mel frames from
 # eSpeak NG's phonemes and their durations (corpus digits or sentences, after make real) or from
 # the synthetic keywords' letters (corpus keywords, always available); n_train / n_val
@@ -170,12 +193,12 @@ TTS_CORPORA = ("digits", "sentences", "keywords")
 
 PRESETS = {
     "gpt": GPT, "bert": BERT, "cnn": CNN, "audio": AUDIO, "asr": ASR, "asr-digits": ASR_DIGITS,
-    "tts": TTS,
+    "asr-espeak": ASR_ESPEAK, "tts": TTS,
 }  # fmt: skip
 # What `minimod pretrain MODEL` takes; the speech-recognition tasks are `pretrain audio --task`.
 TASKS = ("gpt", "bert", "cnn", "audio", "tts")
-AUDIO_TASKS = ("keywords", "asr", "asr-digits")
-ASR_TASKS = ("asr", "asr-digits")  # speech recognition: SpeechRecognizer, CTC, WER
+AUDIO_TASKS = ("keywords", "asr", "asr-digits", "asr-espeak")
+ASR_TASKS = ("asr", "asr-digits", "asr-espeak")  # speech recognition: SpeechRecognizer, CTC, WER
 PRESET_NAMES = ("tiny", "baby", "small")
 
 

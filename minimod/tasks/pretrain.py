@@ -72,7 +72,9 @@ def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> di
     spec_augment = overrides.pop("spec_augment", None)
     if spec_augment is not None:
         if "spec_augment" not in settings:
-            raise UsageError("--spec-augment is for the speech-recognition tasks (asr, asr-digits)")
+            raise UsageError(
+                "--spec-augment is for the speech-recognition tasks (asr, asr-digits, asr-espeak)"
+            )
         settings["spec_augment"] = bool(spec_augment)
     for name, value in overrides.items():
         if value is not None:

@@ -39,6 +39,7 @@ BUILDERS: dict[str, Callable[..., TaskData]] = {
     "audio": classify.audio,
     "asr": asr.asr,
     "asr-digits": asr.asr_digits,
+    "asr-espeak": asr.asr_espeak,
     "tts": tts.tts,
 }
 RUN_FILE = "run.json"
