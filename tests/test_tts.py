@@ -15,8 +15,10 @@ from minimod.data.tts import (
     HOP,
     N_FFT,
     N_MELS,
+    dtw_path,
     features_to_waveform,
     frame_durations,
+    mel_cepstral_distortion,
     speech_features,
 )
 from minimod.models.tts import (
@@ -127,3 +129,20 @@ def test_features_and_back_keep_the_length():
     spectrum = torch.fft.rfft(waveform).abs()
     peak_hz = int(spectrum.argmax()) * sample_rate / len(waveform)
     assert abs(peak_hz - 440) < 40, peak_hz  # the mel bands are ~30 Hz wide at 440 Hz
+
+
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(0, 2**16))
+def test_dtw_path_is_monotonic_and_complete(rows, cols, seed):
+    cost = torch.rand(rows, cols, generator=torch.Generator().manual_seed(seed))
+    path = dtw_path(cost)
+    assert path[0] == (0, 0) and path[-1] == (rows - 1, cols - 1)
+    for (i, j), (k, m) in zip(path, path[1:], strict=False):
+        assert (k - i, m - j) in ((1, 0), (0, 1), (1, 1))
+
+
+def test_mel_cepstral_distortion_ignores_speaking_rate_only():
+    """0 dB for the same frames, also when one copy lasts twice as long; > 0 otherwise."""
+    frames = torch.randn(30, N_MELS, generator=torch.Generator().manual_seed(0))
+    assert mel_cepstral_distortion(frames, frames) < 1e-6
+    assert mel_cepstral_distortion(frames, frames.repeat_interleave(2, 0)) < 1e-6
+    assert mel_cepstral_distortion(frames, frames + torch.randn(30, N_MELS)) > 1.0

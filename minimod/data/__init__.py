@@ -7,6 +7,8 @@
 - Seeded synthetic datasets (see data/README.md): ``make_reviews`` / ``review_corpus``
   (compositional sentiment), ``make_shapes`` (images, labels, boxes), ``make_keywords`` /
   ``keyword_features`` (pitch-contour "words", log-mel or MFCC features).
+- Sound (``spectral``, ``wav``): ``stft`` / ``istft``, ``mel_filterbank`` (HTK or Slaney),
+  ``mel_spectrogram``, ``inverse_mel``, ``griffin_lim``; ``read_wav`` / ``write_wav`` (16-bit PCM).
 - ``DataLoader``, ``collate_text`` (padding + attention masks), ``lm_batch`` (LM windows).
 - Real datasets, prepared by ``make real`` (see data/README.md): ``movie_sentiment``
   (``vader``), ``digits`` and ``spoken_digits`` (``digitsets``), readers ``read_idx`` and
@@ -24,10 +26,19 @@ from minimod.data.formats import read_idx, read_text_label_tsv
 from minimod.data.loader import DataLoader, collate_text, lm_batch, pad_sequences
 from minimod.data.reviews import make_reviews, review_corpus
 from minimod.data.shapes import ShapesData, make_shapes
+from minimod.data.spectral import (
+    griffin_lim,
+    inverse_mel,
+    istft,
+    mel_filterbank,
+    mel_spectrogram,
+    stft,
+)
 from minimod.data.splits import MissingDataError
 from minimod.data.text import BUILTIN_CORPORA, load_corpus, pydoc_corpus, split_text
 from minimod.data.tokenizers import CharTokenizer, Tokenizer, read_tokenizer_file
 from minimod.data.vader import movie_ratings, movie_sentiment, prepare_vader
+from minimod.data.wav import read_wav, write_wav
 from minimod.data.wordpiece import WordPieceTokenizer
 
 TOKENIZER_TYPES: dict[str, type[Tokenizer]] = {
@@ -77,4 +88,12 @@ __all__ = [
     "load_tokenizer",
     "pydoc_corpus",
     "split_text",
+    "griffin_lim",
+    "inverse_mel",
+    "istft",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "read_wav",
+    "stft",
+    "write_wav",
 ]

@@ -14,7 +14,8 @@ Features (tensor ops only, docs/architecture.md §2; the formulas are torchaudio
 frames (``Tensor.unfold``, no centre padding: frames = 1 + (samples - n_fft) // hop) -> periodic
 Hann window -> power spectrum |rfft|² -> triangular mel filters on the HTK mel scale
 (mel = 2595 log10(1 + f / 700)) -> log (floored at 1e-10) -> orthonormal DCT-II for MFCCs.
-Feature tensors are (N, frames, coefficients), the layout ``AudioCNN`` takes.
+Feature tensors are (N, frames, coefficients), the layout ``AudioCNN`` takes. The window and
+the mel filters come from ``spectral`` (centred STFTs, the Slaney scale, Griffin-Lim).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from minimod.data.cache import cached
+from minimod.data.spectral import hann_window, mel_filterbank
 
 VERSION = 1  # bump when the clips or features change, so cached copies are not reused
 SAMPLE_RATE = 16000
@@ -217,45 +219,10 @@ def frames(waveforms: torch.Tensor, n_fft: int = 400, hop: int = 160) -> torch.T
     return waveforms.unfold(-1, n_fft, hop)
 
 
-def hann_window(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The periodic Hann window 0.5 - 0.5 cos(2π k / n), k = 0..n-1 (as ``torch.hann_window``)."""
-    return 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n, dtype=torch.float64) / n).to(dtype)
-
-
 def power_spectrum(waveforms: torch.Tensor, n_fft: int = 400, hop: int = 160) -> torch.Tensor:
     """(..., samples) -> |rfft(window · frame)|²: (..., frames, n_fft // 2 + 1)."""
     windowed = frames(waveforms, n_fft, hop) * hann_window(n_fft, waveforms.dtype)
     return torch.fft.rfft(windowed, dim=-1).abs() ** 2
-
-
-def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
-    return 2595.0 * torch.log10(1.0 + hz / 700.0)
-
-
-def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-
-
-def mel_filterbank(
-    n_fft: int = 400,
-    n_mels: int = 40,
-    sample_rate: int = SAMPLE_RATE,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """(n_fft // 2 + 1, n_mels): column m is a triangle over the FFT bins' frequencies
-    (k · sample_rate / n_fft), rising from edge m to its peak at edge m+1 and falling to 0 at
-    edge m+2, where the n_mels + 2 edges are equally spaced in HTK mel from f_min to f_max
-    (default sample_rate / 2). Peak height 1, no area normalisation (torchaudio's norm=None)."""
-    f_max = sample_rate / 2 if f_max is None else f_max
-    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
-    mel_min, mel_max = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64)).tolist()
-    edges = mel_to_hz(torch.linspace(mel_min, mel_max, n_mels + 2, dtype=torch.float64))
-    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
-    rising = (freqs[:, None] - lower) / (centre - lower)
-    falling = (upper - freqs[:, None]) / (upper - centre)
-    return torch.minimum(rising, falling).clamp(min=0).to(dtype)
 
 
 def dct_matrix(n_mfcc: int, n_mels: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -15,6 +15,7 @@ in frames, and a speaker) and what it must produce (log-mel frames).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -115,6 +116,48 @@ def keyword_examples(n: int, seed: int = 0) -> SpeechExamples:
     )  # fmt: skip
 
 
+def mel_cepstra(features: torch.Tensor, n: int = 13) -> torch.Tensor:
+    """Log-mel power frames (frames, N_MELS) -> mel cepstra c_1..c_{n-1} (frames, n - 1) of the
+    log AMPLITUDE (half the log power): the orthonormal DCT-II over the bands, c_0 (loudness)
+    dropped, as mel-cepstral distortion compares them."""
+    from minimod.data.audio import dct_matrix
+
+    return (0.5 * features) @ dct_matrix(n, features.shape[-1], features.dtype)[:, 1:]
+
+
+def dtw_path(cost: torch.Tensor) -> list[tuple[int, int]]:
+    """The monotonic alignment of least total cost through ``cost`` (T1, T2), from (0, 0) to
+    (T1 - 1, T2 - 1), each step one frame forward in either sequence or both (dynamic time
+    warping)."""
+    rows, cols = cost.shape
+    table = cost.tolist()
+    total = [[float("inf")] * (cols + 1) for _ in range(rows + 1)]
+    total[0][0] = 0.0
+    for i in range(1, rows + 1):
+        above, here, row = total[i - 1], total[i], table[i - 1]
+        for j in range(1, cols + 1):
+            here[j] = row[j - 1] + min(above[j - 1], above[j], here[j - 1])
+    path, i, j = [], rows, cols
+    while i > 0 and j > 0:
+        path.append((i - 1, j - 1))
+        steps = ((total[i - 1][j - 1], i - 1, j - 1), (total[i - 1][j], i - 1, j),
+                 (total[i][j - 1], i, j - 1))  # fmt: skip
+        _, i, j = min(steps)
+    return path[::-1]
+
+
+def mel_cepstral_distortion(generated: torch.Tensor, reference: torch.Tensor) -> float:
+    """MCD in dB between two log-mel sequences (frames, N_MELS) of the same text: the mean over
+    the DTW alignment of (10 / ln 10) · sqrt(2 Σ_d (c_d − c'_d)²) on ``mel_cepstra`` -- so a
+    different speaking rate is not counted as distortion. 0 for identical frames."""
+    a, b = mel_cepstra(generated.double()), mel_cepstra(reference.double())
+    cost = torch.cdist(a, b)
+    path = dtw_path(cost)
+    rows, cols = zip(*path, strict=True)
+    distances = cost[list(rows), list(cols)]
+    return float((10 / math.log(10)) * math.sqrt(2) * distances.mean())
+
+
 __all__ = [
     "HOP",
     "N_FFT",
@@ -125,5 +168,6 @@ __all__ = [
     "features_to_waveform",
     "frame_durations",
     "keyword_examples",
+    "mel_cepstral_distortion",
     "speech_features",
 ]
