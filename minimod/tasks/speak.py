@@ -23,7 +23,7 @@ from minimod.tasks.run import load_run, read_run
 from minimod.tasks.tts import encode, n_speakers
 
 
-def _symbols(text: str, corpus: str, speaker: int):
+def pronounce(text: str, corpus: str, speaker: int):
     """(symbol names, sample rate, eSpeak's own waveform of the text or None)."""
     if corpus == "keywords":
         from minimod.data.audio import SAMPLE_RATE, WORD_NAMES
@@ -43,6 +43,17 @@ def _symbols(text: str, corpus: str, speaker: int):
     except ValueError as error:
         raise UsageError(f"--text: {error}") from None
     return [name for name, _, _ in rendered.phonemes], rendered.sample_rate, rendered.waveform
+
+
+def synthesize(model: Any, names: list[str], speaker: int, speed: float = 1.0) -> torch.Tensor:
+    """Symbol names -> the log-mel frames (frames, n_mels) ``model`` says them with, in voice
+    ``speaker`` (eval mode, no gradients, on the model's device; frames on the CPU)."""
+    ids = encode(names, model.config.symbols, "--text")
+    device = model.head.weight.device
+    symbols, speakers = torch.tensor([ids], device=device), torch.tensor([speaker], device=device)
+    with torch.no_grad():
+        frames, _, _ = model(symbols, speakers, speed=speed)
+    return frames[0].float().cpu()
 
 
 def speak(
@@ -70,14 +81,9 @@ def speak(
     if not 0 <= speaker < voices:
         raise UsageError(f"--voice must be in 0..{voices - 1} for the {corpus} corpus")
     start = time.perf_counter()
-    _, wired, model = load_run(run_dir, device=device)
-    names, sample_rate, reference = _symbols(text.strip().lower(), corpus, speaker)
-    ids = encode(names, wired.config.symbols, "--text")
-    device = model.head.weight.device
-    symbols, speakers = torch.tensor([ids], device=device), torch.tensor([speaker], device=device)
-    with torch.no_grad():
-        frames, _, _ = model(symbols, speakers, speed=speed)
-    frames = frames[0].float().cpu()
+    _, _, model = load_run(run_dir, device=device)
+    names, sample_rate, reference = pronounce(text.strip().lower(), corpus, speaker)
+    frames = synthesize(model, names, speaker, speed)
     waveform = features_to_waveform(frames, sample_rate, n_iter=n_iter)
     seconds = len(waveform) / sample_rate
     out = Path(out)
