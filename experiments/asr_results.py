@@ -11,12 +11,14 @@ bidirectional GRU, CTC) once per seed, then the 300 held-out utterances -- made 
 "test" split's recordings, never heard in training -- decoded greedily and with a prefix beam.
 
 ``finetune``: a recogniser of the same preset pretrained with CTC on synthetic keyword sentences
-(``pretrain audio --task asr --features mfcc``: no real voice in it), then ``finetune audio
---task asr-digits`` from it and from scratch, with N training recordings (``--labels``; 0 = all
-of them), with and without SpecAugment, each seed; the same 300 test utterances.
+(``pretrain audio --task asr --features mfcc``: no real voice in it; ``--source RUN`` reuses
+one), then ``finetune audio --task asr-digits`` from it and from scratch, with N training
+recordings (``--labels``; 0 = all of them), each seed, SpecAugment on; at the first --labels
+count also with SpecAugment off; the same 300 test utterances.
 
 Writes the tables into README.md between ``<!-- asr-results:start -->`` and
-``<!-- asr-results:end -->`` (unless --no-readme) and the raw rows into OUT/asr-results.json.
+``<!-- asr-results:end -->`` (unless --no-readme) and the raw rows into OUT/asr-results.json;
+a run of one part keeps the other part's rows already in that file.
 Part of ``make results-real``, never of ``make test``: it takes most of an hour on 2 cores.
 """
 
@@ -35,6 +37,7 @@ from readme_tables import write_table
 
 from minimod.tasks import pretrain
 from minimod.tasks.finetune import finetune
+from minimod.tasks.run import read_run
 from minimod.tasks.transcribe import transcribe
 
 MARKERS = ("<!-- asr-results:start -->", "<!-- asr-results:end -->")
@@ -72,18 +75,23 @@ def scratch_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 def finetune_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The synthetic-keyword recogniser, then asr-digits from it and from scratch, per number of
     training recordings, SpecAugment on/off and seed."""
-    source = Path(args.out) / f"asr-mfcc-{args.preset}"
-    start = time.perf_counter()
-    summary = pretrain("asr", args.preset, out=source, seed=0, device="cpu", progress=False,
-                       overwrite=True, features="mfcc")  # fmt: skip
+    if args.source is None:
+        source = Path(args.out) / f"asr-mfcc-{args.preset}"
+        start = time.perf_counter()
+        summary = pretrain("asr", args.preset, out=source, seed=0, device="cpu", progress=False,
+                           overwrite=True, features="mfcc")  # fmt: skip
+        steps, train_s = summary["step"], round(time.perf_counter() - start, 1)
+    else:
+        source, summary = Path(args.source), read_run(args.source)
+        steps, train_s = summary["settings"]["max_steps"], None
     rows = [{
-        "part": "source", "preset": args.preset, "steps": summary["step"],
-        "train_s": round(time.perf_counter() - start, 1), "synthetic_wer": summary["final"]["wer"],
+        "part": "source", "preset": args.preset, "steps": steps, "train_s": train_s,
+        "synthetic_wer": summary["final"]["wer"],
     }]  # fmt: skip
     print(json.dumps(rows[0]), flush=True)
     for labels in args.labels:
         for origin in ("pretrained", "scratch"):
-            for spec_augment in (True, False):
+            for spec_augment in (True, False) if labels == args.labels[0] else (True,):
                 for seed in args.seeds:
                     name = f"ft-{origin}-labels{labels or 'all'}-sa{int(spec_augment)}-seed{seed}"
                     run_dir = Path(args.out) / name
@@ -132,7 +140,9 @@ def tables(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float)
         lines += [
             f"Fine-tuned (`finetune audio --task asr-digits`, {steps} steps) from a recogniser "
             f"pretrained on synthetic keyword sentences (`pretrain audio --task asr --features "
-            f"mfcc --preset {args.preset}`: {source['steps']} steps, {source['train_s']:.0f} s, "
+            f"mfcc --preset {args.preset}`: {source['steps']} steps"
+            + (f", {source['train_s']:.0f} s" if source["train_s"] else "")
+            + ", "
             f"WER {100 * source['synthetic_wer']:.1f}% on its own synthetic held-out set) or "
             f"from scratch; mean ± sd over seeds {', '.join(map(str, args.seeds))}:",
             "",
@@ -170,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         help="training recordings per fine-tune, 0 = all (default: 100 0)",
     )  # fmt: skip
     parser.add_argument("--max-steps", type=int, help="scratch runs (default: the preset's)")
+    parser.add_argument("--source", help="a `pretrain audio --task asr --features mfcc` run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--beam", type=int, default=8, help="beam width (default: 8)")
     parser.add_argument("--out", default="runs/asr-results", help="where the runs go")
@@ -177,15 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    rows = []
+    raw = Path(args.out) / "asr-results.json"
+    parts = {"all": ("scratch", "source", "finetune"), "scratch": ("scratch",),
+             "finetune": ("source", "finetune")}[args.part]  # fmt: skip
+    kept = json.loads(raw.read_text()) if raw.is_file() else []
+    rows = [row for row in kept if row["part"] not in parts]
     if args.part in ("all", "scratch"):
         rows += scratch_rows(args)
     if args.part in ("all", "finetune"):
         rows += finetune_rows(args)
     text = tables(rows, args, time.perf_counter() - start)
     print(text)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "asr-results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(rows, indent=2) + "\n")
     if not args.no_readme and not write_table(*MARKERS, text):
         return 1
     return 0
