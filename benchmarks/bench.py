@@ -1,14 +1,16 @@
 """Training-step speed of minimod's models against their torch.nn twins, measured side by side.
 
-    python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,generate]
+    python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,gru,lstm,ctc,generate]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
         [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
 
 Each twin (benchmarks/twins.py) has minimod's architecture and loads minimod's weights; the
 forward losses must agree to 1e-4 before anything is timed. A training step is forward,
 backward and optimizer step (minimod.optim.AdamW against torch.optim.AdamW, the same
-hyperparameters). Steps alternate A/B in one process after warm-up; the figure that matters
-is the median of the per-pair ratios minimod / torch (< 1: minimod is faster).
+hyperparameters). The layer rows (gru, lstm, ctc) time forward and backward alone: the layer
+against torch.nn.GRU / torch.nn.LSTM with the same state_dict, ctc_loss against F.ctc_loss.
+Steps alternate A/B in one process after warm-up; the figure that matters is the median of the
+per-pair ratios minimod / torch (< 1: minimod is faster).
 "generate" times GPT.generate with the KV cache against without it (use_cache=False).
 --e2e times the whole `minimod pretrain gpt --preset baby --data TEXT` command (2000 steps) in a
 fresh process per precision, against nanoGPT's figures for the same config.
@@ -45,6 +47,7 @@ from twins import TwinBERTForMaskedLM, TwinGPT, TwinResNet
 from minimod.models.bert import BERTConfig, BERTForMaskedLM
 from minimod.models.cnn import ResNet, ResNetConfig
 from minimod.models.gpt import GPT, GPTConfig
+from minimod.nn import GRU, LSTM, CTCLoss
 from minimod.optim import AdamW
 from minimod.train.loop import compile_forward
 
@@ -53,7 +56,8 @@ TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
 # minimod's training commands use it.
 HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=True)
 TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
-ALL_MODELS = (*TRAIN_MODELS, "generate")
+LAYER_MODELS = ("gru", "lstm", "ctc")
+ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate")
 
 
 @dataclass
@@ -72,6 +76,9 @@ class Case:
     steps: int
     warmup: int
     notes: list[str] = field(default_factory=list)
+    # Set for a layer row: its step is forward and backward alone (no optimizer), and these
+    # non-parameter leaves (inputs that need a gradient) get their .grad cleared each step.
+    leaves: tuple[torch.Tensor, ...] | None = None
 
 
 def transformer_flops(n_params: int, n_layer: int, width: int, seq: int, tokens: int) -> float:
@@ -225,12 +232,77 @@ def build_resnet(name: str, args: argparse.Namespace) -> Case:
     )
 
 
+def build_recurrent(name: str, args: argparse.Namespace) -> Case:
+    """SpeechRecognizer's GRU (input 80, hidden 128, 2 layers, bidirectional, batch_first) at
+    batch 32 and 100 frames; the LSTM row the same with one direction."""
+    batch, T, features, hidden, layers = 32, 100, 80, 128, 2
+    bidirectional = name == "gru"
+    torch.manual_seed(0)
+    kind = dict(gru=(GRU, tnn.GRU), lstm=(LSTM, tnn.LSTM))[name]
+    shape = dict(num_layers=layers, batch_first=True, bidirectional=bidirectional)
+    mine = kind[0](features, hidden, **shape).to(args.device)
+    twin = kind[1](features, hidden, **shape).to(args.device)
+    twin.load_state_dict(mine.state_dict())
+    x = torch.randn(batch, T, features, device=args.device, requires_grad=True)
+    weights = sum(p.numel() for n, p in twin.named_parameters() if n.startswith("weight"))
+    directions = "bidirectional" if bidirectional else "1 direction"
+    return Case(
+        name=name,
+        setup=f"I{features} H{hidden} L{layers} {directions} B{batch} T{T} batch_first",
+        mine=mine,
+        twin=twin,
+        mine_loss=lambda: mine(x)[0].square().mean(),
+        twin_loss=lambda: twin(x)[0].square().mean(),
+        items=batch * T,
+        unit="frame",
+        flops=6.0 * weights * batch * T,  # forward 2 and backward 4 per weight and frame
+        steps=args.steps,
+        warmup=args.warmup,
+        notes=[
+            f"{name}: forward + backward of output.square().mean() (the input needs a gradient "
+            "too); FLOPs 6 x weights x frames"
+        ],
+        leaves=(x,),
+    )
+
+
+def build_ctc(name: str, args: argparse.Namespace) -> Case:
+    """SpeechRecognizer's CTC: 100 frames, batch 32, 11 classes (10 words + blank), targets of
+    1 to 7 words, input lengths 80 to 100."""
+    T, batch, classes = 100, 32, 11
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(T, batch, classes, generator=g)
+    log_probs = logits.log_softmax(-1).to(args.device).requires_grad_()
+    targets = torch.randint(1, classes, (batch, 7), generator=g).to(args.device)
+    target_lengths = torch.randint(1, 8, (batch,), generator=g).to(args.device)
+    input_lengths = torch.randint(80, T + 1, (batch,), generator=g).to(args.device)
+    mine, twin = CTCLoss(), tnn.CTCLoss()
+    inputs = (log_probs, targets, input_lengths, target_lengths)
+    return Case(
+        name=name,
+        setup=f"T{T} B{batch} C{classes} S1-7, reduction mean",
+        mine=mine,
+        twin=twin,
+        mine_loss=lambda: mine(*inputs),
+        twin_loss=lambda: twin(*inputs),
+        items=batch * T,
+        unit="frame",
+        flops=0.0,  # no matmuls: reported as n/a
+        steps=args.steps,
+        warmup=args.warmup,
+        notes=["ctc: forward + backward of ctc_loss against F.ctc_loss, padded targets"],
+        leaves=(log_probs,),
+    )
+
+
 BUILDERS = {
     "gpt-baby": build_gpt,
     "gpt-small": build_gpt,
     "bert-tiny": build_bert,
     "resnet": build_resnet,
 }
+# Not in BUILDERS: profile_step.py builds training steps (with an optimizer) from that one.
+LAYER_BUILDERS = {"gru": build_recurrent, "lstm": build_recurrent, "ctc": build_ctc}
 
 
 def training_step(model: Any, optimizer: Any, loss_fn: Callable[[], torch.Tensor]):
@@ -239,6 +311,20 @@ def training_step(model: Any, optimizer: Any, loss_fn: Callable[[], torch.Tensor
         loss = loss_fn()
         loss.backward()
         optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def backward_step(case: Case, model: Any, loss_fn: Callable[[], torch.Tensor]):
+    """A layer row's step: forward and backward, gradients cleared first."""
+
+    def step() -> torch.Tensor:
+        model.zero_grad(set_to_none=True)
+        for leaf in case.leaves:
+            leaf.grad = None
+        loss = loss_fn()
+        loss.backward()
         return loss.detach()
 
     return step
@@ -253,10 +339,14 @@ def run_case(case: Case, args: argparse.Namespace, peak: float, compiled: bool) 
         # aliasing check, which knows only torch.nn.Parameter).
         compile_forward(case.mine)
         compile_forward(case.twin)
-    mine_step = training_step(case.mine, AdamW(case.mine.parameters(), **HYPER), case.mine_loss)
-    twin_step = training_step(
-        case.twin, torch.optim.AdamW(case.twin.parameters(), **HYPER), case.twin_loss
-    )
+    if case.leaves is None:
+        mine_step = training_step(case.mine, AdamW(case.mine.parameters(), **HYPER), case.mine_loss)
+        twin_step = training_step(
+            case.twin, torch.optim.AdamW(case.twin.parameters(), **HYPER), case.twin_loss
+        )
+    else:
+        mine_step = backward_step(case, case.mine, case.mine_loss)
+        twin_step = backward_step(case, case.twin, case.twin_loss)
     # The first step's loss is computed before any update: the twin check.
     losses = {}
     for who, step in (("minimod", mine_step), ("torch", twin_step)):
@@ -413,7 +503,7 @@ def format_rows(rows: list[dict], peak: float) -> str:
         return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
 
     def flops(value: float) -> str:
-        return f"{si(value)} ({100 * value / peak:.0f}%)"
+        return f"{si(value)} ({100 * value / peak:.0f}%)" if value else "n/a"
 
     table = [
         [
@@ -494,12 +584,13 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.models:
         if name == "generate":
             continue
-        case = BUILDERS[name](name, args)
+        build = BUILDERS.get(name) or LAYER_BUILDERS[name]
+        case = build(name, args)
         notes += case.notes
         rows.append(run_case(case, args, peak, compiled=False))
         if args.compile:
             try:
-                rows.append(run_case(BUILDERS[name](name, args), args, peak, compiled=True))
+                rows.append(run_case(build(name, args), args, peak, compiled=True))
             except Exception as error:  # report it, time the other models all the same
                 message = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
                 compile_failures[name] = message
@@ -508,7 +599,8 @@ def main(argv: list[str] | None = None) -> dict:
     end_to_end = run_end_to_end(args) if args.e2e else []
 
     lines = [
-        "## minimod vs torch.nn: one training step (forward, backward, AdamW)",
+        "## minimod vs torch.nn: one training step (forward, backward, AdamW; layer rows: "
+        "forward and backward)",
         "",
         f"`{command}`",
         "",

@@ -23,7 +23,15 @@ The layer: all inputs at once, the recurrence in a loop
 Only h_{t-1} -> h_t is sequential. x_t W_ihᵀ + b_ih does not depend on h, so compute it for
 every step in ONE matmul before the loop: gi = linear(x, W_ih, b_ih), (T, B, gates·H). The
 loop then does one (B, H) x (H, gates·H) product per step (rnn_step, gru_step, lstm_step get
-gi[t]). Shapes, as torch: input (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I);
+one step of gi). Take the steps with gi.unbind(0), one operation, not gi[t] in the loop: each
+gi[t]'s backward writes a whole (T, B, gates·H) gradient, zeros but for row t, so T steps cost
+T² (measured: it more than doubles an LSTM layer's time at T = 100). Every operation in the loop
+runs T times forwards and again backwards, so the steps use as few as the maths allows:
+torch.addmm(gi, h, W_hhᵀ) is gi + h W_hhᵀ in one; for RNN and LSTM, b_hh joins b_ih in the
+input projection (b_ih + b_hh once per layer; the step functions take bias_hh=None then);
+GRU's r and z blocks are side by side, so one add and one sigmoid serve both, but b_hn stays in
+the step (r multiplies it); h' = torch.lerp(n, h, z) and c' = torch.addcmul(f ⊙ c, i, g).
+Shapes, as torch: input (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I);
 output (T, B, D·H) -- the top layer's h_t at every step, D = 2 directions if bidirectional;
 h_n (L·D, B, H) the last state of every layer and direction (LSTM: also c_n), ordered layer 0
 forward, layer 0 reverse, layer 1 forward, ...
@@ -35,7 +43,8 @@ weight_ih_l{l}, weight_hh_l{l}, bias_ih_l{l}, bias_hh_l{l}, and the same with _r
 Variable lengths without packing
 A batch pads sequences to T steps. lengths (B,) gives the real ones; the mask (T, B, 1) is
 t < lengths[b]. At a masked step keep the old state (torch.where(mask, new, old)) and output
-0. Then h_n is each sequence's state after its OWN last step, and the reverse direction --
+0 (one torch.where on the stacked outputs, after the loop). Then h_n is each
+sequence's state after its OWN last step, and the reverse direction --
 which meets the padding first -- carries h0 unchanged through it and starts at that last
 step. That is exactly what torch computes on a pack_padded_sequence.
 
@@ -67,7 +76,7 @@ with bias, self.bias_ih and self.bias_hh (gates·H,) -- else registers both as N
 the given cell forwards read; _CellBase.reset_parameters and RNNBase.reset_parameters draw
 them all from U(-1/√H, 1/√H); RNNBase.__init__ makes the per-layer Parameters named above
 (setattr(self, "weight_ih_l0_reverse", ...)); RNNBase._run_layers, the loop over layers and
-directions (the input projection,
+directions (the input projection, b_hh folded into it for RNN and LSTM,
 the initial state of each layer and direction, dropout between layers, h_n in torch's
 order). The argument checks, the cells' forward, RNNBase.forward (layouts: batch_first,
 unbatched; the mask from lengths) and the classes RNN, GRU and LSTM are given.
@@ -82,6 +91,7 @@ Classic pitfalls
 - h_n taken as output[-1]: for the reverse direction that is its FIRST step, and with
   lengths it is padding.
 - Dropout after the last layer, or in eval mode.
+- gi[t] inside the loop: right results, and a backward that grows with T² (use unbind).
 
 Check it: minimod exercises check 27
 Try it (python, in the repository folder):
@@ -130,7 +140,8 @@ def rnn_step(
 ) -> torch.Tensor:
     """One Elman step: h' = act(gi + h W_hhᵀ + b_hh), gi = x W_ihᵀ + b_ih precomputed.
 
-    gi (B, H), h (B, H), weight_hh (H, H), bias_hh (H,) or None -> h' (B, H).
+    gi (B, H), h (B, H), weight_hh (H, H), bias_hh (H,) or None (none, or already in gi)
+    -> h' (B, H).
     """
     # BEGIN YOUR CODE
     raise NotImplementedError("e27: rnn_step")
@@ -164,7 +175,8 @@ def lstm_step(
         i, f, o = σ(·), g = tanh(·) of gi + h W_hhᵀ + b_hh, split in four
         c' = f ⊙ c + i ⊙ g        h' = o ⊙ tanh(c')
 
-    gi (B, 4H), h (B, H), c (B, H), weight_hh (4H, H), bias_hh (4H,) or None -> (h', c').
+    gi (B, 4H), h (B, H), c (B, H), weight_hh (4H, H), bias_hh (4H,) or None (none, or already
+    in gi) -> (h', c').
     """
     # BEGIN YOUR CODE
     raise NotImplementedError("e27: lstm_step")

@@ -10,12 +10,15 @@ functions of those files that ``minimod.nn`` does not export (``causal_mask``, `
 """
 
 import minimod.data.masking
+import minimod.data.spectral
+import minimod.data.tts
 import minimod.models.bert
 import minimod.models.boxes
 import minimod.models.cnn
 import minimod.models.generation
 import minimod.models.gpt
 import minimod.models.heads
+import minimod.models.tts
 import minimod.nn
 import minimod.nn.attention
 import minimod.nn.ctc
@@ -65,11 +68,16 @@ distributed = Namespace(minimod.train.distributed)
 rnn = Namespace(minimod.nn.rnn)
 ctc = Namespace(minimod.nn.ctc)
 error_rate = Namespace(minimod.train.error_rate)
+spectral = Namespace(minimod.data.spectral)
+tts = Namespace(minimod.models.tts)
+tts_data = Namespace(minimod.data.tts)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
 NAMESPACES += (train, checkpoint, metrics, heads, freezing, imbalance, lora, precision, recompute)
 NAMESPACES += (distributed, boxes, generation, masking)
 NAMESPACES += (rnn, ctc, error_rate)
+NAMESPACES += (spectral,)
+NAMESPACES += (tts, tts_data)
 
 
 def select(implementation: str) -> None:

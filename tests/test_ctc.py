@@ -190,15 +190,15 @@ def test_unbatched_and_module_match_torch(dtype):
 
 def test_long_inputs_stay_finite_in_float32():
     """500 frames: the path probabilities are ~e^-1000, far below float32's range; log space
-    keeps the loss finite and equal to torch's."""
+    keeps the loss finite and equal to the exact one at float32's tolerance. The reference is
+    torch's recursion in float64: its float32 one is off by up to 1.4e-3 in the gradient here."""
     logits = randn((500, 2, 6), torch.float32, 7, scale=3.0)
     targets = torch.randint(1, 6, (2, 40), generator=torch.Generator().manual_seed(0))
     args = (targets, [500, 480], [40, 35], 0, "none")
     assert_same_forward_backward(
         lambda x: impl.ctc.ctc_loss(x.log_softmax(-1), *args),
-        lambda x: torch.nn.functional.ctc_loss(x.log_softmax(-1), *args),
+        lambda x: torch.nn.functional.ctc_loss(x.double().log_softmax(-1), *args).float(),
         [logits],
-        factor=FACTOR,
     )
 
 

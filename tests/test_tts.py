@@ -1,5 +1,6 @@
-"""The text-to-speech pieces: the length regulator, frame durations from phoneme starts, the
-synthesiser's shapes and masked losses, and the features <-> waveform round trip's shapes."""
+"""The text-to-speech pieces (lesson 30): the length regulator, frame durations from phoneme
+starts, the synthesiser's shapes, masked losses and detached duration predictor, DTW and
+mel-cepstral distortion, and the features <-> waveform round trip's shapes."""
 
 from __future__ import annotations
 
@@ -10,23 +11,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import impl
 from minimod.data.spectral import centred_frames
-from minimod.data.tts import (
-    HOP,
-    N_FFT,
-    N_MELS,
-    dtw_path,
-    features_to_waveform,
-    frame_durations,
-    mel_cepstral_distortion,
-    speech_features,
-)
-from minimod.models.tts import (
-    SpeechSynthesizer,
-    SpeechSynthesizerConfig,
-    regulate_length,
-    synthesis_loss,
-)
+from minimod.data.tts import HOP, N_FFT, N_MELS, features_to_waveform, speech_features
+from minimod.models.tts import SpeechSynthesizerConfig
 
 
 @given(st.lists(st.lists(st.integers(0, 4), min_size=1, max_size=6), min_size=1, max_size=4))
@@ -36,7 +24,7 @@ def test_regulate_length_repeats_each_row_its_duration(rows):
     width = max(len(r) for r in rows)
     durations = torch.tensor([r + [0] * (width - len(r)) for r in rows])
     x = torch.randn(len(rows), width, 3, dtype=torch.float64, requires_grad=True)
-    out, lengths = regulate_length(x, durations)
+    out, lengths = impl.tts.regulate_length(x, durations)
     assert lengths.tolist() == [sum(r) for r in rows]
     assert out.shape == (len(rows), max(1, max(lengths.tolist())), 3)
     for b, row in enumerate(rows):
@@ -55,7 +43,7 @@ def test_frame_durations_cover_every_frame_once(starts, samples):
     """Durations are ≥ 0, sum to the number of centred frames, and a symbol starting later
     never starts at an earlier frame (the first owns the lead-in)."""
     starts = sorted(starts)
-    durations = frame_durations(starts, samples)
+    durations = impl.tts_data.frame_durations(starts, samples)
     assert durations.shape == (len(starts),)
     assert bool((durations >= 0).all())
     assert int(durations.sum()) == centred_frames(samples, N_FFT, HOP)
@@ -63,15 +51,16 @@ def test_frame_durations_cover_every_frame_once(starts, samples):
 
 def test_frame_durations_by_hand():
     # Frames are centred on 0, 256, 512, ...: a symbol starting at 300 owns frames 2 onwards.
-    assert frame_durations([0, 300, 600], 1024).tolist() == [2, 1, 2]
-    assert frame_durations([100, 256], 1024).tolist() == [1, 4]  # the lead-in belongs to the first
+    durations = impl.tts_data.frame_durations
+    assert durations([0, 300, 600], 1024).tolist() == [2, 1, 2]
+    assert durations([100, 256], 1024).tolist() == [1, 4]  # the lead-in belongs to the first
 
 
-def _model(**overrides) -> SpeechSynthesizer:
+def _model(**overrides):
     config = dict(n_symbols=12, n_speakers=3, n_mels=8, d_model=16, n_heads=2,
                   encoder_layers=1, decoder_layers=1, dropout=0.0)  # fmt: skip
     torch.manual_seed(0)
-    return SpeechSynthesizer(SpeechSynthesizerConfig(**{**config, **overrides}))
+    return impl.tts.SpeechSynthesizer(SpeechSynthesizerConfig(**{**config, **overrides}))
 
 
 def test_synthesizer_shapes_with_given_and_predicted_durations():
@@ -91,15 +80,17 @@ def test_padding_does_not_change_the_losses():
     model = _model()
     symbols, durations = torch.tensor([[3, 4, 5]]), torch.tensor([[2, 1, 3]])
     features = torch.randn(1, 6, 8)
-    alone = synthesis_loss(model, symbols, torch.tensor([1]), durations, features)
+    alone = impl.tts.synthesis_loss(model, symbols, torch.tensor([1]), durations, features)
     batch_symbols = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]])
     batch_durations = torch.tensor([[2, 1, 3, 0, 0], [2, 2, 2, 2, 2]])
     batch_features = torch.zeros(2, 10, 8)
     batch_features[0, :6] = features[0]
     batch_features[1] = torch.randn(10, 8)
     model_b = _model()
-    mel, duration = synthesis_loss(model_b, batch_symbols[:1, :3], torch.tensor([1]),
-                                   batch_durations[:1, :3], batch_features[:1, :6])  # fmt: skip
+    mel, duration = impl.tts.synthesis_loss(
+        model_b, batch_symbols[:1, :3], torch.tensor([1]), batch_durations[:1, :3],
+        batch_features[:1, :6],
+    )  # fmt: skip
     torch.testing.assert_close(mel, alone[0])
     torch.testing.assert_close(duration, alone[1])
     # The padded row: its frames past 6 and symbols past 3 are masked out of both losses.
@@ -108,6 +99,42 @@ def test_padding_does_not_change_the_losses():
     torch.testing.assert_close(frames[0, :6], first[0], atol=1e-5, rtol=1e-5)
 
 
+def test_duration_loss_does_not_reach_the_encoder():
+    """The duration predictor reads the encoder's output detached: the duration loss trains
+    the predictor only, the mel loss trains everything but the predictor."""
+    model = _model()
+    symbols, durations = torch.tensor([[3, 4, 5, 0]]), torch.tensor([[2, 1, 3, 0]])
+    mel, duration = impl.tts.synthesis_loss(
+        model, symbols, torch.tensor([1]), durations, torch.randn(1, 6, 8)
+    )
+    duration.backward(retain_graph=True)
+    for name, param in model.named_parameters():
+        reached = param.grad is not None and bool(param.grad.abs().sum() > 0)
+        assert reached == name.startswith("duration."), f"duration loss and {name}"
+    model.zero_grad()
+    mel.backward()
+    for name, param in model.named_parameters():
+        if name.startswith("duration."):
+            assert param.grad is None or not bool(param.grad.any()), f"mel loss and {name}"
+
+
+def test_predicted_durations_are_rounded_at_least_one_and_scaled_by_speed():
+    """Without durations, symbol s lasts max(1, round((exp(log_durations[s]) - 1) / speed))
+    frames, padding none: the frame lengths are their sums."""
+    model = _model()
+    model.eval()
+    symbols = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9]])
+    with torch.no_grad():
+        model.duration.out.bias.fill_(math.log1p(6.0))  # about 6 frames a symbol
+        for speed in (1.0, 2.0, 0.5):
+            frames, lengths, log_durations = model(symbols, torch.tensor([0, 2]), speed=speed)
+            expected = torch.round(torch.expm1(log_durations) / speed).clamp(min=1)
+            expected = (expected * (symbols != 0)).sum(1).long()
+            assert lengths.tolist() == expected.tolist()
+            assert frames.shape == (2, int(lengths.max()), 8)
+
+
+@pytest.mark.reference_only
 def test_config_refuses_bad_sizes():
     with pytest.raises(ValueError, match="divisible"):
         SpeechSynthesizerConfig(d_model=10, n_heads=3)
@@ -117,6 +144,7 @@ def test_config_refuses_bad_sizes():
         SpeechSynthesizerConfig(n_symbols=3, symbols=("<pad>", "a"))
 
 
+@pytest.mark.reference_only
 def test_features_and_back_keep_the_length():
     """speech_features makes 1 + samples // HOP frames; Griffin-Lim gives back that many hops."""
     sample_rate = 22050
@@ -134,15 +162,36 @@ def test_features_and_back_keep_the_length():
 @given(st.integers(1, 8), st.integers(1, 8), st.integers(0, 2**16))
 def test_dtw_path_is_monotonic_and_complete(rows, cols, seed):
     cost = torch.rand(rows, cols, generator=torch.Generator().manual_seed(seed))
-    path = dtw_path(cost)
+    path = impl.tts_data.dtw_path(cost)
     assert path[0] == (0, 0) and path[-1] == (rows - 1, cols - 1)
     for (i, j), (k, m) in zip(path, path[1:], strict=False):
         assert (k - i, m - j) in ((1, 0), (0, 1), (1, 1))
 
 
+def _monotonic_paths(i: int, j: int):
+    """Every path from (0, 0) to (i, j) with steps (1, 0), (0, 1), (1, 1), as lists."""
+    if (i, j) == (0, 0):
+        yield [(0, 0)]
+        return
+    for di, dj in ((1, 0), (0, 1), (1, 1)):
+        if i - di >= 0 and j - dj >= 0:
+            for path in _monotonic_paths(i - di, j - dj):
+                yield [*path, (i, j)]
+
+
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**16))
+def test_dtw_path_has_the_least_total_cost(rows, cols, seed):
+    """Against every monotonic path, enumerated (at most 1683 of them for 5 x 5)."""
+    cost = torch.rand(rows, cols, generator=torch.Generator().manual_seed(seed))
+    path = impl.tts_data.dtw_path(cost)
+    best = min(sum(float(cost[p]) for p in candidate)
+               for candidate in _monotonic_paths(rows - 1, cols - 1))  # fmt: skip
+    assert sum(float(cost[p]) for p in path) == pytest.approx(best)
+
+
 def test_mel_cepstral_distortion_ignores_speaking_rate_only():
     """0 dB for the same frames, also when one copy lasts twice as long; > 0 otherwise."""
     frames = torch.randn(30, N_MELS, generator=torch.Generator().manual_seed(0))
-    assert mel_cepstral_distortion(frames, frames) < 1e-6
-    assert mel_cepstral_distortion(frames, frames.repeat_interleave(2, 0)) < 1e-6
-    assert mel_cepstral_distortion(frames, frames + torch.randn(30, N_MELS)) > 1.0
+    assert impl.tts_data.mel_cepstral_distortion(frames, frames) < 1e-6
+    assert impl.tts_data.mel_cepstral_distortion(frames, frames.repeat_interleave(2, 0)) < 1e-6
+    assert impl.tts_data.mel_cepstral_distortion(frames, frames + torch.randn(30, N_MELS)) > 1.0

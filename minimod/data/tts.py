@@ -11,6 +11,8 @@ in frames, and a speaker) and what it must produce (log-mel frames).
 - ``keyword_examples(n, seed)``: the synthetic keyword clips (``data/audio.py``), always
   available: the symbols are the word's letters, sharing the clip's frames equally. The tiny
   path of tests and the demo; it teaches the wiring, not speech.
+
+Lesson 30 teaches ``frame_durations``, ``dtw_path`` and ``mel_cepstral_distortion``.
 """
 
 from __future__ import annotations
@@ -73,11 +75,13 @@ def frame_durations(starts: list[int], n_samples: int) -> torch.Tensor:
     """Sample positions where each symbol starts -> frames per symbol (len(starts),) int64,
     summing to ``centred_frames(n_samples)``: symbol k owns the frames whose centres fall from
     its start to the next symbol's; the first symbol also owns any lead-in."""
+    # BEGIN SOLUTION
     frames = centred_frames(n_samples, N_FFT, HOP)
     # Frame j is centred on sample j·HOP: it belongs to the last symbol starting at or before it.
     bounds = [0] + [min(frames, (s + HOP - 1) // HOP) for s in starts[1:]] + [frames]
     bounds = torch.tensor(bounds).cummax(0).values  # never backwards
     return bounds.diff()
+    # END SOLUTION
 
 
 def espeak_examples(n: int, seed: int = 0, kind: str = "digits", split: str = "train"):
@@ -129,6 +133,7 @@ def dtw_path(cost: torch.Tensor) -> list[tuple[int, int]]:
     """The monotonic alignment of least total cost through ``cost`` (T1, T2), from (0, 0) to
     (T1 - 1, T2 - 1), each step one frame forward in either sequence or both (dynamic time
     warping)."""
+    # BEGIN SOLUTION
     rows, cols = cost.shape
     table = cost.tolist()
     total = [[float("inf")] * (cols + 1) for _ in range(rows + 1)]
@@ -144,18 +149,21 @@ def dtw_path(cost: torch.Tensor) -> list[tuple[int, int]]:
                  (total[i][j - 1], i, j - 1))  # fmt: skip
         _, i, j = min(steps)
     return path[::-1]
+    # END SOLUTION
 
 
 def mel_cepstral_distortion(generated: torch.Tensor, reference: torch.Tensor) -> float:
     """MCD in dB between two log-mel sequences (frames, N_MELS) of the same text: the mean over
     the DTW alignment of (10 / ln 10) · sqrt(2 Σ_d (c_d − c'_d)²) on ``mel_cepstra`` -- so a
     different speaking rate is not counted as distortion. 0 for identical frames."""
+    # BEGIN SOLUTION
     a, b = mel_cepstra(generated.double()), mel_cepstra(reference.double())
     cost = torch.cdist(a, b)
     path = dtw_path(cost)
     rows, cols = zip(*path, strict=True)
     distances = cost[list(rows), list(cols)]
     return float((10 / math.log(10)) * math.sqrt(2) * distances.mean())
+    # END SOLUTION
 
 
 __all__ = [

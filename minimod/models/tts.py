@@ -18,7 +18,7 @@ the output is known in advance. The cost: one output per input -- the model aver
 ways a phoneme can sound, so its frames are smoother than real speech.
 
 Symbol 0 is padding. Loss: L1 on the frames inside each utterance, plus the mean squared error
-of the predicted log durations.
+of the predicted log durations. Lesson 30 teaches this file.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class FFTBlock(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        # BEGIN SOLUTION
         keep = (~padding)[..., None].to(x.dtype)
         h = self.norm_1(x)
         x = x + self.dropout(self.attn(h, h, h, key_padding_mask=padding, need_weights=False)[0])
@@ -88,6 +89,7 @@ class FFTBlock(nn.Module):
         h = F.relu(self.conv_1(h)) * keep.transpose(1, 2)
         h = self.conv_2(h).transpose(1, 2)
         return (x + self.dropout(h)) * keep
+        # END SOLUTION
 
 
 class DurationPredictor(nn.Module):
@@ -107,12 +109,14 @@ class DurationPredictor(nn.Module):
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """x (B, S, d), padding (B, S) True = padding -> (B, S), 0 at padding."""
+        # BEGIN SOLUTION
         keep = (~padding)[..., None].to(x.dtype)
         h = x * keep
         for conv, norm in ((self.conv_1, self.norm_1), (self.conv_2, self.norm_2)):
             h = conv(h.transpose(1, 2)).transpose(1, 2)
             h = self.dropout(norm(F.relu(h))) * keep
         return self.out(h)[..., 0] * keep[..., 0]
+        # END SOLUTION
 
 
 def regulate_length(x: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,6 +124,7 @@ def regulate_length(x: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Ten
 
     x (B, S, d), durations (B, S) integers ≥ 0 (0 at padding) -> (frames (B, T, d) zero-padded
     to T = the longest total, frame lengths (B,)). Gradients flow back to x."""
+    # BEGIN SOLUTION
     lengths = durations.sum(1)
     longest = max(int(lengths.max()) if len(lengths) else 0, 1)
     # Frame t of sequence b comes from symbol s = the number of symbols that end at or before t.
@@ -130,6 +135,7 @@ def regulate_length(x: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Ten
     source = source.clamp(max=x.shape[1] - 1)
     out = x.gather(1, source[..., None].expand(-1, -1, x.shape[-1]))
     return out * inside[..., None].to(x.dtype), lengths
+    # END SOLUTION
 
 
 class SpeechSynthesizer(nn.Module):
@@ -163,6 +169,7 @@ class SpeechSynthesizer(nn.Module):
                 f"SpeechSynthesizer: expected symbols (B, S) and speakers (B,), got "
                 f"{tuple(symbols.shape)} and {tuple(speakers.shape)}"
             )
+        # BEGIN SOLUTION
         padding = symbols == 0
         keep = (~padding)[..., None].to(self.head.weight.dtype)
         x = (self.positions(self.symbols(symbols)) + self.speakers(speakers)[:, None]) * keep
@@ -182,6 +189,7 @@ class SpeechSynthesizer(nn.Module):
         for block in self.decoder:
             y = block(y, frame_padding)
         return self.head(self.norm(y)), lengths, log_durations
+        # END SOLUTION
 
 
 def synthesis_loss(
@@ -193,6 +201,7 @@ def synthesis_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L1 of the log-mel frames, MSE of the log durations), each averaged over real frames or
     symbols. features (B, T, n_mels) zero-padded; durations (B, S) (0 at padding)."""
+    # BEGIN SOLUTION
     predicted, lengths, log_durations = model(symbols, speakers, durations)
     frames = torch.arange(features.shape[1], device=features.device)[None] < lengths[:, None]
     mel_loss = ((predicted - features).abs().mean(-1) * frames).sum() / frames.sum()
@@ -200,3 +209,4 @@ def synthesis_loss(
     target = torch.log1p(durations.to(log_durations.dtype))
     duration_loss = (((log_durations - target) ** 2) * real).sum() / real.sum()
     return mel_loss, duration_loss
+    # END SOLUTION

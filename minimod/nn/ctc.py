@@ -4,8 +4,9 @@ CTC scores a label sequence l (length S) against T ≥ S frames of class log-pro
 summing over every alignment: a path of T symbols from the classes plus a blank that collapses
 to l (merge repeats, then drop blanks). The sum runs as the α recursion over the extended
 sequence l' = (blank, l1, blank, l2, ..., lS, blank) of length 2S + 1, in log space, vectorised
-over the batch and looping over time; the gradient comes from the matching β recursion, written
-by hand in a torch.autograd.Function.
+over the batch and looping over time; the gradient comes from the matching β recursion -- the α
+recursion of each sequence read backwards, run in the same loop -- written by hand in a
+torch.autograd.Function.
 """
 
 from __future__ import annotations
@@ -33,22 +34,6 @@ def extend_targets(targets: torch.Tensor, target_lengths: torch.Tensor, blank: i
     return extended
 
 
-def _logsumexp3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """log(e^a + e^b + e^c) elementwise; −inf where all three are −inf (never NaN)."""
-    top = torch.maximum(torch.maximum(a, b), c)
-    shift = torch.where(torch.isinf(top), torch.zeros_like(top), top)
-    return shift + torch.log(torch.exp(a - shift) + torch.exp(b - shift) + torch.exp(c - shift))
-
-
-def _shift(x: torch.Tensor, by: int, fill=NEG_INF) -> torch.Tensor:
-    """x (N, S') moved ``by`` places along s (right for by > 0, left for by < 0), ``fill`` in the
-    places left empty."""
-    width = x.shape[1]
-    moved = min(abs(by), width)
-    empty = x.new_full((x.shape[0], moved), fill)
-    return torch.cat([empty, x[:, : width - moved]] if by > 0 else [x[:, moved:], empty], 1)
-
-
 def _skips(extended: torch.Tensor) -> torch.Tensor:
     """(N, S') bool: a path may jump from s − 2 to s -- s holds a label that differs from the
     label at s − 2 (between two equal labels the blank is required)."""
@@ -58,12 +43,55 @@ def _skips(extended: torch.Tensor) -> torch.Tensor:
     return skip
 
 
+def _reversal(extended, input_lengths, target_lengths, steps: int):
+    """Index maps that read each sequence backwards within its own lengths: frame t <-> L − 1 − t,
+    state s <-> 2·S_n − s; frames and states past the ends stay where they are.
+    -> (frames (T, N), states (N, S'))."""
+    frame = torch.arange(steps, device=extended.device)[:, None]
+    last = (input_lengths - 1)[None]
+    state = torch.arange(extended.shape[1], device=extended.device)[None]
+    end = 2 * target_lengths[:, None]
+    frames = torch.where(frame <= last, last - frame, frame)
+    return frames, torch.where(state <= end, end - state, state)
+
+
+def _read_backwards(x: torch.Tensor, frames: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """x (T, S', N) through _reversal's maps: out[t, s, n] = x[frames[t, n], states[n, s], n].
+    Reading backwards twice gives x back."""
+    x = x.gather(0, frames[:, None].expand(x.shape))
+    return x.gather(1, states.T[None].expand(x.shape))
+
+
+def alpha_recursion(emit: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """The α recursion over time, every state and sequence at once: emit (T, S', N) = log
+    y_t(l'_s), skip (S', N) from _skips -> α (T, S', N), α_t(s) = log of all path prefixes in
+    state s at frame t, the emission at (t, s) included."""
+    # BEGIN SOLUTION
+    steps, states, batch = emit.shape
+    # alpha[t, s + 2] = α_t(s), with two −inf states before s = 0: the rows shifted by one and
+    # by two states are then slices of the buffer, views that copy nothing.
+    alpha = emit.new_full((steps, states + 2, batch), NEG_INF)
+    alpha[0, 2:4] = emit[0, :2]  # start in the first blank or the first label
+    stay, step, skip_from = (alpha[:, k : k + states].unbind(0) for k in (2, 1, 0))
+    barred = torch.where(skip, 0.0, NEG_INF).to(emit.dtype)  # −inf where s − 2 -> s is not allowed
+    emits = emit.unbind(0)
+    for t in range(1, steps):
+        # α_t(s) = log(e^α_{t−1}(s) + e^α_{t−1}(s − 1) + e^α_{t−1}(s − 2) [skip]) + e_t(s)
+        came = torch.logaddexp(torch.logaddexp(stay[t - 1], step[t - 1]), skip_from[t - 1] + barred)
+        torch.add(came, emits[t], out=stay[t])
+    return alpha[:, 2:]
+    # END SOLUTION
+
+
 class CTCFunction(torch.autograd.Function):
     """−log p(l | x) per sequence, with the gradient from the α and β recursions.
 
     log_probs (T, N, C), extended l' (N, S'), input_lengths (N,) in [1, T], target_lengths (N,)
     -> nll (N,). α_t(s) and β_t(s) both include the emission at (t, s), so
     α_t(s) + β_t(s) − log y_t(l'_s) is the log-probability of all paths through (t, s).
+    Inside, the lattice is (T, S', N), states before sequences, so that each frame is one
+    contiguous block; the recursions run in float64 whatever the input's dtype, and the loss
+    and the gradient come back in that dtype.
     """
 
     @staticmethod
@@ -71,21 +99,28 @@ class CTCFunction(torch.autograd.Function):
         steps, batch, _ = log_probs.shape
         ends = 2 * target_lengths[:, None]  # the final blank of each l'
         # BEGIN SOLUTION
-        emit = log_probs.gather(2, extended[None].expand(steps, -1, -1))  # (T, N, S')
-        skip = _skips(extended)
-        alpha = torch.full_like(emit, NEG_INF)
-        alpha[0, :, :2] = emit[0, :, :2]  # start with the first blank or the first label
-        for t in range(1, steps):
-            previous = alpha[t - 1]
-            two_back = torch.where(skip, _shift(previous, 2), NEG_INF)
-            alpha[t] = _logsumexp3(previous, _shift(previous, 1), two_back) + emit[t]
+        # β is α of the problem read backwards (frames L − 1 ... 0, states 2S ... 0): when a
+        # gradient will be wanted, both run in one loop, the reversed sequences beside the batch
+        # (N ... 2N − 1). emit[t, s, n] = log y_t(l'_s) of sequence n, (T, S', N or 2N).
+        both = any(ctx.needs_input_grad)
+        size = (steps, extended.shape[1], 2 * batch if both else batch)
+        emit = log_probs.new_empty(size, dtype=torch.float64)
+        labels = extended[None].expand(steps, -1, -1)
+        emit[..., :batch] = log_probs.gather(2, labels).transpose(1, 2)
+        skip = _skips(extended).T  # (S', N)
+        if both:
+            frames, states = _reversal(extended, input_lengths, target_lengths, steps)
+            emit[..., batch:] = _read_backwards(emit[..., :batch], frames, states)
+            skip = torch.cat([skip, _skips(extended.gather(1, states)).T], 1)
+        alpha = alpha_recursion(emit, skip)
         # Read each sequence at its own last frame: end in the last blank or the last label.
-        last = alpha[input_lengths - 1, torch.arange(batch, device=alpha.device)]  # (N, S')
+        last = alpha[input_lengths - 1, :, torch.arange(batch, device=alpha.device)]  # (N, S')
         final_label = last.gather(1, (ends - 1).clamp(min=0))
         final_label = torch.where(ends > 0, final_label, NEG_INF)
         nll = -torch.logaddexp(last.gather(1, ends), final_label)[:, 0]
         ctx.zero_infinity = zero_infinity
-        ctx.save_for_backward(log_probs, extended, input_lengths, target_lengths, alpha, nll)
+        ctx.save_for_backward(log_probs, extended, input_lengths, target_lengths, emit, alpha, nll)
+        nll = nll.to(log_probs.dtype)
         if zero_infinity:
             return torch.where(torch.isinf(nll), torch.zeros_like(nll), nll)
         return nll
@@ -94,32 +129,27 @@ class CTCFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_nll):
-        log_probs, extended, input_lengths, target_lengths, alpha, nll = ctx.saved_tensors
-        steps = log_probs.shape[0]
-        ends = 2 * target_lengths[:, None]
-        positions = torch.arange(extended.shape[1], device=extended.device)
-        starts = (positions == ends) | ((positions == ends - 1) & (ends > 0))  # (N, S')
-        last_frame = (input_lengths - 1)[:, None]
+        log_probs, extended, input_lengths, target_lengths, emit, alpha, nll = ctx.saved_tensors
+        steps, batch, _ = log_probs.shape
+        frames, states = _reversal(extended, input_lengths, target_lengths, steps)
+        # (T, S', N): True past each sequence's last frame or final state (not in its lattice).
+        positions = torch.arange(extended.shape[1], device=emit.device)[:, None]
+        outside = (torch.arange(steps, device=emit.device)[:, None, None] >= input_lengths) | (
+            positions > 2 * target_lengths
+        )
         # BEGIN SOLUTION
-        emit = log_probs.gather(2, extended[None].expand(steps, -1, -1))
-        skip_back = _shift(_skips(extended), -2, fill=False)  # s + 2 may come from s
-        beta = torch.full_like(emit, NEG_INF)
-        current = beta[0]
-        for t in reversed(range(steps)):
-            two_ahead = torch.where(skip_back, _shift(current, -2), NEG_INF)
-            recurred = _logsumexp3(current, _shift(current, -1), two_ahead) + emit[t]
-            start = torch.where(starts, emit[t], NEG_INF)
-            # Past its end a sequence stays at −inf; at its last frame β starts afresh.
-            current = torch.where(t < last_frame, recurred, NEG_INF)
-            current = torch.where(t == last_frame, start, current)
-            beta[t] = current
+        # The reversed half of the loop, read backwards again, is β.
+        beta = _read_backwards(alpha[..., batch:], frames, states)
+        emit, alpha = emit[..., :batch], alpha[..., :batch]
         # γ_t(s): the share of p(l|x) through (t, s); ∂nll/∂log y_t(c) = −Σ_{s: l'_s = c} γ_t(s).
-        occupancy = torch.exp(alpha + beta - emit + nll[None, :, None])
+        # (In place, each step: these are the largest tensors of the backward.)
+        occupancy = beta.add_(alpha).sub_(emit).add_(nll).exp_().masked_fill_(outside, 0.0)
         if ctx.zero_infinity:
-            occupancy = torch.where(torch.isinf(nll)[None, :, None], 0.0, occupancy)
-        grad = torch.zeros_like(log_probs)
-        grad.scatter_add_(2, extended[None].expand(steps, -1, -1), occupancy)
-        return grad * -grad_nll[None, :, None], None, None, None, None
+            occupancy.masked_fill_(torch.isinf(nll), 0.0)
+        grad = torch.zeros_like(log_probs, dtype=occupancy.dtype).transpose(1, 2)  # (T, C, N)
+        grad.scatter_add_(1, extended.T[None].expand(steps, -1, -1), occupancy)
+        grad = grad.transpose(1, 2).mul_(-grad_nll[:, None])
+        return grad.to(log_probs.dtype), None, None, None, None
         # END SOLUTION
 
 

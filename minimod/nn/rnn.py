@@ -38,10 +38,12 @@ def rnn_step(
 ) -> torch.Tensor:
     """One Elman step: h' = act(gi + h W_hhᵀ + b_hh), gi = x W_ihᵀ + b_ih precomputed.
 
-    gi (B, H), h (B, H), weight_hh (H, H), bias_hh (H,) or None -> h' (B, H).
+    gi (B, H), h (B, H), weight_hh (H, H), bias_hh (H,) or None (none, or already in gi)
+    -> h' (B, H).
     """
     # BEGIN SOLUTION
-    pre = gi + linear(h, weight_hh, bias_hh)
+    # addmm(a, h, Wᵀ) = a + h Wᵀ in one operation (one node in the graph instead of two).
+    pre = torch.addmm(gi if bias_hh is None else gi + bias_hh, h, weight_hh.T)
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
     # END SOLUTION
 
@@ -57,13 +59,13 @@ def gru_step(
     gi (B, 3H), h (B, H), weight_hh (3H, H), bias_hh (3H,) or None -> h' (B, H).
     """
     # BEGIN SOLUTION
-    gh = linear(h, weight_hh, bias_hh)
-    i_r, i_z, i_n = gi.chunk(3, dim=-1)
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)  # r gates W_hn h + b_hn, bias included (torch's detail)
-    return n + z * (h - n)  # = (1 − z) n + z h
+    gh = h @ weight_hh.T if bias_hh is None else torch.addmm(bias_hh, h, weight_hh.T)
+    size = h.shape[-1]
+    i_rz, i_n = gi.split([2 * size, size], dim=-1)
+    h_rz, h_n = gh.split([2 * size, size], dim=-1)
+    r, z = torch.sigmoid(i_rz + h_rz).chunk(2, dim=-1)  # r and z side by side: one sigmoid
+    n = torch.tanh(torch.addcmul(i_n, r, h_n))  # r gates W_hn h + b_hn, bias included (torch's)
+    return torch.lerp(n, h, z)  # n + z (h − n) = (1 − z) n + z h
     # END SOLUTION
 
 
@@ -79,12 +81,13 @@ def lstm_step(
         i, f, o = σ(·), g = tanh(·) of gi + h W_hhᵀ + b_hh, split in four
         c' = f ⊙ c + i ⊙ g        h' = o ⊙ tanh(c')
 
-    gi (B, 4H), h (B, H), c (B, H), weight_hh (4H, H), bias_hh (4H,) or None -> (h', c').
+    gi (B, 4H), h (B, H), c (B, H), weight_hh (4H, H), bias_hh (4H,) or None (none, or already
+    in gi) -> (h', c').
     """
     # BEGIN SOLUTION
-    gates = gi + linear(h, weight_hh, bias_hh)
+    gates = torch.addmm(gi if bias_hh is None else gi + bias_hh, h, weight_hh.T)
     i, f, g, o = gates.chunk(4, dim=-1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(g))  # f c + i g
     return torch.sigmoid(o) * torch.tanh(c), c
     # END SOLUTION
 
@@ -118,16 +121,22 @@ def run_direction(
     """
     step = _step_function(mode)
     # BEGIN SOLUTION
-    outputs = [None] * gi.shape[0]
-    for t in reversed(range(gi.shape[0])) if reverse else range(gi.shape[0]):
-        new = step(gi[t], state, weight_hh, bias_hh)
+    # unbind: every step's view in one operation, whose backward stacks the steps' gradients
+    # once. gi[t] in the loop would make each step's backward write a whole (T, B, gates·H)
+    # gradient, mostly zeros: T times the work.
+    inputs = gi.unbind(0)
+    inside = None if mask is None else mask.unbind(0)
+    outputs = [None] * len(inputs)
+    for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
+        new = step(inputs[t], state, weight_hh, bias_hh)
         if mask is None:
             state = new
-            outputs[t] = new[0]
         else:
-            state = tuple(torch.where(mask[t], n, s) for n, s in zip(new, state, strict=True))
-            outputs[t] = torch.where(mask[t], new[0], 0.0)
-    return torch.stack(outputs), state
+            state = tuple(torch.where(inside[t], n, s) for n, s in zip(new, state, strict=True))
+        outputs[t] = new[0]
+    outputs = torch.stack(outputs)
+    # Masked steps output 0: one torch.where for all steps, after the loop.
+    return outputs if mask is None else torch.where(mask, outputs, 0.0), state
     # END SOLUTION
 
 
@@ -379,6 +388,10 @@ class RNNBase(Module):
             outputs = []
             for direction, suffix in enumerate(("", "_reverse")[:directions]):
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
+                if self.bias and self.mode != "GRU":
+                    # b_hh joins b_ih in the input projection: one addition per step fewer.
+                    # (GRU's b_hn sits inside r ⊙ (W_hn h + b_hn) and must stay in the step.)
+                    b_ih, b_hh = b_ih + b_hh, None
                 gi = linear(x, w_ih, b_ih)  # every step's input projection in one matmul
                 state = tuple(s[layer * directions + direction] for s in states)
                 out, state = run_direction(

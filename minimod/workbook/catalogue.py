@@ -42,6 +42,8 @@ from minimod.workbook.lessons import (
     e26_data_parallel,
     e27_recurrence,
     e28_ctc,
+    e29_sound,
+    e30_tts,
 )
 
 
@@ -480,9 +482,10 @@ LESSONS: tuple[Lesson, ...] = (
         _names(
             "minimod.nn.ctc",
             "extend_targets",
-            "_logsumexp3",
-            "_shift",
             "_skips",
+            "_reversal",
+            "_read_backwards",
+            "alpha_recursion",
             "CTCFunction",
             "ctc_loss",
             "CTCLoss",
@@ -491,6 +494,41 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         ("tests/test_ctc.py",),
         e28_ctc.TEXT,
+    ),
+    Lesson(
+        29,
+        "e29_sound",
+        "Sound: the STFT, mel filterbanks, and the phase Griffin-Lim puts back",
+        _names(
+            "minimod.data.spectral",
+            "stft",
+            "istft",
+            "hz_to_mel",
+            "mel_to_hz",
+            "mel_filterbank",
+            "mel_spectrogram",
+            "inverse_mel",
+            "spectral_convergence",
+            "griffin_lim",
+        ),
+        ("tests/test_spectral.py",),
+        e29_sound.TEXT,
+    ),
+    Lesson(
+        30,
+        "e30_tts",
+        "Text to speech: durations, the length regulator, and every frame at once",
+        _names(
+            "minimod.models.tts",
+            "FFTBlock",
+            "DurationPredictor",
+            "regulate_length",
+            "SpeechSynthesizer",
+            "synthesis_loss",
+        )
+        + _names("minimod.data.tts", "frame_durations", "dtw_path", "mel_cepstral_distortion"),
+        ("tests/test_tts.py",),
+        e30_tts.TEXT,
     ),
 )
 

@@ -27,27 +27,47 @@ The α recursion (forward)
     α_0(0) = y_0(∅),  α_0(1) = y_0(l1),  α_0(s) = 0 otherwise
     α_t(s) = (α_{t-1}(s) + α_{t-1}(s − 1) + [skip allowed] α_{t-1}(s − 2)) · y_t(l'_s)
     p(l | x) = α_{T-1}(2S) + α_{T-1}(2S − 1)
-One loop over t; every s and every sequence of the batch at once: α is (N, 2S + 1), the
-shifts by 1 and 2 are a concatenation with −inf columns, the skip mask (N, 2S + 1) is
-computed once. Each sequence is read at its own last frame input_lengths[n] − 1.
+alpha_recursion: one loop over t; every s and every sequence of the batch at once. The
+lattice is laid out (T, S', N), S' = 2S + 1 -- states before sequences, so that one frame is one
+contiguous (S', N) block -- and α lives in a (T, S' + 2, N) buffer with two −inf states before
+s = 0: then α_{t-1}(s − 1) and α_{t-1}(s − 2) for EVERY s are slices of row t − 1 (views that
+copy nothing, no concatenation per step), and the skip mask becomes, once, a (S', N) tensor of
+0 and −inf added to the s − 2 term. Four operations per frame write the whole row α_t: two
+torch.logaddexp, the mask, the emissions (a 3-way torch.logsumexp over a stacked window is
+one call too, but measured slower: reductions over 3 elements cost more than two element-wise
+calls). Each sequence is read at its own last frame input_lengths[n] − 1.
 
 Why log space
 α_t is a product of t probabilities: with 500 frames of y ≈ 0.1 it is 1e-500, which is 0 in
 float64 (below 1e-308), let alone float32 (1e-38). In log space products become sums and the
 sum of three terms becomes a logsumexp: log(e^a + e^b + e^c) = m + log(e^(a−m) + e^(b−m) +
-e^(c−m)), m = max. Unreachable states are −inf; when all three are −inf, use m = 0 instead
-(−inf − (−inf) is NaN).
+e^(c−m)), m = max. Unreachable states are −inf; when all terms are −inf, m = 0 must be used
+instead (−inf − (−inf) is NaN): torch.logaddexp(a, b) = max + log1p(e^−|a−b|) does exactly
+that. The recursions run in float64 whatever the input's dtype: the loop then takes ~0.5 ms
+more at T = 100 (float64 logaddexp is slower), and over 500 frames torch's float32 recursion
+is off by 1e-3 in the gradient, ours by 4e-7.
 
 The gradient: β and the state occupancies
 β_t(s) is the same sum from the other end: paths that are in state s at frame t and finish
 validly (it also includes y_t(l'_s)); it runs from each sequence's last frame down to 0 with
-the mirrored moves (s, s + 1, s + 2). Then α_t(s) · β_t(s) / y_t(l'_s) is the probability of
-all complete paths through (t, s), and with γ_t(s) = that / p(l | x) (a posterior, in [0, 1]):
+the mirrored moves (s, s + 1, s + 2). That is the α recursion of the problem read backwards:
+each sequence's frames reversed within its own length (t <-> L − 1 − t) and its lattice too
+(s <-> 2S − s), so the end states become the start states -- no second recursion to write.
+When a gradient will be needed (any(ctx.needs_input_grad)), CTCFunction.forward puts the
+reversed sequences beside the batch (columns N ... 2N − 1: the given _reversal gives the index
+maps, _read_backwards applies them, _skips of the reversed l') and runs alpha_recursion ONCE for
+both: the loop's cost is per frame, hardly per sequence. backward reads the second half back
+with _read_backwards and has β. Then α_t(s) · β_t(s) / y_t(l'_s) is the probability of all
+complete paths through (t, s), and with γ_t(s) = that / p(l | x) (a posterior, in [0, 1]):
     ∂(−log p) / ∂ log y_t(c) = −Σ_{s: l'_s = c} γ_t(s)
-computed as exp(α + β − log y + nll) and added into the classes with scatter_add_. Autograd
-through the α loop would also work, but −inf states give NaN gradients (the derivative of a
-logsumexp of −infs) and it keeps every intermediate. torch's own gradient differs from this
-exact one by + exp(log_probs): it assumes a log-softmax before it, which cancels the term.
+computed as exp(α + β − log y + nll) -- 0 outside each sequence's lattice (frames ≥ L,
+states > 2S) -- and added into the classes with scatter_add_. Autograd through the α loop
+would also work, but −inf states give NaN gradients (the derivative of a logsumexp of −infs)
+and it keeps every intermediate. torch's own gradient differs from this exact one by
++ exp(log_probs): it assumes a log-softmax before it, which cancels the term.
+The speed: the loop costs ~15 µs of Python and kernel launches per frame, however small the
+rows; torch's C++ kernel has no such overhead, and at T = 100, N = 32 it is still 2.5 to 3
+times faster than this ctc_loss, forward and backward (benchmarks/bench.py --models ctc).
 
 Reductions, as torch: "none" (N,); "sum"; "mean" divides EACH loss by its target length
 (at least 1), then averages. zero_infinity=True turns inf losses (targets that cannot fit)
@@ -70,11 +90,13 @@ With a wide enough beam the scores are exactly p(l | x) = exp(−ctc_loss). A la
 can join the score here; greedy has nowhere to put it.
 
 What you write
-CTCFunction.forward (the α recursion, reading the loss off, saving what backward unpacks,
-zero_infinity) and CTCFunction.backward (β, the occupancies, the gradient), ctc_greedy_decode
-and ctc_beam_search's search. extend_targets,
-the shift and skip helpers, the checks, the padding of concatenated targets, the reductions
-and CTCLoss are given.
+alpha_recursion (emit (T, S', N) of log y_t(l'_s), the skips (S', N) -> α (T, S', N));
+CTCFunction.forward (the emissions, the reversed problem beside the batch when a gradient is
+needed, alpha_recursion, reading the loss off, saving what backward unpacks, zero_infinity)
+and CTCFunction.backward (β from the reversed half, the occupancies, the gradient);
+ctc_greedy_decode and ctc_beam_search's search. extend_targets, the skip helper, the reversal
+maps (_reversal, _read_backwards), the checks, the padding of concatenated targets, the
+reductions and CTCLoss are given.
 
 Classic pitfalls
 - Allowing the skip between two EQUAL labels: "aa" then also matches a single run of a.
