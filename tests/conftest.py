@@ -28,16 +28,6 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-# `quick`: the first tier of `minimod exercises check` (minimod/workbook/checks.py), a few
-# examples per property so a mistake shows in seconds; `ci` runs after it passes.
-settings.register_profile(
-    "quick",
-    max_examples=4,
-    derandomize=True,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 settings.register_profile(
     "dev",
     max_examples=200,

@@ -40,7 +40,12 @@ STUB = '    raise NotImplementedError("e02: linear")'
 
 
 def minimod_cli(*args: str, workbook: Path | None = None) -> subprocess.CompletedProcess:
-    return run_minimod(*args, env=None if workbook is None else {WORKBOOK_ENV: str(workbook)})
+    """``minimod ARGS``; with ``workbook``, on it, remembering passes in its own cache folder."""
+    if workbook is None:
+        return run_minimod(*args)
+    return run_minimod(
+        *args, env={WORKBOOK_ENV: str(workbook), "MINIMOD_CACHE": str(workbook / "cache")}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,11 @@ import sys
 EXERCISES_HELP = """\
 The workbook: rebuild minimod lesson by lesson.
 
-  minimod exercises            every lesson with its status (not started / failing / passing)
-  minimod exercises check N    run lesson N's tests on exercises/eNN_*.py and explain failures
+  minimod exercises            every lesson: the lessons it builds on, an estimated time, and
+                               its status (not started / failing / passing)
+  minimod exercises check N    run lesson N's tests on exercises/eNN_*.py and explain failures:
+                               a quick tier first, the full sweep once it passes; a file that
+                               passed before, unchanged, is not tested again
   minimod exercises reset N    restore lesson N's empty stub (--yes if it holds your code)
 """
 
@@ -23,7 +26,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     exercises.set_defaults(handler=run_exercises)
     actions = exercises.add_subparsers(dest="action", metavar="ACTION")
-    actions.add_parser("list", help="every lesson with its status (the default)")
+    actions.add_parser(
+        "list", help="every lesson with its prerequisites, time and status (the default)"
+    )
     check = actions.add_parser(
         "check",
         help="run lesson N's tests on your exercises/eNN_*.py and explain failures",

@@ -5,10 +5,20 @@ caller) with ``--impl exercises``; ``pytest_plugin`` records each outcome as JSO
 ``format_report`` turns the failures into a short report: which property failed, on which
 input, the message (the tests' messages give expected vs got and a hint), and the line of your
 code where an error was raised. Tests that only hit a stub are summed up in one line.
+
+Two tiers, so that a mistake shows sooner: the quick tier runs the first case of every test
+(its first parameter set, a property with all its examples); only when all of it passes does
+the rest run, in the same process (``pytest_plugin``'s ``--tiers``). A lesson passes only after
+both tiers, with the full hypothesis sweep (``ci`` unless ``HYPOTHESIS_PROFILE`` says otherwise).
+
+A lesson that passes is remembered (``<minimod cache>/workbook/``), keyed by a hash of your
+file, the lesson's tests and their helpers, and minimod's source: until one of them changes,
+``minimod exercises`` and ``--use-mine`` trust it without running its tests again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,7 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minimod.workbook.catalogue import Lesson
-from minimod.workbook.implementations import WORKBOOK_ENV, lesson_path, workbook_root
+from minimod.workbook.implementations import (
+    CHECKED_LESSON_ENV,
+    WORKBOOK_ENV,
+    lesson_path,
+    workbook_root,
+)
 from minimod.workbook.markers import has_learner_code
 from minimod.workbook.source import repo_root
 
@@ -34,6 +49,9 @@ PYTEST += ["-p", "minimod.workbook.pytest_plugin"]
 # MINIMOD_TEST_TIMEOUT overrides it.
 TEST_TIMEOUT_ENV = "MINIMOD_TEST_TIMEOUT"
 TEST_TIMEOUT_S = 120.0
+FULL_PROFILE = "ci"  # the hypothesis profile when HYPOTHESIS_PROFILE is not set (conftest.py)
+# minimod.data.cache.cache_dir's rule, repeated: the workbook may not import minimod.data.
+CACHE_ENV = "MINIMOD_CACHE"
 
 
 @dataclass
@@ -44,6 +62,7 @@ class TestRun:
     returncode: int
     records: list[dict] = field(default_factory=list)
     output: str = ""  # pytest's own output, for when no record explains a failure
+    tier: str = "full"  # "full": both tiers ran; "quick": stopped there; "cached": passed before
 
     @property
     def passed(self) -> list[dict]:
@@ -69,14 +88,13 @@ def _pytest(lesson: Lesson, targets: list[str], implementation: str, options: li
     with tempfile.TemporaryDirectory(prefix="minimod-check-") as tmp:
         results = Path(tmp) / "results.json"
         env = {**os.environ, RESULTS_ENV: str(results), WORKBOOK_ENV: str(workbook_root())}
+        env[CHECKED_LESSON_ENV] = str(lesson.number)  # the rest of minimod is minimod's own
         timeout = float(os.environ.get(TEST_TIMEOUT_ENV) or TEST_TIMEOUT_S)
         command = [
             sys.executable,
             *PYTEST,
             "--impl",
             implementation,
-            "--lesson",
-            str(lesson.number),
         ]
         command += ["--test-timeout", str(timeout), *options, *targets]
         done = subprocess.run(
@@ -92,26 +110,27 @@ def is_stub_error(error: dict, lesson: Lesson) -> bool:
     return error["exception"] == "NotImplementedError" and error["message"].startswith(prefix)
 
 
-def run_tests(lesson: Lesson, implementation: str = "exercises", quick: bool = False) -> TestRun:
-    """Run ``lesson``'s tests against ``implementation`` in a subprocess.
+def run_tests(
+    lesson: Lesson, implementation: str = "exercises", stop_early: bool = False
+) -> TestRun:
+    """Run ``lesson``'s tests against ``implementation`` in a subprocess, the quick tier first
+    (the rest only if all of it passes).
 
-    ``quick`` stops at the first failure (enough to tell passing from failing). Otherwise all
-    tests run without shrinking, and then the ones that fail for another reason than a stub run
-    again with shrinking, so the report shows hypothesis' simplest failing input."""
-    if quick:
-        options = ["-x", "--no-shrink"]
-        code, records, output = _pytest(lesson, list(lesson.tests), implementation, options)
-        return TestRun(lesson, code, records, output)
-    code, records, output = _pytest(lesson, list(lesson.tests), implementation, ["--no-shrink"])
+    ``stop_early`` stops at the first failure (enough to tell passing from failing). Otherwise
+    the tests run without shrinking, and then the ones that fail for another reason than a stub
+    run again with shrinking, so the report shows hypothesis' simplest failing input."""
+    options = ["--tiers", "--no-shrink"] + (["-x"] if stop_early else [])
+    code, records, output = _pytest(lesson, list(lesson.tests), implementation, options)
     failed = [r for r in records if r["outcome"] == "failed" and r.get("nodeid")]
+    tier = "quick" if failed and all(r.get("tier") == "quick" for r in records) else "full"
     real = [r for r in failed if not all(is_stub_error(e, lesson) for e in r["errors"])]
     real = [r for r in real if _found_by_search(r)]  # explicit examples need no shrinking
-    if real:
+    if real and not stop_early:
         nodeids = [r["nodeid"] for r in real[:MAX_FAILURES_SHOWN]]
         _, shrunk, _ = _pytest(lesson, nodeids, implementation, [])
         better = {r["nodeid"]: r for r in shrunk if r["outcome"] == "failed"}
         records = [better.get(r.get("nodeid"), r) for r in records]
-    return TestRun(lesson, code, records, output)
+    return TestRun(lesson, code, records, output, tier)
 
 
 def _found_by_search(record: dict) -> bool:
@@ -139,7 +158,76 @@ def status(lesson: Lesson) -> str:
         return NOT_STARTED
     if syntax_problem(lesson):
         return FAILING
-    return PASSING if run_tests(lesson, quick=True).ok else FAILING
+    if passed_before(lesson) is not None:
+        return PASSING
+    run = run_tests(lesson, stop_early=True)
+    if run.ok:
+        remember_pass(run)
+    return PASSING if run.ok else FAILING
+
+
+# -- lessons that passed ---------------------------------------------------------------------
+
+
+def _fingerprint(lesson: Lesson) -> str:
+    """A hash of everything a lesson's result depends on: the learner's file, the lesson's
+    tests and the helpers beside them (conftest.py, impl.py, ...), the twins in benchmarks/,
+    minimod's source (its version included) and the full sweep's hypothesis profile."""
+    root = repo_root()
+    tests = root / "tests"
+    paths = [root / test for test in lesson.tests]
+    paths += sorted(path for path in tests.glob("*.py") if not path.name.startswith("test_"))
+    paths += sorted((root / "benchmarks").glob("*.py"))
+    paths += sorted((root / "minimod").rglob("*.py"))
+    digest = hashlib.sha256(os.environ.get("HYPOTHESIS_PROFILE", FULL_PROFILE).encode())
+    digest.update(b"\0" + lesson_path("exercises", lesson).read_bytes())
+    for path in paths:
+        digest.update(b"\0" + str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _entry(lesson: Lesson, fingerprint: str) -> Path:
+    cache = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "minimod")
+    return cache / "workbook" / f"{lesson.name}-{fingerprint[:24]}.json"
+
+
+def passed_before(lesson: Lesson) -> TestRun | None:
+    """The run in which the learner's file last passed every test, if nothing it depends on
+    has changed since (same file, tests and minimod); else None. A corrupt entry is ignored."""
+    fingerprint = _fingerprint(lesson)
+    try:
+        entry = json.loads(_entry(lesson, fingerprint).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint:
+        return None
+    records = entry.get("records")
+    if not isinstance(records, list):
+        return None
+    if not all(isinstance(r, dict) and r.get("outcome") in ("passed", "skipped") for r in records):
+        return None
+    run = TestRun(lesson, 0, records, tier="cached")
+    return run if run.ok else None
+
+
+def remember_pass(run: TestRun) -> None:
+    """Record that the learner's file passed every test of both tiers (failures never are)."""
+    if not run.ok or run.tier != "full":
+        raise ValueError("only a run that passed both tiers can be remembered as a pass")
+    fingerprint = _fingerprint(run.lesson)
+    path = _entry(run.lesson, fingerprint)
+    entry = {"lesson": run.lesson.number, "fingerprint": fingerprint, "records": run.records}
+    # Written to a temporary file and renamed, so a reader never sees half an entry. A cache
+    # that cannot be written only costs a run of the tests next time.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
+        ) as temporary:
+            json.dump(entry, temporary)
+        os.replace(temporary.name, path)
+    except OSError:
+        return
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -213,12 +301,19 @@ def format_failure(record: dict, hints_given: set[str]) -> str:
     return "\n".join(lines)
 
 
+TIER_NOTES = {
+    "quick": " in the quick tier (the first case of each test; the other cases run once all of "
+    "these pass)",
+    "cached": " (this exact file passed them all before, and nothing they test has changed)",
+}
+
+
 def format_report(run: TestRun) -> str:
     lesson = run.lesson
     path = _shown(lesson_path("exercises", lesson))
     parts = [
         f"Lesson {lesson.number}: {lesson.title}  ({path})",
-        f"{len(run.passed)} passed, {len(run.failed)} failed",
+        f"{len(run.passed)} passed, {len(run.failed)} failed{TIER_NOTES.get(run.tier, '')}",
     ]
     stubs = {}  # function name -> how many tests wait on it
     real = []

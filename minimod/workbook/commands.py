@@ -9,10 +9,18 @@ import sys
 from typing import TextIO
 
 from minimod.workbook.catalogue import LESSONS, lesson
-from minimod.workbook.checks import format_report, run_tests, status, syntax_problem
+from minimod.workbook.checks import (
+    format_report,
+    passed_before,
+    remember_pass,
+    run_tests,
+    status,
+    syntax_problem,
+)
 from minimod.workbook.generate import lesson_files
 from minimod.workbook.implementations import lesson_path
 from minimod.workbook.markers import has_learner_code
+from minimod.workbook.plan import plan, prerequisite_numbers
 
 
 def _find(number: int, action: str):
@@ -29,14 +37,26 @@ def _find(number: int, action: str):
 
 
 def list_lessons(out: TextIO | None = None) -> int:
-    """Print every lesson with its status, running the tests of the lessons you started."""
+    """Print every lesson with the lessons it builds on, its estimated time and its status,
+    running the tests of the lessons you started (unless they passed before, unchanged)."""
     out = out or sys.stdout
     width = max(len(x.title) for x in LESSONS)
-    print(f"{'lesson':<8}{'title':<{width + 2}}status", file=out)
+    after = {x.number: ", ".join(map(str, prerequisite_numbers(x))) or "-" for x in LESSONS}
+    after_width = max(len("after"), *map(len, after.values())) + 2
+    columns = f"{'lesson':<8}{'title':<{width + 2}}{'after':<{after_width}}{'time':<9}status"
+    print(columns, file=out)
     for item in LESSONS:
-        print(f"{item.number:<8}{item.title:<{width + 2}}", end="", file=out, flush=True)
+        time = f"{plan(item).minutes} min"
+        row = f"{item.number:<8}{item.title:<{width + 2}}{after[item.number]:<{after_width}}"
+        print(f"{row}{time:<9}", end="", file=out, flush=True)
         print(status(item), file=out, flush=True)
-    print("\nWork on a lesson in exercises/eNN_*.py, then `minimod exercises check N`.", file=out)
+    total = sum(plan(item).minutes for item in LESSONS) / 60
+    print(
+        f"\n'after': the lessons whose ideas a lesson builds on (its tests pass without them); "
+        f"'time': an estimate, about {total:.0f} hours in all.\n"
+        "Work on a lesson in exercises/eNN_*.py, then `minimod exercises check N`.",
+        file=out,
+    )
     return 0
 
 
@@ -54,8 +74,14 @@ def check(number: int, out: TextIO | None = None) -> int:
     if problem:
         print(f"Lesson {number}: your file does not compile.\n\n{problem}", file=out)
         return 1
+    cached = passed_before(item)
+    if cached is not None:
+        print(format_report(cached), file=out)
+        return 0
     print(f"Running lesson {number}'s tests on {path.name} ...", file=out, flush=True)
     run = run_tests(item)
+    if run.ok:
+        remember_pass(run)
     print(format_report(run), file=out)
     return 0 if run.ok else 1
 

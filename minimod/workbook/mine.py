@@ -30,8 +30,9 @@ from minimod.workbook.implementations import load_lesson
 from minimod.workbook.source import split_definition
 
 NOT_SWAPPABLE = {
-    1: "every layer already inherits minimod's Module, so yours is checked by its tests "
-    "but not swapped in",
+    1: "every layer already inherits minimod's Module: Python fixed each class's base when the "
+    "class was defined, and a base cannot be replaced for one run, so yours is checked by its "
+    "tests but not swapped in",
 }
 
 
@@ -115,8 +116,9 @@ def use_mine(
     """Use your implementations of the lessons that pass their tests for the ``with`` block.
 
     ``lessons`` limits the choice to these lesson numbers; each candidate's tests run first
-    (quietly, in a subprocess). Prints which parts are yours and which are minimod's (unless
-    ``quiet``) and yields that ``Choice``.
+    (quietly, in subprocesses, both tiers), unless this exact file passed them before and
+    nothing they test has changed (``checks.passed_before``). Prints which parts are yours and
+    which are minimod's (unless ``quiet``) and yields that ``Choice``.
     """
     out = None if quiet else sys.stdout
     choice = choose(lessons, lesson_status, out)

@@ -9,6 +9,12 @@ learner's code where it was raised. Nothing is recorded when the variable is not
 that matters is whether a lesson passes (a stub fails for every input, and shrinking a complex
 input that fails everywhere can take seconds per test).
 
+``--tiers`` runs the tests in two tiers in one process (a second process would cost another
+few seconds of imports): first the quick tier, the first case of every test function (its
+first parameter set; a test without parameters is its own first case), then the rest. If any
+test of the quick tier fails, the run ends there: the learner sees the mistake without waiting
+for the other cases, which would mostly fail the same way. Each record says its tier.
+
 ``--test-timeout S`` stops a test that runs longer than S seconds (a learner's ``while`` loop
 that never ends) with a plain message, and ends the run there: every later test would most
 likely hang the same way.
@@ -26,6 +32,7 @@ import pytest
 from hypothesis import Phase, settings
 
 from minimod.workbook.checks import RESULTS_ENV
+from minimod.workbook.implementations import CHECKED_LESSON_ENV
 
 _records: list[dict] = []
 
@@ -78,7 +85,10 @@ def pytest_addoption(parser):
         help="minimod workbook: stop a test after S seconds (0: never) and end the run",
     )
     parser.addoption(
-        "--lesson", type=int, default=0, metavar="N", help="minimod workbook: the lesson checked"
+        "--tiers",
+        action="store_true",
+        help="minimod workbook: run the first case of every test first, and stop there if one "
+        "of them fails",
     )
 
 
@@ -90,7 +100,7 @@ def pytest_runtest_call(item):
 
     def expire(signum, frame):
         item.session.shouldstop = f"{item.name} did not finish in {limit:g} s"
-        number = item.config.getoption("--lesson")
+        number = os.environ.get(CHECKED_LESSON_ENV)
         lesson = f"lesson {number}" if number else "the lesson"
         raise TestTimeout(
             f"{lesson}'s test {item.name} did not finish in {limit:g} s: an infinite loop? "
@@ -114,6 +124,40 @@ def pytest_configure(config):
         settings.load_profile("minimod-no-shrink")
 
 
+_quick: set[str] = set()  # the nodeids of the quick tier, with --tiers
+_quick_failed: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)  # after conftest.py has chosen the lesson tests
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--tiers"):
+        return
+    seen, first, rest = set(), [], []
+    for item in items:
+        function = (item.path, getattr(item, "cls", None), getattr(item, "originalname", item.name))
+        (rest if function in seen else first).append(item)
+        seen.add(function)
+    _quick.update(item.nodeid for item in first)
+    items[:] = first + rest
+
+
+def pytest_runtest_logreport(report):
+    if report.nodeid in _quick and report.failed:
+        _quick_failed.append(report.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    result = yield
+    if _quick_failed and (nextitem is None or nextitem.nodeid not in _quick):
+        item.session.shouldfail = f"{len(_quick_failed)} test(s) of the quick tier failed"
+    return result
+
+
+def _tier(nodeid: str) -> str:
+    return "quick" if nodeid in _quick else "rest"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
@@ -127,6 +171,7 @@ def pytest_runtest_makereport(item, call):
                 "nodeid": item.nodeid,
                 "file": item.nodeid.split("::")[0],
                 "outcome": "failed",
+                "tier": _tier(item.nodeid),
                 "when": report.when,
                 "errors": [_describe(error) for error in errors],
                 "example": getattr(item, "hypothesis_report_information", "") or "",
@@ -139,6 +184,7 @@ def pytest_runtest_makereport(item, call):
                 "nodeid": item.nodeid,
                 "file": item.nodeid.split("::")[0],
                 "outcome": "skipped" if report.skipped else "passed",
+                "tier": _tier(item.nodeid),
             }
         )
     return report
