@@ -45,11 +45,13 @@ def gpt_run(tmp_path_factory, corpus) -> tuple[Path, subprocess.CompletedProcess
 @pytest.mark.slow
 def test_help_explains_every_command_and_default():
     top = minimod("--help").stdout
-    for command in ("pretrain", "evaluate", "generate", "demo", "exercises"):
+    for command in ("pretrain", "evaluate", "generate", "demo", "exercises", "transcribe", "speak"):
         assert command in top
     text = minimod("pretrain", "--help").stdout
     for words in (
-        "{gpt,bert,cnn,audio}",
+        "{gpt,bert,cnn,audio,tts}",
+        "--corpus {digits,sentences,keywords}",
+        "--spec-augment, --no-spec-augment",
         "--preset {tiny,baby,small}",
         "default: tiny",
         "--resume",
