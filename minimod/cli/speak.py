@@ -25,7 +25,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--from", dest="run", required=True, metavar="RUN", help="a tts run folder")
     option("--text", required=True, help="what to say (digits corpus: digit words)")
     option("--voice", type=int, default=0, metavar="N",
-           help="speaker N of the corpus (eSpeak: 0..7; keywords: 0..3) (default: 0)")  # fmt: skip
+           help="speaker N of the corpus (eSpeak: 0..7; keywords: 0..5) (default: 0)")  # fmt: skip
     option("--speed", type=positive_float, default=1.0, metavar="X",
            help="speak X times as fast (durations divided by X) (default: 1)")  # fmt: skip
     option("--iterations", type=positive_int, default=48, metavar="N",
