@@ -222,11 +222,15 @@ class ByteBPETokenizer(Tokenizer):
         for chunk in pretokenize(text, self.pattern):
             chunk_ids = self._cache.get(chunk)
             if chunk_ids is None:
-                chunk_ids = apply_merges(list(chunk.encode("utf-8")), self.ranks)
+                chunk_ids = apply_merges(self.byte_ids(chunk), self.ranks)
                 if len(chunk) <= 64:  # long chunks are rare: caching them only costs memory
                     self._cache[chunk] = chunk_ids
             ids.extend(chunk_ids)
         return ids
+
+    def byte_ids(self, chunk: str) -> list[int]:
+        """The ids a chunk starts from, before any merge: its UTF-8 bytes."""
+        return list(chunk.encode("utf-8"))
 
     def decode(self, ids: Iterable[int]) -> str:
         """Concatenate the tokens' bytes, then decode once: a token may hold part of a

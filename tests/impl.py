@@ -18,6 +18,7 @@ import minimod.models.cnn
 import minimod.models.generation
 import minimod.models.gpt
 import minimod.models.heads
+import minimod.models.quantize
 import minimod.models.tts
 import minimod.nn
 import minimod.nn.attention
@@ -71,6 +72,7 @@ error_rate = Namespace(minimod.train.error_rate)
 spectral = Namespace(minimod.data.spectral)
 tts = Namespace(minimod.models.tts)
 tts_data = Namespace(minimod.data.tts)
+quantize = Namespace(minimod.models.quantize)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
 NAMESPACES += (train, checkpoint, metrics, heads, freezing, imbalance, lora, precision, recompute)
@@ -78,6 +80,7 @@ NAMESPACES += (distributed, boxes, generation, masking)
 NAMESPACES += (rnn, ctc, error_rate)
 NAMESPACES += (spectral,)
 NAMESPACES += (tts, tts_data)
+NAMESPACES += (quantize,)
 
 
 def select(implementation: str) -> None:

@@ -5,6 +5,9 @@ quantize_q4_1 must give the same bytes as gguf's Q4_1 quantizer.
 
 ``gguf`` and the SmolLM2 file come from ``make real``: without ``gguf`` its comparisons skip
 with that hint; the tests marked ``real`` read SmolLM2-135M-Instruct.Q4_1.gguf itself.
+Lesson 31 teaches dequantize's Q8_0 and Q4_1 decoding and quantize_q4_1: those tests reach them
+through ``impl.quantize``; the tests of the GGUF reader, of the float formats and of the error
+messages check minimod's own code (reference_only).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+import impl
 from minimod.models import pretrained
 from minimod.models.gguf import GGUFFile, load_tensors, read_gguf
 from minimod.models.pretrained import MissingExtraError, smollm2_path
@@ -62,7 +66,8 @@ def test_q4_1_layout_low_nibbles_first():
     packed = (q[:16] | (q[16:] << 4)).to(torch.uint8)
     header = torch.tensor([0.5, -1.0], dtype=torch.float16).view(torch.uint8)
     raw = torch.cat([header, packed])
-    torch.testing.assert_close(dequantize(raw, "Q4_1", (32,)), 0.5 * q.float() - 1, rtol=0, atol=0)
+    back = impl.quantize.dequantize(raw, "Q4_1", (32,))
+    torch.testing.assert_close(back, 0.5 * q.float() - 1, rtol=0, atol=0)
 
 
 def test_q8_0_layout():
@@ -72,7 +77,7 @@ def test_q8_0_layout():
         [torch.tensor([0.25], dtype=torch.float16).view(torch.uint8), q.view(torch.uint8)]
     )
     torch.testing.assert_close(
-        dequantize(raw, "Q8_0", (1, 32)), 0.25 * q.float()[None], rtol=0, atol=0
+        impl.quantize.dequantize(raw, "Q8_0", (1, 32)), 0.25 * q.float()[None], rtol=0, atol=0
     )
 
 
@@ -80,13 +85,18 @@ def test_q8_0_layout():
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("kind", ["F32", "F16", "Q8_0", "Q4_1"])
+@pytest.mark.parametrize(
+    "kind",
+    # the float formats are given code, not the lesson's
+    [pytest.param(kind, marks=pytest.mark.reference_only) for kind in ("F32", "F16")]
+    + ["Q8_0", "Q4_1"],
+)
 def test_dequantize_equals_gguf(gguf, kind, case):
     x = sample(case).numpy()
     kind_id = gguf.GGMLQuantizationType[kind]
     stored = np.ascontiguousarray(gguf.quants.quantize(x, kind_id)).view(np.uint8)
     expected = gguf.quants.dequantize(stored, kind_id).reshape(x.shape)
-    ours = dequantize(torch.from_numpy(stored.copy()), kind, x.shape)
+    ours = impl.quantize.dequantize(torch.from_numpy(stored.copy()), kind, x.shape)
     assert ours.dtype == torch.float32 and tuple(ours.shape) == x.shape
     assert torch.equal(bits(ours), bits(expected))
 
@@ -95,15 +105,16 @@ def test_dequantize_equals_gguf(gguf, kind, case):
 def test_quantize_q4_1_bytes_equal_gguf(gguf, case):
     x = sample(case, shape=(3, 4, 64))
     expected = gguf.quants.quantize(x.numpy(), gguf.GGMLQuantizationType.Q4_1).reshape(-1)
-    ours = quantize_q4_1(x)
+    ours = impl.quantize.quantize_q4_1(x)
     assert ours.dtype == torch.uint8 and ours.shape == (x.numel() // 32 * 20,)
     assert torch.equal(ours, torch.from_numpy(expected))
 
 
 def test_quantize_q4_1_reads_other_float_dtypes_as_float32():
     x = sample("normal")
+    quantize = impl.quantize.quantize_q4_1
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
-        assert torch.equal(quantize_q4_1(x.to(dtype)), quantize_q4_1(x.to(dtype).float()))
+        assert torch.equal(quantize(x.to(dtype)), quantize(x.to(dtype).float()))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -111,7 +122,7 @@ def test_q4_1_round_trip_error_is_bounded(case):
     """|x - dequantize(quantize_q4_1(x))| <= d / 2, plus what storing d and m as float16 costs
     (a relative 2^-11 each, or 2^-25 absolute below float16's normal range), per block."""
     x = sample(case, shape=(8, 128))
-    back = dequantize(quantize_q4_1(x), "Q4_1", x.shape)
+    back = impl.quantize.dequantize(impl.quantize.quantize_q4_1(x), "Q4_1", x.shape)
     blocks, error = x.reshape(-1, 32), (back - x).abs().reshape(-1, 32)
     low = blocks.amin(1, keepdim=True)
     d = (blocks.amax(1, keepdim=True) - low) / 15
@@ -128,9 +139,9 @@ def test_q4_1_round_trip_error_is_bounded(case):
 
 
 def test_empty_tensors_have_no_bytes():
-    assert quantize_q4_1(torch.zeros(0, 32)).shape == (0,)
+    assert impl.quantize.quantize_q4_1(torch.zeros(0, 32)).shape == (0,)
     for kind in LAYOUTS:
-        empty = dequantize(torch.empty(0, dtype=torch.uint8), kind, (2, 0, 32))
+        empty = impl.quantize.dequantize(torch.empty(0, dtype=torch.uint8), kind, (2, 0, 32))
         assert empty.shape == (2, 0, 32) and empty.dtype == torch.float32
 
 
@@ -193,6 +204,7 @@ def write_gguf(gguf, path, endianess=None):
     return torch.from_numpy(x)
 
 
+@pytest.mark.reference_only
 def test_read_gguf_metadata_and_torch_order(gguf, tmp_path):
     x = write_gguf(gguf, tmp_path / "small.gguf")
     file = read_gguf(tmp_path / "small.gguf")
@@ -283,6 +295,7 @@ def smollm2(gguf) -> GGUFFile:
 
 
 @pytest.mark.real
+@pytest.mark.reference_only
 def test_smollm2_metadata(smollm2):
     meta = smollm2.metadata
     assert meta["general.architecture"] == "llama"
@@ -304,6 +317,7 @@ def test_smollm2_metadata(smollm2):
 
 
 @pytest.mark.real
+@pytest.mark.reference_only
 def test_smollm2_tensors_equal_gguf(smollm2, gguf):
     names = ["token_embd.weight", "blk.0.attn_q.weight", "blk.29.ffn_gate.weight"]
     names += ["blk.0.attn_norm.weight", "output_norm.weight"]
@@ -313,3 +327,13 @@ def test_smollm2_tensors_equal_gguf(smollm2, gguf):
         expected = gguf.quants.dequantize(raw.numpy(), gguf.GGMLQuantizationType[kind])
         assert loaded[name].shape == shape
         assert torch.equal(bits(loaded[name]), bits(expected.reshape(shape))), name
+
+
+@pytest.mark.real
+def test_smollm2_quantized_blocks_dequantize_as_gguf(smollm2, gguf):
+    """The lesson's code on real weights: SmolLM2's Q8_0 embedding and a Q4_1 matrix."""
+    for name in ("token_embd.weight", "blk.0.ffn_down.weight"):
+        kind, shape, raw = smollm2.tensors[name]
+        expected = gguf.quants.dequantize(raw.numpy(), gguf.GGMLQuantizationType[kind])
+        ours = impl.quantize.dequantize(raw, kind, shape)
+        assert torch.equal(bits(ours), bits(expected.reshape(shape))), name

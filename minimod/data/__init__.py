@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from minimod.data.audio import keyword_features, log_mel, make_keywords, mfcc
-from minimod.data.bpe import ByteBPETokenizer
+from minimod.data.bpe import ByteBPETokenizer, PretrainedBPETokenizer
 from minimod.data.digitsets import digits, spoken_digits
 from minimod.data.formats import read_idx, read_text_label_tsv
 from minimod.data.loader import DataLoader, collate_text, lm_batch, pad_sequences
@@ -42,7 +42,8 @@ from minimod.data.wav import read_wav, write_wav
 from minimod.data.wordpiece import WordPieceTokenizer
 
 TOKENIZER_TYPES: dict[str, type[Tokenizer]] = {
-    cls.type: cls for cls in (CharTokenizer, ByteBPETokenizer, WordPieceTokenizer)
+    cls.type: cls
+    for cls in (CharTokenizer, ByteBPETokenizer, PretrainedBPETokenizer, WordPieceTokenizer)
 }
 
 
@@ -81,6 +82,7 @@ __all__ = [
     "review_corpus",
     "TOKENIZER_TYPES",
     "ByteBPETokenizer",
+    "PretrainedBPETokenizer",
     "CharTokenizer",
     "Tokenizer",
     "WordPieceTokenizer",

@@ -24,12 +24,16 @@ concatenates the tokens' bytes and decodes them as UTF-8, so ``decode(encode(s))
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
+from minimod.data.chat import render_chat_template
 from minimod.data.tokenizers import Tokenizer, check_ids
 
 Pair = tuple[int, int]
@@ -204,11 +208,15 @@ class ByteBPETokenizer(Tokenizer):
         for chunk in pretokenize(text, self.pattern):
             chunk_ids = self._cache.get(chunk)
             if chunk_ids is None:
-                chunk_ids = apply_merges(list(chunk.encode("utf-8")), self.ranks)
+                chunk_ids = apply_merges(self.byte_ids(chunk), self.ranks)
                 if len(chunk) <= 64:  # long chunks are rare: caching them only costs memory
                     self._cache[chunk] = chunk_ids
             ids.extend(chunk_ids)
         return ids
+
+    def byte_ids(self, chunk: str) -> list[int]:
+        """The ids a chunk starts from, before any merge: its UTF-8 bytes."""
+        return list(chunk.encode("utf-8"))
 
     def decode(self, ids: Iterable[int]) -> str:
         """Concatenate the tokens' bytes, then decode once: a token may hold part of a
@@ -223,3 +231,231 @@ class ByteBPETokenizer(Tokenizer):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ByteBPETokenizer:
         return cls([tuple(pair) for pair in data["merges"]], data["pattern"])
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's printable stand-in for each byte: vocabularies store tokens as text, and raw bytes
+    (a space, a newline, half of a UTF-8 character) would not survive JSON or print legibly.
+
+    Printable Latin-1 bytes stand for themselves; the other 68 get the characters U+0100,
+    U+0101, ... in byte order, so a space is ``"Ġ"`` (U+0120) and a newline ``"Ċ"``.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    mapping = {b: chr(b) for b in printable}
+    others = (b for b in range(256) if b not in mapping)
+    mapping.update({b: chr(256 + n) for n, b in enumerate(others)})
+    return dict(sorted(mapping.items()))
+
+
+# Unicode's White_Space characters, the ``\s`` of the ``regex`` module and of transformers.
+WHITE_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def unicode_category_class(prefix: str) -> str:
+    """A ``re`` character class of every code point whose general category starts with
+    ``prefix`` ("L": letters, "N": numbers), as ranges -- ``re`` has no ``\\p{L}``."""
+    ranges, start = [], None
+    for code in range(sys.maxunicode + 2):
+        inside = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith(prefix)
+        if inside and start is None:
+            start = code
+        elif not inside and start is not None:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
+            start = None
+    return "".join(ranges)
+
+
+@functools.cache
+def exact_gpt2_pattern() -> str:
+    """GPT-2's pre-tokenizer regex exactly as the ``regex`` module and Hugging Face tokenizers
+    run it, for ``re``: ``\\p{L}`` and ``\\p{N}`` spelled out from ``unicodedata`` (the short
+    ``GPT2_SPLIT_PATTERN`` counts "²" or "½" (category No) as letters), and ``\\s`` as the
+    Unicode White_Space set (``re``'s ``\\s`` also takes the separators U+001C..U+001F).
+    Building the classes scans every code point once (a fraction of a second). The Unicode
+    version is Python's (``unicodedata.unidata_version``, 14.0 in Python 3.11): a character
+    assigned later counts as neither letter nor number here, unlike in newer regex engines."""
+    letters, numbers = unicode_category_class("L"), unicode_category_class("N")
+    space = WHITE_SPACE
+    return (
+        rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{letters}]+| ?[{numbers}]+"
+        rf"| ?[^{space}{letters}{numbers}]+|[{space}]+(?![^{space}])|[{space}]+"
+    )
+
+
+# GGUF's ``tokenizer.ggml.pre`` names the pre-tokenizer; these are the names whose regex is
+# GPT-2's as transformers runs it when it loads a GGUF file. (llama.cpp splits every digit
+# apart first for "smollm"; SmolLM2's merges hold no digits, so that only differs for a run of
+# spaces before a digit, where transformers keeps one space with the digits.)
+GGUF_PRETOKENIZERS = {"gpt2": exact_gpt2_pattern, "smollm": exact_gpt2_pattern}
+
+GGUF_CONTROL = 3  # ``tokenizer.ggml.token_type`` of special tokens such as <|im_end|>
+GGUF_USER_DEFINED = 4  # added tokens, matched whole in text like the control ones
+
+
+class PretrainedBPETokenizer(ByteBPETokenizer):
+    """A released model's byte-level BPE, read from a GGUF file's metadata (SmolLM2, Llama 3...).
+
+    The same merges as ``ByteBPETokenizer`` -- merge ``k`` still makes internal token
+    ``256 + k`` -- plus what a released vocabulary adds: the model numbers its tokens its own
+    way (``ids[internal]`` is the model's id, ``self.internal`` the reverse), special tokens
+    such as ``<|im_end|>`` are cut out of the text whole before pre-tokenization (so a user's
+    text can hold them, as in a chat), and a Jinja chat template formats conversations.
+    Built with ``PretrainedBPETokenizer.from_gguf_metadata(read_gguf(path).metadata)``.
+    """
+
+    type = "pretrained_byte_bpe"
+
+    def __init__(
+        self,
+        tokens: list[str],
+        merges: list[str],
+        token_types: list[int],
+        pre: str,
+        special_ids: dict[str, int] | None = None,
+        chat_template: str | None = None,
+    ) -> None:
+        if pre not in GGUF_PRETOKENIZERS:
+            raise ValueError(
+                f"PretrainedBPETokenizer: unknown pre-tokenizer {pre!r}; minimod knows "
+                f"{sorted(GGUF_PRETOKENIZERS)}"
+            )
+        if len(token_types) != len(tokens):
+            raise ValueError(
+                f"PretrainedBPETokenizer: {len(tokens)} tokens but {len(token_types)} token types"
+            )
+        self.tokens, self.merge_texts, self.token_types = list(tokens), list(merges), token_types
+        self.pre, self.chat_template = pre, chat_template
+        self.special_ids = dict(special_ids or {})
+
+        # Internal ids: the 256 bytes, then one per merge, named by their GPT-2 text.
+        internal = {char: b for b, char in bytes_to_unicode().items()}
+        pairs = []
+        for k, merge in enumerate(merges):
+            left, space, right = merge.partition(" ")
+            if not space or left not in internal or right not in internal:
+                raise ValueError(
+                    f"PretrainedBPETokenizer: merge {k} {merge!r} is not two known tokens"
+                )
+            pairs.append((internal[left], internal[right]))
+            internal.setdefault(left + right, 256 + k)
+        super().__init__(pairs, GGUF_PRETOKENIZERS[pre]())
+
+        specials = {GGUF_CONTROL, GGUF_USER_DEFINED}
+        self.special = {
+            t: i
+            for i, (t, kind) in enumerate(zip(tokens, token_types, strict=True))
+            if kind in specials
+        }
+        self.ids = [-1] * len(self.vocab)  # internal id -> model id (-1: not in the vocabulary)
+        for model_id, token in enumerate(tokens):
+            if token not in self.special and token in internal:
+                self.ids[internal[token]] = model_id
+        if -1 in self.ids[256:]:
+            k = self.ids.index(-1, 256) - 256
+            raise ValueError(
+                f"PretrainedBPETokenizer: merge {k} {merges[k]!r} makes a token that is not "
+                f"in the vocabulary"
+            )
+        self.internal = {model_id: i for i, model_id in enumerate(self.ids) if model_id >= 0}
+        # Longest first, so a special token that starts another never cuts it short.
+        names = sorted(self.special, key=len, reverse=True)
+        self._special_split = (
+            re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
+        )
+
+    @classmethod
+    def from_gguf_metadata(cls, metadata: dict[str, Any]) -> PretrainedBPETokenizer:
+        """The tokenizer a GGUF file describes (``read_gguf(path).metadata``)."""
+        model = metadata.get("tokenizer.ggml.model")
+        if model != "gpt2":
+            raise ValueError(
+                f"PretrainedBPETokenizer: tokenizer.ggml.model is {model!r}; only byte-level "
+                f"BPE ('gpt2') is supported"
+            )
+        roles = ("bos", "eos", "unknown", "padding")
+        special_ids = {
+            role: int(metadata[f"tokenizer.ggml.{role}_token_id"])
+            for role in roles
+            if f"tokenizer.ggml.{role}_token_id" in metadata
+        }
+        return cls(
+            metadata["tokenizer.ggml.tokens"],
+            metadata["tokenizer.ggml.merges"],
+            metadata["tokenizer.ggml.token_type"],
+            metadata.get("tokenizer.ggml.pre", "gpt2"),
+            special_ids,
+            metadata.get("tokenizer.chat_template"),
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> list[int]:
+        """The model's ids for ``text``; special tokens written in it become their one id."""
+        pieces = self._special_split.split(text) if self._special_split else [text]
+        ids: list[int] = []
+        # split() alternates: text, special, text, special, ..., text.
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                ids.append(self.special[piece])
+            elif piece:
+                ids.extend(self.ids[i] for i in super().encode(piece))
+        return ids
+
+    def byte_ids(self, chunk: str) -> list[int]:
+        """The chunk's bytes that have a token: one the vocabulary lacks (SmolLM2 has none for
+        21, such as byte 4) is dropped before merging, as transformers does for a BPE without
+        an unknown token -- so its neighbours in the chunk may merge across it."""
+        return [b for b in chunk.encode("utf-8") if self.ids[b] >= 0]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Special tokens decode to their text; the rest as ``ByteBPETokenizer.decode``."""
+        ids = check_ids(ids, self.vocab_size, "PretrainedBPETokenizer")
+        pieces = [
+            self.vocab[self.internal[i]] if i in self.internal else self.tokens[i].encode("utf-8")
+            for i in ids
+        ]
+        return b"".join(pieces).decode("utf-8", errors="replace")
+
+    def token_text(self, role: str) -> str | None:
+        """The text of the ``role`` token ("bos", "eos", "unknown", "padding"), if any."""
+        return self.tokens[self.special_ids[role]] if role in self.special_ids else None
+
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
+        """``messages`` ([{"role": ..., "content": ...}]) formatted by the model's chat template,
+        as transformers' ``apply_chat_template(messages, tokenize=False, ...)``."""
+        if self.chat_template is None:
+            raise ValueError("PretrainedBPETokenizer: this tokenizer has no chat template")
+        return render_chat_template(
+            self.chat_template,
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.token_text("bos"),
+            eos_token=self.token_text("eos"),
+            unk_token=self.token_text("unknown"),
+            pad_token=self.token_text("padding"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "merges": self.merge_texts,
+            "token_types": self.token_types,
+            "pre": self.pre,
+            "special_ids": self.special_ids,
+            "chat_template": self.chat_template,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PretrainedBPETokenizer:
+        return cls(
+            data["tokens"],
+            data["merges"],
+            data["token_types"],
+            data["pre"],
+            data["special_ids"],
+            data["chat_template"],
+        )

@@ -91,6 +91,7 @@ def dequantize(raw: torch.Tensor, kind: str, shape: Sequence[int]) -> torch.Tens
     if kind == "F16":
         return _from_bytes(raw.reshape(-1), torch.float16).float().reshape(shape)
 
+    # BEGIN SOLUTION
     blocks = raw.reshape(-1, block_bytes)  # (n_blocks, bytes per block)
     d = _from_bytes(blocks[:, 0:2], torch.float16).float()  # (n_blocks, 1): the scale
     if kind == "Q8_0":
@@ -100,6 +101,7 @@ def dequantize(raw: torch.Tensor, kind: str, shape: Sequence[int]) -> torch.Tens
     packed = blocks[:, 4:]  # (n_blocks, 16): two 4-bit values per byte
     q = torch.cat([packed & 0x0F, packed >> 4], dim=1).float()  # (n_blocks, 32) in 0..15
     return (d * q + m).reshape(shape)
+    # END SOLUTION
 
 
 def quantize_q4_1(x: torch.Tensor) -> torch.Tensor:
@@ -125,6 +127,7 @@ def quantize_q4_1(x: torch.Tensor) -> torch.Tensor:
             f"quantize_q4_1: x must be finite with every |value| <= {FLOAT16_MAX:g} "
             f"(float16's largest), got {blocks.abs().max().item():g}"
         )
+    # BEGIN SOLUTION
     low = blocks.amin(dim=1, keepdim=True)  # (n_blocks, 1)
     high = blocks.amax(dim=1, keepdim=True)
     d = (high - low) / 15
@@ -133,3 +136,4 @@ def quantize_q4_1(x: torch.Tensor) -> torch.Tensor:
     packed = q[:, : BLOCK // 2] | (q[:, BLOCK // 2 :] << 4)  # (n_blocks, 16)
     header = [_to_bytes(d.to(torch.float16)), _to_bytes(low.to(torch.float16))]
     return torch.cat([*header, packed], dim=1).reshape(-1)
+    # END SOLUTION

@@ -44,6 +44,7 @@ from minimod.workbook.lessons import (
     e28_ctc,
     e29_sound,
     e30_tts,
+    e31_quantization,
 )
 
 
@@ -529,6 +530,14 @@ LESSONS: tuple[Lesson, ...] = (
         + _names("minimod.data.tts", "frame_durations", "dtw_path", "mel_cepstral_distortion"),
         ("tests/test_tts.py",),
         e30_tts.TEXT,
+    ),
+    Lesson(
+        31,
+        "e31_quantization",
+        "Quantization: block scales, 4-bit packing, and what the round trip costs",
+        _names("minimod.models.quantize", "dequantize", "quantize_q4_1"),
+        ("tests/test_gguf.py",),
+        e31_quantization.TEXT,
     ),
 )
 

@@ -52,6 +52,7 @@ PLANS: dict[str, Plan] = {
     "e28_ctc": Plan(("e03_activations", "e27_recurrence"), 90),
     "e29_sound": Plan(("e01_module",), 45),
     "e30_tts": Plan(("e10_gpt", "e13_conv", "e29_sound"), 90),
+    "e31_quantization": Plan(("e10_gpt",), 60),
 }
 
 
