@@ -120,7 +120,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     generate.set_defaults(handler=run_generate)
     option = generate.add_argument
-    option("--from", dest="run", required=True, metavar="RUN", help="a gpt run folder")
+    option("--from", dest="run", required=True, metavar="RUN",
+           help="a gpt run folder, or smollm2 (SmolLM2-135M-Instruct; make real)")  # fmt: skip
     option("--prompt", default="\n", help="text to continue (default: a newline)")
     option("--max-new-tokens", type=positive_int, default=300, help="default: 300")
     option("--temperature", type=float, default=0.8, help="0 = greedy (default: 0.8)")
@@ -217,6 +218,13 @@ def run_generate(args: argparse.Namespace) -> int:
     from minimod.tasks import UsageError, generate_text, load_run
     from minimod.tasks.run import read_run
 
+    if args.run == "smollm2":  # the real pretrained LLM of `make real`
+        from minimod.tasks.smollm2 import load_smollm2
+
+        model, tokenizer = load_smollm2(args.device)
+        print(generate_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+                            args.top_k, args.top_p, args.seed))  # fmt: skip
+        return 0
     if read_run(args.run).get("kind") == "finetune":
         raise UsageError(f"{args.run} is a fine-tune run; generate needs a gpt pretrain run")
     record, wired, model = load_run(args.run, device=args.device)
