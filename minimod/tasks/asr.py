@@ -29,9 +29,8 @@ from minimod.data.asr import (
     words_of,
 )
 from minimod.data.audio import WORD_NAMES
-from minimod.data.espeak import render_corpus
 from minimod.data.splits import MissingDataError
-from minimod.data.tts import speech_features
+from minimod.data.tts import espeak_examples
 from minimod.models.asr import BLANK, SpeechRecognizer, SpeechRecognizerConfig
 from minimod.nn.ctc import ctc_beam_search, ctc_greedy_decode, ctc_loss
 from minimod.tasks.common import TaskData, UsageError, device_of
@@ -55,15 +54,14 @@ def _recordings(task: str, settings: dict[str, Any], held_out: bool) -> WordReco
 
 def espeak_utterances(n: int, split: str) -> Utterances:
     """``n`` eSpeak NG digit strings of ``split`` (held out by text, eight voices) as the log-mel
-    frames a synthesiser predicts (``data.tts.speech_features``): the recogniser that judges
+    frames a synthesiser predicts (``data.tts.espeak_examples``): the recogniser that judges
     generated speech hears it through the same features."""
     try:
-        corpus = render_corpus(n, TRAIN_SEED, "digits", split)
+        examples = espeak_examples(n, TRAIN_SEED, "digits", split)
     except MissingDataError as error:
         raise UsageError(str(error)) from None
-    features = [speech_features(w, corpus.sample_rate) for w in corpus.waveforms]
-    labels = [[DIGIT_WORDS.index(word) for word in text.split()] for text in corpus.texts]
-    return Utterances(features, labels, [[] for _ in labels], DIGIT_WORDS)
+    labels = [[DIGIT_WORDS.index(word) for word in text.split()] for text in examples.texts]
+    return Utterances(examples.features, labels, [[] for _ in labels], DIGIT_WORDS)
 
 
 def held_out(task: str, settings: dict[str, Any], n: int | None = None) -> Utterances:
@@ -182,7 +180,7 @@ def _ctc(log_probs, out_lengths, targets, target_lengths) -> torch.Tensor:
     return ctc_loss(log_probs, targets + 1, out_lengths, target_lengths, blank=BLANK)
 
 
-def vocabulary_of(task: str, settings: dict[str, Any]) -> tuple[str, ...]:
+def vocabulary_of(task: str) -> tuple[str, ...]:
     """The words a run of ``task`` transcribes into (word k is class k + 1)."""
     return WORD_NAMES if task == "asr" else DIGIT_WORDS
 

@@ -20,8 +20,6 @@ from minimod.tasks.presets import ASR_TASKS
 from minimod.tasks.run import load_run, load_weights, pick_device, read_run
 from minimod.train.error_rate import cer, wer
 
-DIGIT_VOCABULARY = 10  # asr-digits: the ten digit words
-
 
 def load_recognizer(run_dir: str | Path, device: str = "cpu") -> tuple[dict[str, Any], Any]:
     """(run record, SpeechRecognizer in eval mode) of a speech-recognition run: a pretrain run
@@ -35,7 +33,8 @@ def load_recognizer(run_dir: str | Path, device: str = "cpu") -> tuple[dict[str,
         )
     if record.get("kind") == "finetune":
         config = model_config("audio", record["model_config"], record["task"])
-        model = build_model("audio", record["task"], config, DIGIT_VOCABULARY, {})
+        words = len(asr.vocabulary_of(record["task"]))
+        model = build_model("audio", record["task"], config, words, {})
         best = run_dir / "best.pt"
         load_weights(model, best if best.is_file() else run_dir / "last.pt")
         model.to(pick_device(device))
@@ -116,6 +115,6 @@ def transcribe_features(
         raise UsageError(f"--beam must be ≥ 1, got {beam}")
     record, model = load_recognizer(run_dir, device)
     features = read_features(path, model.config.n_features)
-    vocabulary = asr.vocabulary_of(record["task"], record["settings"])
+    vocabulary = asr.vocabulary_of(record["task"])
     utterances = Utterances(features, [[] for _ in features], [[] for _ in features], vocabulary)
     return asr.decode(model, utterances, beam, with_loss=False)[0]

@@ -57,19 +57,19 @@ def encode(symbols: list[str], inventory: tuple[str, ...], where: str) -> list[i
     return [ids[name] for name in symbols]
 
 
-def collate(examples: SpeechExamples, rows: list[int], inventory: tuple[str, ...]):
-    """Utterances ``rows`` -> (symbols (B, S) padded with 0, speakers (B,), durations (B, S)
-    padded with 0, features (B, T, n_mels) padded with 0)."""
-    width = max(len(examples.symbols[i]) for i in rows)
+def collate(examples: SpeechExamples, ids: list[list[int]], rows: list[int]):
+    """Utterances ``rows`` (``ids``: every utterance's symbol ids, ``encode``d once) ->
+    (symbols (B, S) padded with 0, speakers (B,), durations (B, S) padded with 0,
+    features (B, T, n_mels) padded with 0)."""
+    width = max(len(ids[i]) for i in rows)
     frames = max(len(examples.features[i]) for i in rows)
     n_mels = examples.features[rows[0]].shape[-1]
     symbols = torch.zeros(len(rows), width, dtype=torch.long)
     durations = torch.zeros(len(rows), width, dtype=torch.long)
     features = torch.zeros(len(rows), frames, n_mels)
     for b, i in enumerate(rows):
-        ids = encode(examples.symbols[i], inventory, "training data")
-        symbols[b, : len(ids)] = torch.tensor(ids)
-        durations[b, : len(ids)] = examples.durations[i]
+        symbols[b, : len(ids[i])] = torch.tensor(ids[i])
+        durations[b, : len(ids[i])] = examples.durations[i]
         features[b, : len(examples.features[i])] = examples.features[i]
     return symbols, examples.speakers[rows].long(), durations, features
 
@@ -92,10 +92,13 @@ def tts(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) 
         config = saved_config(run_dir)
     generator = torch.Generator().manual_seed(settings["seed"])
     weight = settings["lambda_duration"]
+    # Every utterance's symbols as ids, once per split (not once per batch).
+    train_ids = cache(lambda: [encode(s, config.symbols, "training data") for s in train().symbols])
+    val_ids = cache(lambda: [encode(s, config.symbols, "held-out data") for s in val().symbols])
 
     def batches(index: int):
         rows = torch.randint(len(train()), (settings["batch_size"],), generator=generator)
-        return collate(train(), rows.tolist(), config.symbols)
+        return collate(train(), train_ids(), rows.tolist())
 
     def loss_fn(model: Any, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         mel_loss, duration_loss = synthesis_loss(model, *batch)
@@ -109,7 +112,7 @@ def tts(settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool) 
         with torch.no_grad():
             for start in range(0, len(examples), EVAL_BATCH):
                 rows = list(range(start, min(start + EVAL_BATCH, len(examples))))
-                batch = [t.to(device) for t in collate(examples, rows, config.symbols)]
+                batch = [t.to(device) for t in collate(examples, val_ids(), rows)]
                 mel_loss, duration_loss = synthesis_loss(model, *batch)
                 _, lengths, _ = model(batch[0], batch[1])
                 error = (lengths - batch[2].sum(1)).abs().float().sum()
