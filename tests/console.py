@@ -11,14 +11,17 @@ from pathlib import Path
 SCRIPT = Path(sys.executable).with_name("minimod")
 
 
-def minimod(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def minimod(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
     """``minimod ARGS`` (the installed script, else ``python -m minimod``), one thread, with
-    ``env`` added to the environment; output captured, never raising on a non-zero status."""
+    ``env`` added to the environment and ``input`` on stdin; output captured, never raising on
+    a non-zero status."""
     command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "minimod"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, check=False, timeout=300,
-        env=environment,
+        env=environment, input=input,
     )  # fmt: skip
 
 

@@ -5,10 +5,12 @@
 
 With a KV cache (one ``LayerCache`` per block) each step feeds only the new token: the keys and
 values of the earlier tokens never change, so every attention layer keeps them.
-``GPT.generate`` calls ``generate`` here.
+``GPT.generate`` calls ``generate`` here; ``stream`` yields the tokens one by one, for a chat.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 
 import torch
 
@@ -131,3 +133,38 @@ def generate(
             idx = torch.cat([idx, next_token], dim=1)
         # END SOLUTION
     return idx.clone()
+
+
+def stream(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    cache: list[LayerCache] | None = None,
+    stop: Iterable[int] = (),
+    generator: torch.Generator | None = None,
+) -> Iterator[int]:
+    """Yield the tokens sampled after idx (1, T) one at a time, as they are made (a chat shows
+    each at once), until max_new_tokens or a token of ``stop`` (yielded too, then the end).
+
+    ``cache`` (one LayerCache per layer) may already hold a prefix of idx -- the earlier turns
+    of a conversation -- so only the tokens after it are read; it is updated in place, so the
+    next call continues from it. The sequence must fit block_size: a chat model's context is
+    long, and the window of ``generate`` would silently forget the conversation.
+    """
+    if idx.dim() != 2 or idx.shape[0] != 1:
+        raise ValueError(f"stream: expected idx of shape (1, T), got {tuple(idx.shape)}")
+    if cache is None:
+        cache = [LayerCache() for _ in range(model.config.n_layer)]
+    stop = set(stop)
+    with torch.inference_mode():
+        new = idx[:, len(cache[0]) :]
+        for _ in range(max_new_tokens):
+            logits = model.lm_head(model.hidden_states(new, cache)[:, -1])
+            new = sample(logits, temperature, top_k, top_p, generator)
+            token = int(new)
+            yield token
+            if token in stop:
+                return
