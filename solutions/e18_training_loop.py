@@ -461,7 +461,10 @@ class Trainer:
             )
         parts = (self.model, self.optimizer, self.scheduler, self.data_state)
         trainer = {**self.tracker, "scaler": self.scaler.state_dict()}
-        save_checkpoint(make_checkpoint(self.step, *parts, self.run_config(), trainer), path)
+        checkpoint = make_checkpoint(
+            self.step, *parts, self.run_config(), trainer, self.config.trainable_only
+        )
+        save_checkpoint(checkpoint, path)
 
     def load(self, path: str | Path) -> None:
         """Restore a run from a checkpoint; its config must match (see RESUMABLE_KEYS)."""
@@ -469,8 +472,9 @@ class Trainer:
         checkpoint = load_checkpoint(path)
         check_config(checkpoint, self.run_config(), RESUMABLE_KEYS, path)
         self.step = restore_checkpoint(
-            checkpoint, self.model, self.optimizer, self.scheduler, self.data_state
-        )
+            checkpoint, self.model, self.optimizer, self.scheduler, self.data_state,
+            self.config.trainable_only,
+        )  # fmt: skip
         self.tracker = dict(checkpoint["trainer"])
         scaler_state = self.tracker.pop("scaler", None)
         if scaler_state and self.scaler.is_enabled():

@@ -66,9 +66,12 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     """What both commands share: the model, its source, the task and the trainable set."""
     from minimod.tasks.presets import FINETUNE_TASKS, PRESET_NAMES
 
-    tasks = sorted({task for names in FINETUNE_TASKS.values() for task in names})
+    # tasks.llm.TASKS, spelled here: importing minimod.tasks would slow --help down.
+    llm_tasks = ("sentiment-real", "instructions")
+
+    tasks = sorted({task for names in FINETUNE_TASKS.values() for task in names} | {*llm_tasks})
     option = parser.add_argument
-    parser.add_argument("model", choices=tuple(FINETUNE_TASKS), help="the pretrained model kind")
+    parser.add_argument("model", choices=(*FINETUNE_TASKS, "llm"), help="the pretrained model kind")
     option("--from", dest="source", required=True, metavar="RUN",
            help="a pretrain run folder of this model, `minilm` (bert: the real "
            "all-MiniLM-L6-v2, see make real), or `scratch`")  # fmt: skip
@@ -138,6 +141,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
            help="run folder (default: runs/finetune-MODEL-TASK)")  # fmt: skip
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
     add_spec_augment_argument(finetune)
+    llm = finetune.add_argument_group("llm only (SmolLM2-135M-Instruct, --from smollm2)")
+    option = llm.add_argument
+    option("--data", metavar="FILE.jsonl",
+           help='--task instructions: one {"prompt": ..., "response": ...} per line')  # fmt: skip
+    option("--lora-targets", choices=("qv", "all"), default="qv",
+           help="with --lora-rank: the query and value projections (qv), or every attention "
+           "and MLP projection (all) (default: qv)")  # fmt: skip
+    option("--precision", choices=("fp32", "bf16"), default="fp32",
+           help="the dtype of the matrix products in training (default: fp32)")  # fmt: skip
+    option("--checkpoint-activations", action="store_true",
+           help="recompute each decoder layer in the backward pass: less memory, "
+           "more compute")  # fmt: skip
+    option("--grad-accum", type=positive_int, default=1, metavar="N",
+           help="micro-batches per optimizer step (default: 1)")  # fmt: skip
+    option("--test-examples", type=positive_int, metavar="N",
+           help="test snippets scored before and after (default: 300)")  # fmt: skip
     add_use_mine_argument(finetune)
 
     lr_find = commands.add_parser(
@@ -163,8 +182,23 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
 
 
+LLM_ONLY = ("data", "checkpoint_activations", "test_examples")
+LLM_DEFAULTS = {"lora_targets": "qv", "precision": "fp32", "grad_accum": 1}
+# The classification options the llm path has no use for, and their defaults.
+NOT_FOR_LLM = {"pooling": None, "unfreeze_every": None, "layer_decay": None, "imbalance": None,
+               "class_weights": "none", "sampler": "random", "loss": "ce", "resume": False,
+               "use_mine": None, "spec_augment": None}  # fmt: skip
+
+
 def run_finetune(args: argparse.Namespace) -> int:
+    from minimod.tasks import UsageError
     from minimod.tasks.finetune import finetune
+
+    if args.model == "llm":
+        return run_finetune_llm(args)
+    for name in (*LLM_ONLY, *LLM_DEFAULTS):
+        if getattr(args, name) not in (None, False, LLM_DEFAULTS.get(name)):
+            raise UsageError(f"--{name.replace('_', '-')} is for finetune llm")
 
     with use_mine_if_asked(args):
         summary = finetune(
@@ -184,6 +218,37 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_finetune_llm(args: argparse.Namespace) -> int:
+    from minimod.tasks import UsageError
+    from minimod.tasks.llm import finetune_llm
+    from minimod.tasks.smollm2 import load_smollm2
+
+    if args.source != "smollm2":
+        raise UsageError("finetune llm fine-tunes the real SmolLM2: --from smollm2 (make real)")
+    if args.freeze == "body":
+        raise UsageError("--freeze body is a linear probe of a new head; the llm keeps its own "
+                         "head: use --lora-rank R, or --freeze PATTERN, e.g. "
+                         "'model.layers.[0-9].*'")  # fmt: skip
+    for name, plain in NOT_FOR_LLM.items():
+        if getattr(args, name, plain) not in (plain, False):
+            raise UsageError(f"--{name.replace('_', '-')} is not an option of finetune llm")
+    summary = finetune_llm(
+        load_smollm2(args.device), args.task, data=args.data, out=args.out, seed=args.seed,
+        device=args.device, labels=args.labels, max_steps=args.max_steps,
+        batch_size=args.batch_size, lr=args.lr, lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha, lora_targets=args.lora_targets, freeze_pattern=args.freeze,
+        precision=args.precision, checkpoint_activations=args.checkpoint_activations,
+        grad_accum=args.grad_accum, n_test=args.test_examples,
+    )  # fmt: skip
+    print(
+        f"done: step {summary['step']} (best.pt from step {summary['best_step']}); "
+        f"{summary['trainable']:,}/{summary['total']:,} parameters trained, "
+        f"{summary['wall_s']:.1f} s, peak memory {summary['peak_rss_mb']:.0f} MiB -> "
+        f"{summary['run']} (merged model: merged.pt)"
+    )
+    return 0
+
+
 def describe_finetune(summary: dict[str, Any]) -> str:
     metrics = ", ".join(f"{name} {value:.4g}" for name, value in summary["test"].items())
     return (
@@ -194,7 +259,11 @@ def describe_finetune(summary: dict[str, Any]) -> str:
 
 
 def run_lr_find(args: argparse.Namespace) -> int:
+    from minimod.tasks import UsageError
     from minimod.tasks.finetune import find_lr
+
+    if args.model == "llm":
+        raise UsageError("lr-find does not sweep the llm yet: finetune llm's default lr is 2e-4")
 
     result = find_lr(
         args.model, args.source, args.task, preset=args.preset, out=args.out,

@@ -182,13 +182,19 @@ def make_checkpoint(
     data: Any = None,
     config: Any = None,
     trainer: Mapping[str, Any] | None = None,
+    trainable_only: bool = False,
 ) -> dict[str, Any]:
-    """The checkpoint dict of a run at ``step`` (see the module docstring)."""
+    """The checkpoint dict of a run at ``step`` (see the module docstring); trainable_only:
+    the model's part holds only the parameters that require gradients."""
+    state = model.state_dict()
+    if trainable_only:
+        names = {name for name, p in model.named_parameters() if p.requires_grad}
+        state = {name: value for name, value in state.items() if name in names}
     return {
         "format": FORMAT,
         "version": VERSION,
         "step": step,
-        "model": model.state_dict(),
+        "model": state,
         "optimizer": optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "rng": rng_state(),
@@ -252,19 +258,38 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     return checkpoint
 
 
+def load_trainable(model: Any, state: Mapping[str, torch.Tensor]) -> None:
+    """Load a state holding exactly ``model``'s trainable parameters; anything else is refused
+    in one CheckpointError (a checkpoint of another trainable set would half-load)."""
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    missing, unexpected = sorted(trainable - set(state)), sorted(set(state) - trainable)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"the checkpoint does not hold this model's trainable parameters: missing "
+            f"{missing[:3] or 'none'}, unexpected {unexpected[:3] or 'none'}"
+        )
+    model.load_state_dict(state, strict=False)
+
+
 def restore_checkpoint(
     checkpoint: Mapping[str, Any],
     model: Any,
     optimizer: Any = None,
     scheduler: Any = None,
     data: Any = None,
+    trainable_only: bool = False,
 ) -> int:
     """Load every part into the given objects (strictly) and the global RNGs; return the step.
+    trainable_only: the checkpoint holds exactly the model's parameters that require gradients
+    (``make_checkpoint(..., trainable_only=True)``); the others keep their values.
 
     Load the model before the optimizer: the optimizer's state is moved to where the
     parameters are.
     """
-    model.load_state_dict(checkpoint["model"])
+    if trainable_only:
+        load_trainable(model, checkpoint["model"])
+    else:
+        model.load_state_dict(checkpoint["model"])
     if optimizer is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
     if scheduler is not None and checkpoint["scheduler"] is not None:

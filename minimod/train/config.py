@@ -32,6 +32,10 @@ class TrainConfig:
     data_parallel: bool | None = None
     overfit_batch: bool = False  # train on the first batch again and again (a debugging check)
     progress: bool = True  # progress bar on stderr
+    # Checkpoints keep only the parameters that train (LoRA adapters, an unfrozen head): a
+    # frozen 135M-parameter body is not written twice per evaluation; resuming needs the same
+    # frozen weights loaded first (they come from the run's source).
+    trainable_only: bool = False
 
     def __post_init__(self) -> None:
         rules = {  # name: (valid?, what is expected)
