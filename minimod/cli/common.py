@@ -101,6 +101,18 @@ def add_use_mine_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_diagnostics_argument(parser: argparse.ArgumentParser) -> None:
+    """For training commands: ``--diagnostics N`` watches one step in every N."""
+    parser.add_argument(
+        "--diagnostics",
+        type=positive_int,
+        metavar="N",
+        help="every N steps, record per-layer activation statistics, dead units, gradient "
+        "norms and update/weight ratios into diagnostics.jsonl; read them with `minimod "
+        "diagnose --from RUN` (default: off)",
+    )
+
+
 def add_spec_augment_argument(parser: argparse.ArgumentParser) -> None:
     """For the speech-recognition tasks: SpecAugment on or off (default: the preset's)."""
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""``minimod evaluate``: held-out metrics of a pretrain run or the test split of a fine-tune run."""
+"""``minimod evaluate``: held-out metrics of a pretrain run or the test split of a fine-tune run;
+``minimod diagnose``: what a run's recorded diagnostics say."""
 
 from __future__ import annotations
 
@@ -23,6 +24,39 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="evaluate on the last 10%% of this text file (default: the run's own data)",
     )
     evaluate.add_argument("--device", default="cpu", help="default: cpu")
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="what a run's diagnostics say: warnings, per-layer table, plots",
+        description="Read the diagnostics a run recorded (train it with --diagnostics N) and "
+        "say in plain words what looks wrong: a learning rate too high or too low (the "
+        "update/weight ratio), dead ReLU units, saturated tanh/sigmoid, activations that grow "
+        "or shrink with depth (initialisation), a layer that gets no gradient (detached). "
+        "Writes diagnostics.png into the run folder.\n\n"
+        "  minimod pretrain gpt --preset tiny --diagnostics 20 --out runs/watched\n"
+        "  minimod diagnose --from runs/watched",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diagnose.set_defaults(handler=run_diagnose)
+    diagnose.add_argument("--from", dest="run", required=True, metavar="RUN", help="run folder")
+    diagnose.add_argument("--table", action="store_true", help="also print the per-layer table")
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from minimod.tasks.diagnose import diagnose
+
+    report = diagnose(args.run)
+    rows = report["rows"]
+    print(f"{args.run}: {len(rows)} watched steps ({rows[0]['step']} to {rows[-1]['step']})")
+    if args.table:
+        print("\n".join(report["lines"]))
+    for warning in report["warnings"]:
+        print(f"warning: {warning}")
+    if not report["warnings"]:
+        print("nothing looks wrong: update/weight ratios, dead units, saturation, the "
+              "spread of activations and the gradients are in the usual ranges")  # fmt: skip
+    print(report["plot"])
+    return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

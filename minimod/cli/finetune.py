@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from minimod.cli.common import (
+    add_diagnostics_argument,
     add_spec_augment_argument,
     add_use_mine_argument,
     at_least,
@@ -141,6 +142,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
            help="run folder (default: runs/finetune-MODEL-TASK)")  # fmt: skip
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
     add_spec_augment_argument(finetune)
+    add_diagnostics_argument(finetune)
     llm = finetune.add_argument_group("llm only (SmolLM2-135M-Instruct, --from smollm2)")
     option = llm.add_argument
     option("--data", metavar="FILE.jsonl",
@@ -187,7 +189,7 @@ LLM_DEFAULTS = {"lora_targets": "qv", "precision": "fp32", "grad_accum": 1}
 # The classification options the llm path has no use for, and their defaults.
 NOT_FOR_LLM = {"pooling": None, "unfreeze_every": None, "layer_decay": None, "imbalance": None,
                "class_weights": "none", "sampler": "random", "loss": "ce", "resume": False,
-               "use_mine": None, "spec_augment": None}  # fmt: skip
+               "use_mine": None, "spec_augment": None, "diagnostics": None}  # fmt: skip
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -205,7 +207,8 @@ def run_finetune(args: argparse.Namespace) -> int:
             args.model, args.source, args.task, preset=args.preset, out=args.out,
             resume=args.resume, seed=args.seed, device=args.device, labels=args.labels,
             imbalance=args.imbalance, max_steps=args.max_steps, batch_size=args.batch_size,
-            lr=args.lr, spec_augment=args.spec_augment, **_options(args),
+            lr=args.lr, spec_augment=args.spec_augment, diagnostics=args.diagnostics,
+            **_options(args),
         )  # fmt: skip
     print(describe_finetune(summary))
     print(summary["plot"])

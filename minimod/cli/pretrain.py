@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from minimod.cli.common import (
+    add_diagnostics_argument,
     add_spec_augment_argument,
     add_use_mine_argument,
     output_folder,
@@ -111,6 +112,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="train on one batch over and over: the loss should go to ~0 (a debugging check)",
     )
     add_use_mine_argument(pretrain)
+    add_diagnostics_argument(pretrain)
 
     generate = commands.add_parser(
         "generate",
@@ -200,6 +202,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             precision=args.precision,
             checkpoint_activations=args.checkpoint_activations,
             overfit_batch=args.overfit_batch,
+            diagnostics=args.diagnostics,
             max_steps=args.max_steps,
             batch_size=args.batch_size,
             lr=args.lr,

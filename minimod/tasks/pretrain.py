@@ -39,6 +39,7 @@ from minimod.tasks.run import (
 from minimod.tasks.runlock import run_folder_lock
 from minimod.train.checkpoint import CheckpointError, seed_everything, to_plain
 from minimod.train.config import TrainConfig
+from minimod.train.diagnostics import Diagnostics
 from minimod.train.distributed import DistEnv, barrier, detect_env, init_distributed, shutdown
 from minimod.train.freezing import decay_groups
 from minimod.train.interrupt import stop_on_signals
@@ -109,13 +110,15 @@ def pretrain(
     progress: bool = True,
     log: Callable[[str], None] = print,
     before_training: Callable[[Any, Any], None] | None = None,
+    diagnostics: int | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train ``task`` at ``preset`` into the run folder ``out`` (default runs/TASK-PRESET).
 
     overrides: max_steps, batch_size, lr, features (audio, asr: log_mel or mfcc),
     spec_augment (asr tasks: True/False) (None keeps the preset's). before_training(model,
-    tokenizer) is called on the untrained model (the demo samples from it). Returns a summary
+    tokenizer) is called on the untrained model (the demo samples from it). diagnostics N:
+    watch one step in every N (``train.diagnostics``: diagnostics.jsonl). Returns a summary
     dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
     """
     start = time.perf_counter()
@@ -192,6 +195,7 @@ def pretrain(
             scheduler=schedule,
             evaluate=wired.evaluate,
             data_state=wired.data_state,
+            callbacks=[] if not diagnostics or not main else [Diagnostics(diagnostics, run_dir)],
         )
         if resume:  # a checkpoint of another model is refused in one line, before training
             load_weights(model, run_dir / "last.pt")

@@ -27,6 +27,7 @@ from minimod.tasks.run import (
 from minimod.tasks.runlock import run_folder_lock
 from minimod.train.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from minimod.train.config import TrainConfig
+from minimod.train.diagnostics import Diagnostics
 from minimod.train.freezing import count_parameters
 from minimod.train.interrupt import stop_on_signals
 from minimod.train.loop import Trainer
@@ -52,11 +53,13 @@ def finetune(
     batch_size: int | None = None,
     lr: float | None = None,
     spec_augment: bool | None = None,
+    diagnostics: int | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Fine-tune ``kind`` from ``source`` (a run folder or "scratch") on ``task`` into ``out``
     (default runs/finetune-KIND-TASK). options: see DEFAULT_OPTIONS. Returns a summary: run
-    folder, test metrics, trainable/total parameters, wall seconds, the model."""
+    folder, test metrics, trainable/total parameters, wall seconds, the model. diagnostics N:
+    watch one step in every N (``train.diagnostics``)."""
     start = time.perf_counter()
     settings = finetune_settings(
         kind, task, n_train=labels, imbalance=imbalance, max_steps=max_steps,
@@ -99,10 +102,11 @@ def finetune(
             checkpoint_every=settings["eval_every"], out_dir=str(run_dir), seed=seed,
             device=device, progress=progress,
         )  # fmt: skip
+        watched = [Diagnostics(diagnostics, run_dir)] if diagnostics else []
         trainer = Trainer(
             model, ready.optimizer, ready.batches, config, loss_fn=ready.loss_fn,
             scheduler=ready.scheduler, evaluate=ready.evaluate, data_state=ready.data_state,
-            model_config=src.config, callbacks=ready.callbacks,
+            model_config=src.config, callbacks=ready.callbacks + watched,
         )  # fmt: skip
         if resume:  # a checkpoint of another model is refused in one line, before training
             load_weights(model, run_dir / "last.pt")
