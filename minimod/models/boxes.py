@@ -1,4 +1,5 @@
-"""Boxes: their geometry (decoding, IoU, a loss) and a one-box regressor on an image body.
+"""Boxes: their geometry (decoding, IoU, a loss, non-maximum suppression) and a one-box
+regressor on an image body.
 
 A box is (x_min, y_min, x_max, y_max) in [0, 1], as ``minimod.data.shapes`` makes them.
 
@@ -65,6 +66,84 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     positive = union > 0
     return torch.where(positive, inter / torch.where(positive, union, 1.0), 0.0)
     # END SOLUTION
+
+
+def box_iou_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of every pair: a (N, 4), b (M, 4) -> (N, M), [i, j] = IoU of a[i]
+    and b[j] (``torchvision.ops.box_iou``), with ``box_iou``'s rules for empty boxes: a pair
+    whose union has no area (two zero-area boxes) gives 0, where torchvision gives NaN."""
+    for name, box in (("a", a), ("b", b)):
+        if box.dim() != 2 or box.shape[1] != 4:
+            raise ValueError(
+                f"box_iou_matrix: expected {name} of shape (N, 4), got {tuple(box.shape)}"
+            )
+    n, m = len(a), len(b)
+    # Every pair side by side (views, no copies), then the elementwise IoU.
+    return box_iou(a[:, None].expand(n, m, 4), b[None].expand(n, m, 4))
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy non-maximum suppression: boxes (N, 4), scores (N,) -> the indices (K,) int64 of
+    the boxes kept, by decreasing score (``torchvision.ops.nms``).
+
+    The greedy loop: visit the boxes from the highest score down (equal scores: the lower index
+    first); keep a box unless a box kept before it overlaps it with IoU > ``iou_threshold``.
+    Written plainly, that is one IoU per (kept box, later box) pair inside a Python loop. Here
+    the IoU matrix of the sorted boxes is computed once and thresholded into "row i would
+    suppress column j"; the loop then walks the rows, and each kept row removes all the boxes it
+    suppresses with one tensor operation (1,000 boxes: tens of milliseconds on a CPU). The
+    matrix takes N² memory, so a detector keeps its best few hundred boxes before NMS. A
+    zero-area box overlaps nothing (IoU 0), so it is never suppressed and suppresses nothing.
+    Empty input gives an empty result."""
+    return _greedy_nms("nms", boxes, scores, None, iou_threshold)
+
+
+def batched_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """Non-maximum suppression within each class: boxes (N, 4), scores (N,), classes (N,)
+    integer -> the indices (K,) int64 of the boxes kept, by decreasing score over all classes
+    (``torchvision.ops.batched_nms``).
+
+    ``nms``'s greedy loop, where a box only suppresses boxes of its own class: the thresholded
+    IoU matrix is and-ed with "same class" before the loop, so all classes are done in one pass
+    (torchvision instead shifts each class's boxes by its own offset so that classes never
+    overlap; that moves the coordinates, and rounding can then decide a pair right at the
+    threshold differently)."""
+    if classes.shape != scores.shape or classes.is_floating_point() or classes.is_complex():
+        raise ValueError(
+            f"batched_nms: expected integer classes of shape {tuple(scores.shape)}, "
+            f"got {classes.dtype} {tuple(classes.shape)}"
+        )
+    return _greedy_nms("batched_nms", boxes, scores, classes, iou_threshold)
+
+
+def _greedy_nms(
+    who: str,
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    classes: torch.Tensor | None,
+    iou_threshold: float,
+) -> torch.Tensor:
+    if boxes.dim() != 2 or boxes.shape[1] != 4 or scores.shape != boxes.shape[:1]:
+        raise ValueError(
+            f"{who}: expected boxes (N, 4) and scores (N,), got {tuple(boxes.shape)} and "
+            f"{tuple(scores.shape)}"
+        )
+    if scores.isnan().any():
+        raise ValueError(f"{who}: scores must not be NaN")
+    order = torch.sort(scores, descending=True, stable=True).indices
+    sorted_boxes = boxes[order]
+    # over[i, j]: box i (higher score) would suppress box j; only later boxes can be suppressed.
+    over = (box_iou_matrix(sorted_boxes, sorted_boxes) > iou_threshold).triu(diagonal=1)
+    if classes is not None:
+        sorted_classes = classes[order]
+        over &= sorted_classes[:, None] == sorted_classes[None, :]
+    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
+    for i in range(len(order)):
+        if keep[i]:  # kept: nothing before it suppressed it
+            keep &= ~over[i]
+    return order[keep]
 
 
 def box_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
