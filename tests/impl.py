@@ -9,6 +9,8 @@ functions of those files that ``minimod.nn`` does not export (``causal_mask``, `
 ...).
 """
 
+import minimod.data.bpe
+import minimod.data.chat
 import minimod.data.masking
 import minimod.data.spectral
 import minimod.data.tts
@@ -18,6 +20,7 @@ import minimod.models.cnn
 import minimod.models.generation
 import minimod.models.gpt
 import minimod.models.heads
+import minimod.models.llama
 import minimod.models.quantize
 import minimod.models.tts
 import minimod.nn
@@ -73,6 +76,9 @@ spectral = Namespace(minimod.data.spectral)
 tts = Namespace(minimod.models.tts)
 tts_data = Namespace(minimod.data.tts)
 quantize = Namespace(minimod.models.quantize)
+llama = Namespace(minimod.models.llama)
+bpe = Namespace(minimod.data.bpe)
+chat = Namespace(minimod.data.chat)
 
 NAMESPACES = (nn, F, init, utils, optim, lr_scheduler, attention, positional, gpt, bert, cnn)
 NAMESPACES += (train, checkpoint, metrics, heads, freezing, imbalance, lora, precision, recompute)
@@ -81,6 +87,7 @@ NAMESPACES += (rnn, ctc, error_rate)
 NAMESPACES += (spectral,)
 NAMESPACES += (tts, tts_data)
 NAMESPACES += (quantize,)
+NAMESPACES += (llama, bpe, chat)
 
 
 def select(implementation: str) -> None:

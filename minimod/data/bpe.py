@@ -357,11 +357,13 @@ class PretrainedBPETokenizer(ByteBPETokenizer):
                 f"in the vocabulary"
             )
         self.internal = {model_id: i for i, model_id in enumerate(self.ids) if model_id >= 0}
+        # BEGIN SOLUTION
         # Longest first, so a special token that starts another never cuts it short.
         names = sorted(self.special, key=len, reverse=True)
         self._special_split = (
             re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
         )
+        # END SOLUTION
 
     @classmethod
     def from_gguf_metadata(cls, metadata: dict[str, Any]) -> PretrainedBPETokenizer:
@@ -393,6 +395,7 @@ class PretrainedBPETokenizer(ByteBPETokenizer):
 
     def encode(self, text: str) -> list[int]:
         """The model's ids for ``text``; special tokens written in it become their one id."""
+        # BEGIN SOLUTION
         pieces = self._special_split.split(text) if self._special_split else [text]
         ids: list[int] = []
         # split() alternates: text, special, text, special, ..., text.
@@ -402,6 +405,7 @@ class PretrainedBPETokenizer(ByteBPETokenizer):
             elif piece:
                 ids.extend(self.ids[i] for i in super().encode(piece))
         return ids
+        # END SOLUTION
 
     def byte_ids(self, chunk: str) -> list[int]:
         """The chunk's bytes that have a token: one the vocabulary lacks (SmolLM2 has none for

@@ -24,6 +24,7 @@ def render_chat_template(
     import jinja2.ext
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    # BEGIN SOLUTION
     def raise_exception(message: str) -> None:
         raise ValueError(f"chat template: {message}")
 
@@ -37,3 +38,4 @@ def render_chat_template(
     return environment.from_string(template).render(
         messages=messages, add_generation_prompt=add_generation_prompt, **variables
     )
+    # END SOLUTION

@@ -128,6 +128,7 @@ class LlamaAttention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C); ``rotary`` is the model's one RotaryEmbedding; a cache
         holds the rotated keys and the values of the n_kv_head heads."""
+        # BEGIN SOLUTION
         # (B, T, heads·D) -> (B, heads, T, D)
         q, k, v = (
             proj(x).unflatten(-1, (heads, -1)).transpose(1, 2)
@@ -153,6 +154,7 @@ class LlamaAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         y = y.flatten(1, 2).transpose(1, 2).flatten(-2)  # (B, H, T, D) -> (B, T, H·D)
         return self.o_proj(y)
+        # END SOLUTION
 
 
 class LlamaMLP(nn.Module):
@@ -165,7 +167,10 @@ class LlamaMLP(nn.Module):
         self.down_proj = nn.Linear(config.n_hidden, config.n_embd, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C), through the inner width n_hidden."""
+        # BEGIN SOLUTION
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        # END SOLUTION
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -181,8 +186,11 @@ class LlamaDecoderLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, rotary: nn.RotaryEmbedding, cache: LayerCache | None = None
     ) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C): the residual stream plus attention, then plus the MLP."""
+        # BEGIN SOLUTION
         x = x + self.self_attn(self.input_layernorm(x), rotary, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
+        # END SOLUTION
 
 
 class LlamaModel(nn.Module):
@@ -198,10 +206,14 @@ class LlamaModel(nn.Module):
         self.rotary_emb = nn.RotaryEmbedding(config.head_dim, config.block_size, config.rope_base)
 
     def forward(self, idx: torch.Tensor, cache: list[LayerCache] | None = None) -> torch.Tensor:
+        """idx (B, T) -> the final RMSNorm's output (B, T, C); ``cache``: one LayerCache per
+        layer, or None."""
+        # BEGIN SOLUTION
         x = self.embed_tokens(idx)
         for i, layer in enumerate(self.layers):
             x = layer(x, self.rotary_emb, None if cache is None else cache[i])
         return self.norm(x)
+        # END SOLUTION
 
 
 class LlamaForCausalLM(nn.Module):

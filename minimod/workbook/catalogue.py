@@ -45,6 +45,8 @@ from minimod.workbook.lessons import (
     e29_sound,
     e30_tts,
     e31_quantization,
+    e32_llama_block,
+    e33_chat_templates,
 )
 
 
@@ -538,6 +540,30 @@ LESSONS: tuple[Lesson, ...] = (
         _names("minimod.models.quantize", "dequantize", "quantize_q4_1"),
         ("tests/test_gguf.py",),
         e31_quantization.TEXT,
+    ),
+    Lesson(
+        32,
+        "e32_llama_block",
+        "The modern block: RMSNorm, RoPE, grouped-query attention and SwiGLU",
+        _names(
+            "minimod.models.llama",
+            "LlamaAttention",
+            "LlamaMLP",
+            "LlamaDecoderLayer",
+            "LlamaModel",
+            "LlamaForCausalLM",
+        ),
+        ("tests/test_llama.py",),
+        e32_llama_block.TEXT,
+    ),
+    Lesson(
+        33,
+        "e33_chat_templates",
+        "Chat templates: roles, special tokens, and the exact text a model expects",
+        _names("minimod.data.chat", "render_chat_template")
+        + _names("minimod.data.bpe", "PretrainedBPETokenizer"),
+        ("tests/test_chat_template.py",),
+        e33_chat_templates.TEXT,
     ),
 )
 

@@ -53,6 +53,8 @@ PLANS: dict[str, Plan] = {
     "e29_sound": Plan(("e01_module",), 45),
     "e30_tts": Plan(("e10_gpt", "e13_conv", "e29_sound"), 90),
     "e31_quantization": Plan(("e10_gpt",), 60),
+    "e32_llama_block": Plan(("e05_embedding_norm", "e09_positional", "e10_gpt"), 90),
+    "e33_chat_templates": Plan(("e17_bpe",), 45),
 }
 
 
