@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -12,6 +14,72 @@ from strategies import TOLERANCES
 def tolerance(dtype: torch.dtype, factor: float = 1.0) -> dict:
     tol = TOLERANCES[dtype]
     return dict(rtol=tol["rtol"] * factor, atol=tol["atol"] * factor)
+
+
+# A gradient off by one of these factors is a classic slip (a missing √d, a doubled term, a
+# flipped sign); the message names it.
+_NAMED_FACTORS = sorted(
+    [(float(k), str(k)) for k in range(2, 65)]
+    + [(math.sqrt(k), f"√{k}") for k in range(2, 1025) if math.isqrt(k) ** 2 != k]
+    + [(-1.0, "-1: the sign is flipped")]
+)
+SHOWN_ELEMENTS = 3
+
+
+def _factor_hint(got: torch.Tensor, expected: torch.Tensor) -> str:
+    """ ", off by a factor ≈ 2.83 (≈ √8)" when got / expected is nearly one constant, else ""."""
+    got, expected = got.detach().double().flatten(), expected.detach().double().flatten()
+    scale = expected.abs().max() if expected.numel() else 0
+    big = expected.abs() > 1e-3 * scale
+    if not scale or not torch.isfinite(got).all() or int(big.sum()) < 2:
+        return ""
+    ratios = got[big] / expected[big]
+    factor = ratios.median().item()
+    if factor == 0 or abs(factor - 1) < 1e-3 or (ratios - factor).abs().max() > 1e-3 * abs(factor):
+        return ""
+    names = [f"1/{n}" for v, n in _NAMED_FACTORS if v > 0 and abs(1 / v - factor) < 1e-3 * factor]
+    names += [n for v, n in _NAMED_FACTORS if abs(v - factor) < 1e-3 * abs(factor)]
+    return f", off by a factor ≈ {factor:.3g}" + (f" (≈ {names[0]})" if names else "")
+
+
+def _difference(
+    what: str, got: torch.Tensor, expected: torch.Tensor, tol: dict, detail: str
+) -> str:
+    """Why ``got`` is not ``expected``, in plain words: which tensor, the largest errors, a
+    constant factor if there is one, and got vs expected where they differ most."""
+    if got.shape != expected.shape or got.dtype != expected.dtype:
+        return f"{what} differs: {detail}"
+    a, b = got.detach().double(), expected.detach().double()
+    error = (a - b).abs().nan_to_num(nan=math.inf)
+    nonzero = b != 0  # a relative error against an expected 0 says nothing
+    relative = (error[nonzero] / b[nonzero].abs()).max().item() if nonzero.any() else math.inf
+    bad = ~torch.isclose(got.detach(), expected.detach(), **tol)
+    lines = [
+        f"{what} differs at {int(bad.sum())} of {bad.numel()} elements: max abs error "
+        f"{error.max().item():.3g}, max rel error {relative:.3g}{_factor_hint(got, expected)}"
+    ]
+    for flat in error.flatten().argsort(descending=True)[:SHOWN_ELEMENTS].tolist():
+        index = tuple(torch.unravel_index(torch.tensor(flat), a.shape)) if a.dim() else ()
+        where = "(" + ", ".join(str(int(i)) for i in index) + ")"
+        lines.append(f"  at {where}: got {a.flatten()[flat]:.6g}, expected {b.flatten()[flat]:.6g}")
+    return "\n".join(lines)
+
+
+def _input_names(function: Callable, count: int) -> list[str]:
+    """The names of ``function``'s first ``count`` positional parameters ("input 0" ... where
+    its signature cannot be read), so a message can say "gradient of key (input 1)"."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = []
+    for i in range(count):
+        if i < len(parameters) and parameters[i].kind in positional:
+            names.append(f"{parameters[i].name} (input {i})")
+        else:
+            names.append(f"input {i}")
+    return names
 
 
 def assert_same_state_dict_layout(mine, twin) -> None:
@@ -46,7 +114,9 @@ def assert_same_forward_backward(
     assert ours.shape == theirs.shape, f"output shape {tuple(ours.shape)} != {tuple(theirs.shape)}"
     assert ours.dtype == theirs.dtype, f"output dtype {ours.dtype} != {theirs.dtype}"
     tol = tolerance(theirs.dtype, factor)
-    torch.testing.assert_close(ours, theirs, **tol, msg=lambda m: f"forward differs\n{m}")
+    torch.testing.assert_close(
+        ours, theirs, **tol, msg=lambda m: _difference("the output", ours, theirs, tol, m)
+    )
     if not theirs.requires_grad:
         return
     weights = torch.randn(
@@ -54,11 +124,17 @@ def assert_same_forward_backward(
     )
     (ours * weights).sum().backward()
     (theirs * weights).sum().backward()
-    for i, (a, b) in enumerate(zip(ours_in, theirs_in, strict=True)):
+    names = _input_names(twin, len(inputs))
+    for name, a, b in zip(names, ours_in, theirs_in, strict=True):
         if b.grad is not None:
-            assert a.grad is not None, f"input {i} got no gradient"
+            assert a.grad is not None, f"{name} got no gradient"
             torch.testing.assert_close(
-                a.grad, b.grad, **tol, msg=lambda m, i=i: f"gradient of input {i} differs\n{m}"
+                a.grad,
+                b.grad,
+                **tol,
+                msg=lambda m, n=name, a=a, b=b: _difference(
+                    f"gradient of {n}", a.grad, b.grad, tol, m
+                ),
             )
     theirs_by_name = dict(twin_params)
     for name, param in mine_params:
@@ -68,7 +144,12 @@ def assert_same_forward_backward(
             continue
         assert param.grad is not None, f"parameter {name} got no gradient"
         torch.testing.assert_close(
-            param.grad, expected, **tol, msg=lambda m, n=name: f"gradient of {n} differs\n{m}"
+            param.grad,
+            expected,
+            **tol,
+            msg=lambda m, n=name, p=param, e=expected: _difference(
+                f"gradient of parameter {n}", p.grad, e, tol, m
+            ),
         )
 
 

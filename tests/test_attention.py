@@ -57,6 +57,10 @@ MHA_ATTN_MASK_HINT = (
     "opposite of scaled_dot_product_attention's"
 )
 WEIGHTS_SUM_HINT = "each row of the attention weights must sum to 1 over the keys (last axis)"
+HEAD_LAYOUT_HINT = (
+    'each head owns a contiguous block of D = E / H features: split with "b t (h d)", '
+    'not "b t (d h)"'
+)
 
 
 def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
@@ -496,9 +500,10 @@ def mha_pair(embed_dim, heads, dtype, seed, **kwargs):
     return mine, twin
 
 
-def reference_mha(twin, query, key, value, kpm=None, am=None) -> torch.Tensor:
+def reference_mha(twin, query, key, value, kpm=None, am=None, interleaved=False) -> torch.Tensor:
     """MultiheadAttention's output from the formula, with torch's weights and mask conventions
-    but minimod's rule for a query with every key masked (its attention output is 0)."""
+    but minimod's rule for a query with every key masked (its attention output is 0).
+    ``interleaved``: the classic mistake, heads split as "b t (d h)"."""
     e, h = twin.embed_dim, twin.num_heads
     unbatched = query.dim() == 2
     if unbatched:
@@ -508,8 +513,14 @@ def reference_mha(twin, query, key, value, kpm=None, am=None) -> torch.Tensor:
         query, key, value = (x.transpose(0, 1) for x in (query, key, value))
     (n, length, _), s = query.shape, key.shape[1]
     biases = [None] * 3 if twin.in_proj_bias is None else twin.in_proj_bias.chunk(3)
+
+    def heads(x: torch.Tensor) -> torch.Tensor:  # (N, T, E) -> (N, H, T, d)
+        if interleaved:
+            return x.unflatten(-1, (e // h, h)).transpose(-1, -2).transpose(1, 2)
+        return x.unflatten(-1, (h, e // h)).transpose(1, 2)
+
     q, k, v = (
-        TF.linear(x, w, b).unflatten(-1, (h, e // h)).transpose(1, 2)  # (N, H, T, d)
+        heads(TF.linear(x, w, b))
         for x, w, b in zip((query, key, value), twin.in_proj_weight.chunk(3), biases, strict=True)
     )
 
@@ -543,6 +554,8 @@ def mha_hint(twin, inputs, kpm, am, out) -> str | None:
             flipped = dict(kpm=kpm, am=am) | {name: ~mask}
             if _matches(out, reference_mha(twin, *args, flipped["kpm"], flipped["am"])):
                 return hint
+        if twin.num_heads > 1 and _matches(out, reference_mha(twin, *args, kpm, am, True)):
+            return HEAD_LAYOUT_HINT
     return None
 
 
@@ -1020,3 +1033,26 @@ def test_sdpa_backward_passes_gradcheck(mask_kind):
 
     torch.autograd.gradcheck(run, tuple(inputs))
     torch.autograd.gradcheck(with_weights, tuple(inputs))
+
+
+@pytest.mark.parametrize("p", [0.3, 1.0])
+def test_sdpa_dropout_backward_uses_the_forward_mask(p):
+    """The gradients with dropout are those of softmax(QKᵀ/√d) ∘ keep / (1 − p) · V, with the
+    keep-mask the forward drew (read off the returned weights: a softmax weight is never 0)."""
+    q, k, v = (randn((2, n, 4), torch.float64, i) for i, n in enumerate((3, 5, 5)))
+
+    def mine(query, key, value):
+        torch.manual_seed(7)  # the same mask as below
+        sdpa = impl.F.scaled_dot_product_attention
+        return sdpa(query, key, value, dropout_p=p, need_weights=True)[0]
+
+    torch.manual_seed(7)
+    _, dropped = impl.F.scaled_dot_product_attention(q, k, v, dropout_p=p, need_weights=True)
+    keep = dropped != 0
+    factor = 0.0 if p == 1.0 else 1 / (1 - p)
+
+    def reference(query, key, value):
+        weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(4), dim=-1)
+        return (weights * keep * factor) @ value
+
+    assert_same_forward_backward(mine, reference, [q, k, v], factor=FACTOR)

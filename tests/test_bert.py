@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import impl
+from benchmarks.twins import TwinBERTForMaskedLM
 from minimod.optim import AdamW
 from strategies import seeds
 
@@ -32,6 +33,11 @@ SIZES = dict(
     attention_probs_dropout_prob=0.0,
 )
 PAD = 0
+TWIN_HINT = (
+    "BERTForMaskedLM's logits differ from its torch twin's (benchmarks/twins.py, the same "
+    "weights): the embeddings are word + position (counted from 0) + token type (type 0 when "
+    "token_type_ids is None), then LayerNorm; the head is decoder(ln(gelu(dense(x))))"
+)
 PADDING_HINT = (
     "an output at a real token changed when only the ids of padding tokens changed: keys "
     "where attention_mask is 0 must get no attention weight"
@@ -132,7 +138,14 @@ def test_real_tokens_do_not_see_padding(lengths, seed):
         atol=1e-12,
         msg=lambda m: f"{PADDING_HINT}\n{m}",
     )
-    torch.testing.assert_close(pooled_other, pooled, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        pooled_other,
+        pooled,
+        rtol=1e-12,
+        atol=1e-12,
+        msg=lambda m: "the pooled output changed with the padding ids: the pooler reads the first "
+        f"token only, hidden[:, 0], not the mean of all tokens\n{m}",
+    )
 
 
 def test_padding_is_what_the_mask_says():
@@ -145,7 +158,15 @@ def test_padding_is_what_the_mask_says():
         unmasked, _ = model(ids)
         all_ones, _ = model(ids, ones, torch.zeros_like(ids))
         hidden_last, _ = model(ids, torch.tensor([[1, 1, 1, 1, 0, 0]] * 2))
-    torch.testing.assert_close(unmasked, all_ones, rtol=0, atol=0)
+    torch.testing.assert_close(
+        unmasked,
+        all_ones,
+        rtol=0,
+        atol=0,
+        msg=lambda m: "model(ids) differs from model(ids, ones, zeros): without attention_mask "
+        "every token is attended to, and type 0 when token_type_ids is None (its embedding is "
+        f"still added)\n{m}",
+    )
     assert (hidden_last[:, :4] - unmasked[:, :4]).abs().max() > 1e-3, (
         "hiding keys 4 and 5 changed nothing: is attention_mask used? (1 = token, 0 = padding)"
     )
@@ -158,7 +179,34 @@ def test_pooler_is_tanh_of_a_linear_map_of_the_first_token():
         hidden, pooled = model(ids)
     dense = model.pooler.dense
     expected = torch.tanh(hidden[:, 0] @ dense.weight.T + dense.bias)
-    torch.testing.assert_close(pooled, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        pooled,
+        expected,
+        rtol=1e-12,
+        atol=1e-12,
+        msg=lambda m: f"the pooler is tanh(dense(hidden[:, 0])): the first token, not the mean "
+        f"of all tokens, and the tanh\n{m}",
+    )
+
+
+def test_masked_lm_matches_the_torch_twin():
+    config = impl.bert.BERTConfig(**SIZES)
+    torch.manual_seed(10)
+    model = perturb(impl.bert.BERTForMaskedLM(config).double().eval(), seed=10)
+    twin = TwinBERTForMaskedLM(config).double().eval()
+    twin.load_state_dict(model.state_dict())
+    ids = random_ids((2, 7), seed=11)
+    attention_mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    token_types = torch.tensor([[0] * 4 + [1] * 3] * 2)
+    with torch.no_grad():
+        for args in ((ids,), (ids, attention_mask, token_types)):
+            torch.testing.assert_close(
+                model(*args)[0],
+                twin(*args)[0],
+                rtol=1e-9,
+                atol=1e-9,
+                msg=lambda m: f"{TWIN_HINT}\n{m}",
+            )
 
 
 # ------------------------------------------------------------------------------- masking
@@ -299,3 +347,21 @@ def test_masked_lm_training_reduces_the_loss():
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert first > 0.8 * math.log(vocab), f"initial loss {first:.3f}"
     assert last < 0.4 * first, f"loss went from {first:.3f} to {last:.3f}"
+
+
+def test_masked_lm_without_labels_gives_no_loss():
+    torch.manual_seed(2)
+    model = impl.bert.BERTForMaskedLM(impl.bert.BERTConfig(**SIZES)).eval()
+    ids = random_ids((2, 6), 3)
+    logits, loss = model(ids)
+    assert loss is None, "without labels the loss is None"
+    torch.testing.assert_close(logits, model(ids, labels=ids)[0])
+
+
+def test_init_bert_weights_handles_a_linear_without_bias():
+    from minimod import nn
+
+    layer = nn.Linear(200, 300, bias=False)
+    impl.bert.init_bert_weights(layer, std=0.5)
+    std = layer.weight.std().item()
+    assert abs(std - 0.5) < 0.01, f"weights must be N(0, 0.5²), got std {std:.3f}"

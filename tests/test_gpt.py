@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import impl
 from minimod.nn import Parameter
 from minimod.optim import AdamW
+from benchmarks.twins import TwinGPT
 from strategies import seeds
 
 BABY = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False)
@@ -29,6 +30,15 @@ SMALL = dict(vocab_size=23, block_size=8, n_layer=2, n_head=2, n_embd=16)
 CAUSAL_HINT = (
     "a logit at position t changed when only tokens after t changed: the causal mask must "
     "hide keys j > i from query i"
+)
+TWIN_HINT = (
+    "GPT's logits differ from its torch twin's (benchmarks/twins.py, the same weights): each "
+    "block is pre-LN with a residual stream, x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))"
+)
+CHUNK_HINT = (
+    "a chunk of tokens run through the KV cache after a prefix differs from the full pass at "
+    "those positions: the chunk's positions start at past, and its causal mask needs "
+    "offset=past (query i sees keys 0 … past + i)"
 )
 PROJ_SCALE_HINT = (
     "the projections that write into the residual stream (attn.c_proj, mlp.c_proj) start with "
@@ -117,7 +127,8 @@ def test_num_parameters_follows_the_architecture(bias):
             else ""
         )
         + (
-            " -- the tied weight counts once"
+            " -- the tied weight counts once (lm_head.weight must BE transformer.wte.weight, "
+            "not a copy)"
             if got == expected + BABY["vocab_size"] * BABY["n_embd"]
             else ""
         )
@@ -241,6 +252,22 @@ def test_logits_do_not_see_the_future(batch, length, cut, seed):
     )
     if cut + 1 < length:  # and the future does matter where it should (the model is not blind)
         assert not torch.equal(after, before) or torch.equal(changed, x)
+
+
+def test_logits_match_the_torch_twin_and_a_cached_chunk_matches_the_full_pass():
+    model = small_model()
+    twin = TwinGPT(impl.gpt.GPTConfig(**SMALL)).to(torch.float64).eval()
+    twin.load_state_dict(model.state_dict())
+    x = ids((2, SMALL["block_size"]), SMALL["vocab_size"], 14)
+    cache = [impl.generation.LayerCache() for _ in range(SMALL["n_layer"])]
+    with torch.no_grad():
+        logits, expected = model(x)[0], twin(x)[0]
+        full = model.hidden_states(x)
+        model.hidden_states(x[:, :3], cache)
+        chunk = model.hidden_states(x[:, 3:], cache)
+    tol = dict(rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(logits, expected, **tol, msg=lambda m: f"{TWIN_HINT}\n{m}")
+    torch.testing.assert_close(chunk, full[:, 3:], **tol, msg=lambda m: f"{CHUNK_HINT}\n{m}")
 
 
 # ------------------------------------------------------------------------------- generation
@@ -408,3 +435,25 @@ def test_a_tiny_gpt_learns_a_repeating_sequence():
         losses.append(loss.item())
     assert losses[0] > 0.8 * math.log(vocab), f"initial loss {losses[0]:.3f}"
     assert losses[-1] < 0.1 * losses[0], f"loss went from {losses[0]:.3f} to {losses[-1]:.3f}"
+
+
+def test_layer_cache_grows_past_its_capacity_and_keeps_everything():
+    """Appends of 1 and 5 tokens, well past the first buffer: the cache returns exactly the
+    concatenation of everything appended, in order."""
+    cache = impl.generation.LayerCache()
+    generator = torch.Generator().manual_seed(0)
+    appended_keys, appended_values = [], []
+    for step in range(30):
+        length = 5 if step % 4 == 0 else 1
+        keys = torch.randn(2, 3, length, 4, generator=generator)
+        values = torch.randn(2, 3, length, 4, generator=generator)
+        appended_keys.append(keys)
+        appended_values.append(values)
+        all_keys, all_values = cache.update(keys, values)
+        expected = torch.cat(appended_keys, dim=2), torch.cat(appended_values, dim=2)
+        assert len(cache) == expected[0].shape[2], f"after {step + 1} appends: wrong length"
+        same = torch.equal(all_keys, expected[0]) and torch.equal(all_values, expected[1])
+        assert same, (
+            f"after {step + 1} appends ({expected[0].shape[2]} tokens) the cache lost or moved "
+            "earlier keys/values: when the buffer is full, copy the old ones into the new one"
+        )

@@ -122,6 +122,15 @@ def test_calculate_gain_rejects_unknown_nonlinearity():
         impl.init.calculate_gain("swish")
 
 
+@pytest.mark.parametrize("slope", ["0.2", True])
+def test_calculate_gain_rejects_a_slope_that_is_not_a_number(slope):
+    # As torch: a bool is an int to Python, but not a slope.
+    with pytest.raises(ValueError):
+        torch.nn.init.calculate_gain("leaky_relu", slope)
+    with pytest.raises(ValueError):
+        impl.init.calculate_gain("leaky_relu", slope)
+
+
 # -- simple fills ------------------------------------------------------------------------------
 
 

@@ -131,8 +131,21 @@ def run(make: Callable, problem: Problem, lr: float, grads=None) -> tuple[list, 
     optimizer = make(problem.groups(params, lr))
     for step_grads in problem.gradients() if grads is None else grads:
         feed(params, step_grads)
-        optimizer.step()
+        step(optimizer, params)
     return params, optimizer
+
+
+def step(optimizer, params: list[torch.Tensor]) -> None:
+    """``optimizer.step()``, with the classic mistake named when a None gradient breaks it."""
+    try:
+        optimizer.step()
+    except (TypeError, AttributeError) as error:
+        if all(p.grad is not None for p in params):
+            raise
+        raise AssertionError(
+            f"step() failed on a parameter whose .grad is None ({error}): skip such "
+            "parameters (frozen layers, unused embeddings)"
+        ) from error
 
 
 def feed(params: list[torch.Tensor], grads: list[torch.Tensor | None]) -> None:
@@ -170,6 +183,8 @@ def assert_matches_torch(mine_cls, twin_cls, options: dict, problem: Problem, mi
 
 def diagnose(mistakes, options: dict, problem: Problem, mine_params) -> str:
     lr = options.get("lr", 1e-3)
+    if all(torch.equal(a.detach(), b) for a, b in zip(mine_params, problem.initial())):
+        return f"hint: {HINTS['not_in_place']}\n"
     for flawed_cls, mistake in mistakes:
         params, _ = run(lambda g, c=flawed_cls, m=mistake: c(g, m, **options), problem, lr)
         same = all(
@@ -182,6 +197,8 @@ def diagnose(mistakes, options: dict, problem: Problem, mine_params) -> str:
 
 
 HINTS = {
+    "not_in_place": "no parameter changed: update each one in place (p.add_(update, "
+    "alpha=-lr)); p = p - lr * g only rebinds a local name, the model never sees it",
     "l2": "weight decay was added to the gradient (that's Adam with an L2 penalty, not AdamW): "
     "AdamW shrinks the weights directly, p <- p * (1 - lr * weight_decay), outside m and v",
     "no_bias_correction": "bias correction missing: divide m by (1 - beta1**t) and v by "
@@ -416,7 +433,7 @@ def test_parameter_without_gradient_is_skipped(name, options):
     optimizer = getattr(impl.optim, name)([used, unused], **options)
     for _ in range(3):
         used.grad = torch.randn(3)
-        optimizer.step()
+        step(optimizer, [used, unused])
     assert torch.equal(unused.detach(), before), (
         "a parameter without a gradient must be left alone (no weight decay either)"
     )
@@ -570,3 +587,33 @@ def test_adamw_foreach_matches_the_loop_and_torch(maximize):
     for a, b, c in zip(runs["loop"], runs["foreach"], runs["torch"], strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
         torch.testing.assert_close(c, a, rtol=1e-6, atol=1e-7)
+
+
+def test_load_state_dict_rejects_state_of_a_parameter_no_group_lists():
+    p = torch.zeros(2, requires_grad=True)
+    checkpoint = impl.optim.AdamW([p]).state_dict()
+    checkpoint["state"] = {5: {"step": torch.tensor(1.0)}}  # index 5: no group has it
+    with pytest.raises(ValueError):
+        impl.optim.AdamW([p]).load_state_dict(checkpoint)
+
+
+def test_adamw_foreach_updates_each_parameter_once():
+    """With foreach=True minimod's _foreach_step updates the group: the per-parameter loop must
+    skip it, or every parameter moves twice a step."""
+    start = [torch.randn(5, 3), torch.randn(7)]
+    runs = []
+    for make in (
+        lambda ps: impl.optim.AdamW(ps, lr=1e-2, weight_decay=0.1, foreach=True),
+        lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1, foreach=True),
+    ):
+        params = [p.clone().requires_grad_() for p in start]
+        optimizer = make(params)
+        for _ in range(3):
+            optimizer.zero_grad()
+            sum((p**3).sum() for p in params).backward()
+            optimizer.step()
+        runs.append(params)
+    for mine, theirs in zip(*runs, strict=True):
+        torch.testing.assert_close(
+            mine, theirs, rtol=1e-6, atol=1e-7, msg="AdamW(foreach=True) differs from torch's"
+        )

@@ -590,3 +590,18 @@ def test_float_scale_hint_fires():
     with pytest.raises(AssertionError, match=re.escape(FLOAT_SCALE_HINT[:40])):
         assert_scales_like_torch(_FloatScale(), loss)
     assert_scales_like_torch(reference.GradScaler(), loss)
+
+
+def test_a_step_where_no_parameter_has_a_gradient_is_taken():
+    """No gradient at all (every parameter frozen this step) is not an overflow: unscale_
+    finds nothing infinite, the step runs and the scale stays."""
+    (model, _), _ = make_twins(0.0)
+    optimizer = _CountingSGD(model.parameters(), lr=0.1)
+    scaler = prec.GradScaler(init_scale=8.0, growth_interval=1000)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(torch.ones(()))  # a loss that reaches no parameter
+    scaler.unscale_(optimizer)
+    assert scaler.step(optimizer) == 1, "with no gradients the step is taken, not skipped"
+    scaler.update()
+    assert not scaler.last_step_skipped
+    assert scaler.get_scale() == 8.0, "no gradient is no overflow: the scale must not back off"

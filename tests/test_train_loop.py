@@ -516,3 +516,78 @@ def test_bad_settings_and_losses_fail_clearly():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
             resolve_device("cuda")
+
+
+# -- data-parallel steps: two gloo processes on the loopback ------------------------------------
+def _data_parallel_steps(rank: int = 0) -> dict:
+    """Two SGD steps of the MLP in float64 on two fixed batches of 8 (inside a process group
+    each rank draws them whole and the Trainer keeps its slice): the parameters after them and
+    what each train_step returned."""
+    generator = torch.Generator().manual_seed(1)
+    batches = [
+        (
+            torch.randn(8, 4, generator=generator, dtype=torch.float64),
+            torch.randint(0, 3, (8,), generator=generator),
+        )
+        for _ in range(2)
+    ]
+    returned = []
+
+    class Recording(impl.train.Trainer):
+        def train_step(self):
+            returned.append(super().train_step())
+            return returned[-1]
+
+    model = mlp(seed=rank).double()  # rank 1 starts elsewhere: the broadcast fixes that
+    trainer = Recording(
+        model,
+        optim.SGD(model.parameters(), lr=0.5, momentum=0.9),
+        lambda i: batches[i],
+        config(max_steps=2),
+        loss_fn=ce_loss,
+    )
+    trainer.fit()
+    steps = [{"loss": float(r["loss"]), "items": r["items"]} for r in returned]
+    return {"params": params(model), "steps": steps}
+
+
+def _data_parallel_rank(rank: int, implementation: str, folder: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    impl.select(implementation)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/group", rank=rank, world_size=2)
+    try:
+        torch.save(_data_parallel_steps(rank), f"{folder}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_data_parallel_ranks_step_like_one_process_on_the_whole_batch(tmp_path):
+    """Inside a process group train_step averages the gradients over the ranks, reports the
+    mean loss of all ranks and counts the items of all of them."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_data_parallel_rank, args=(impl.name(), str(tmp_path)), nprocs=2, join=True)
+    expected = _data_parallel_steps()
+    for rank in range(2):
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
+        for step, (mine, single) in enumerate(zip(got["steps"], expected["steps"], strict=True)):
+            assert mine["items"] == single["items"], (
+                f"rank {rank}, step {step + 1}: items {mine['items']}, expected "
+                f"{single['items']}: count the items of every rank (times the world size)"
+            )
+            assert mine["loss"] == pytest.approx(single["loss"], rel=1e-12), (
+                f"rank {rank}, step {step + 1}: loss {mine['loss']}, expected the mean over all "
+                f"ranks {single['loss']}: average the loss over the ranks"
+            )
+        for name, tensor in expected["params"].items():
+            torch.testing.assert_close(
+                got["params"][name],
+                tensor,
+                rtol=1e-9,
+                atol=1e-12,
+                msg=f"rank {rank}: {name} differs from one process on the whole batch: "
+                "all-reduce the gradients (the mean over the ranks) before the optimizer step",
+            )

@@ -195,3 +195,13 @@ def test_mel_cepstral_distortion_ignores_speaking_rate_only():
     assert impl.tts_data.mel_cepstral_distortion(frames, frames) < 1e-6
     assert impl.tts_data.mel_cepstral_distortion(frames, frames.repeat_interleave(2, 0)) < 1e-6
     assert impl.tts_data.mel_cepstral_distortion(frames, frames + torch.randn(30, N_MELS)) > 1.0
+
+
+def test_more_frames_than_max_frames_is_an_error():
+    """The decoder's positions stop at max_frames: durations that add up to more are refused."""
+    model = _model(max_frames=8)
+    symbols = torch.tensor([[3, 4, 5]])
+    frames, lengths, _ = model(symbols, torch.tensor([1]), torch.tensor([[3, 3, 2]]))
+    assert lengths.tolist() == [8] and frames.shape == (1, 8, 8), "8 frames fit in max_frames 8"
+    with pytest.raises(ValueError):
+        model(symbols, torch.tensor([1]), torch.tensor([[3, 3, 3]]))
