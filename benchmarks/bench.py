@@ -1,7 +1,7 @@
 """Training-step speed of minimod's models against their torch.nn twins, measured side by side.
 
     python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,gru,lstm,ctc,mobilenet,
-        generate]
+        generate,smollm2]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
         [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
 
@@ -14,6 +14,8 @@ MobileNetV2 (ImageNet-sized) against benchmarks.twins.TwinMobileNetV2, torchvisi
 Steps alternate A/B in one process after warm-up; the figure that matters is the median of the
 per-pair ratios minimod / torch (< 1: minimod is faster).
 "generate" times GPT.generate with the KV cache against without it (use_cache=False).
+"smollm2" times the real SmolLM2-135M-Instruct's prefill and decode against transformers on the
+same GGUF weights (benchmarks/llm_speed.py; after `make real`).
 --e2e times the whole `minimod pretrain gpt --preset baby --data TEXT` command (2000 steps) in a
 fresh process per precision, against nanoGPT's figures for the same config.
 """
@@ -60,7 +62,7 @@ TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
 HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=True)
 TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
 LAYER_MODELS = ("gru", "lstm", "ctc", "mobilenet")
-ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate")
+ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate", "smollm2")
 
 
 @dataclass
@@ -470,6 +472,23 @@ def run_generation(args: argparse.Namespace) -> dict:
     )
 
 
+def run_llm(args: argparse.Namespace) -> dict:
+    """SmolLM2's prefill and decode tokens/s against transformers (benchmarks/llm_speed.py);
+    skipped, with the reason, without `make real` (CPU only: the file is dequantized there)."""
+    from llm_speed import format_smollm2, run_smollm2
+
+    from minimod.models.pretrained import MissingExtraError
+    from minimod.tasks.common import UsageError
+
+    if args.device != "cpu":
+        return {"skipped": "SmolLM2: timed on the CPU only (run without --device)"}
+    try:
+        row = run_smollm2(reps=1 if args.quick else 3)
+    except (MissingExtraError, ImportError, UsageError) as error:
+        return {"skipped": f"SmolLM2: skipped ({error})"}
+    return {**row, "lines": format_smollm2(row)}
+
+
 # nanoGPT's baby GPT on this machine class, as the issue quotes it: eager, 2000 steps.
 NANOGPT_REFERENCE = dict(ms_per_step=27.3, wall_s=61.0, val_loss=1.886)
 
@@ -623,7 +642,7 @@ def main(argv: list[str] | None = None) -> dict:
     peak = matmul_peak(args.device, n)
     rows, notes, compile_failures = [], [], {}
     for name in args.models:
-        if name == "generate":
+        if name in ("generate", "smollm2"):
             continue
         build = BUILDERS.get(name) or LAYER_BUILDERS[name]
         case = build(name, args)
@@ -637,6 +656,7 @@ def main(argv: list[str] | None = None) -> dict:
                 compile_failures[name] = message
                 print(f"    compile FAILED: {message}", file=sys.stderr)
     generation = run_generation(args) if "generate" in args.models else None
+    llm = run_llm(args) if "smollm2" in args.models else None
     end_to_end = run_end_to_end(args) if args.e2e else []
 
     lines = [
@@ -703,6 +723,9 @@ def main(argv: list[str] | None = None) -> dict:
             "the cache slide and be dropped after 64 tokens).",
             "",
         ]
+    if llm:
+        lines += ["### SmolLM2-135M-Instruct: minimod vs transformers, same weights and threads",
+                  "", *llm.get("lines", [llm.get("skipped", "")]), ""]  # fmt: skip
     if end_to_end:
         lines += format_end_to_end(end_to_end)
     print("\n".join(lines))
@@ -713,6 +736,7 @@ def main(argv: list[str] | None = None) -> dict:
         memory=memory_method(args.device),
         rows=rows,
         generation=generation,
+        smollm2=llm,
         end_to_end=end_to_end,
         notes=notes,
         compile_failures=compile_failures,

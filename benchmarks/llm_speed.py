@@ -30,8 +30,10 @@ def run_smollm2(reps: int = 3) -> dict:
     path = Path(smollm2_path())
     print("... smollm2: loading minimod's and transformers' models", file=sys.stderr)
     ours, tokenizer = load_smollm2()
-    theirs = transformers.LlamaForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
-    theirs = theirs.float().eval()
+    # Dequantized by transformers to float32, like minimod's.
+    theirs = transformers.LlamaForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, dtype=torch.float32
+    ).eval()
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     ids = torch.tensor([tokenizer.encode(text)[:PROMPT_TOKENS]])
     short = ids[:, :DECODE_PROMPT]
