@@ -254,10 +254,12 @@ def finetune_llm(
     checkpoint_activations: bool = False,
     grad_accum: int = 1,
     n_test: int | None = None,
+    score_before: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune ``source`` ((model, tokenizer), e.g. ``smollm2.load_smollm2()``) on ``task``
-    into ``out`` (default runs/finetune-llm-TASK); returns the summary: test scores before and
-    after, trainable/total parameters, seconds, peak memory, the run folder.
+    into ``out`` (default runs/finetune-llm-TASK); returns the summary: test scores before
+    (None without score_before) and after, trainable/total parameters, seconds, peak memory,
+    the run folder.
 
     With lora_rank, only the adapters train (``lora_targets``: qv or all); without, the
     weights do, except those ``freeze_pattern`` names (a glob, or "none"). The run folder gets
@@ -306,8 +308,10 @@ def finetune_llm(
         }  # fmt: skip
         write_text_atomic(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
         log(f"finetune llm on {task} from smollm2: {trainable:,} of {total:,} parameters train")
-        before = test_scores(model)
-        log(f"before: {_describe(before)} on {len(test)} test examples")
+        before = None
+        if score_before:  # the zero-shot figures (an experiment may have them already)
+            before = test_scores(model)
+            log(f"before: {_describe(before)} on {len(test)} test examples")
         generator = torch.Generator().manual_seed(seed)
 
         def batches(index: int):
