@@ -43,6 +43,10 @@ EVAL_STATS_HINT = (
     "in eval mode (with track_running_stats=True) normalise with running_mean and running_var, "
     "not with the batch's statistics"
 )
+BATCH_AXIS_HINT = (
+    "the statistics are per channel over every other axis: for images n = N · H · W values "
+    "per channel, not the N of the batch axis alone"
+)
 UNTRACKED_HINT = (
     "with track_running_stats=False there are no running statistics: use the batch's "
     "statistics in eval mode too"
@@ -65,6 +69,15 @@ def _stats(x: torch.Tensor):
     biased = x.var(dims, correction=0)
     unbiased = biased * n / (n - 1) if n > 1 else torch.full_like(biased, float("nan"))
     return x.mean(dims), biased, unbiased
+
+
+def _batch_axis_only(x, weight, bias, eps):
+    """The classic mistake: statistics over the batch axis alone, one per (C, H, W) position."""
+    mean, var = x.mean(0, keepdim=True), x.var(0, keepdim=True, correction=0)
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    y = (x - mean) / (var + eps).sqrt()
+    y = y if weight is None else y * weight.view(shape)
+    return y if bias is None else y + bias.view(shape)
 
 
 def _normalise(x, mean, var, weight, bias, eps):
@@ -95,6 +108,8 @@ def output_hint(out, x, twin, old_mean, old_var) -> str | None:
             if not twin.track_running_stats:
                 if _close(out, _normalise(x, 0 * mean, 1 + 0 * mean, weight, bias, twin.eps)):
                     return UNTRACKED_HINT
+            if x.dim() > 2 and _close(out, _batch_axis_only(x, weight, bias, twin.eps)):
+                return BATCH_AXIS_HINT
             return None
         if _close(out, batch) and not _close(
             out, _normalise(x, old_mean, old_var, weight, bias, twin.eps)
@@ -125,6 +140,8 @@ def running_stats_hint(x, old_mean, old_var, new_mean, new_var, twin) -> str | N
             return MOMENTUM_HINT
         if twin.momentum is None and _close(new_mean, update(old_mean, mean, 0.1)):
             return f"{CUMULATIVE_HINT}; your update used 0.1"
+        if twin.momentum is None and _close(new_mean, update(old_mean, mean, 1 / (n + 1))):
+            return f"{CUMULATIVE_HINT}; yours was 1 / (num_batches_tracked + 1)"
     return None
 
 
@@ -140,7 +157,13 @@ def _compare_step(mine, twin, x: torch.Tensor, step: str) -> None:
     old = _buffers(mine)
     ours_in = x.detach().clone().requires_grad_(True)
     theirs_in = x.detach().clone().requires_grad_(True)
-    ours, theirs = mine(ours_in), twin(theirs_in)
+    theirs = twin(theirs_in)
+    try:
+        ours = mine(ours_in)
+    except ValueError as error:  # torch's layer raises nothing here: a batch of one in eval
+        if twin.training or not twin.track_running_stats:
+            raise
+        raise AssertionError(f"{step}: {EVAL_STATS_HINT} ({error})") from error
     hint = output_hint(ours.detach(), x, twin, old.get("running_mean"), old.get("running_var"))
     assert hint is None, f"{step}: {hint}"
     assert ours.shape == theirs.shape, f"{step}: output shape {tuple(ours.shape)}"
@@ -150,6 +173,9 @@ def _compare_step(mine, twin, x: torch.Tensor, step: str) -> None:
     weights = randn(theirs.shape, theirs.dtype, 1234)
     (ours * weights).sum().backward()
     (theirs * weights).sum().backward()
+    if twin.training and not _close(ours_in.grad, theirs_in.grad):
+        hint = input_gradient_hint(ours_in.grad, x, weights, twin.weight, twin.eps)
+        assert hint is None, f"{step}: {hint}"
     torch.testing.assert_close(
         ours_in.grad, theirs_in.grad, **tol, msg=lambda m: f"{step}: input gradient differs\n{m}"
     )
@@ -641,6 +667,8 @@ def assert_training_gradients_match(batch_norm, x, weight, bias, eps=1e-5) -> No
     ]
     out = batch_norm(ours[0], None, None, ours[1], ours[2], True, 0.1, eps)
     expected = TF.batch_norm(theirs[0], None, None, theirs[1], theirs[2], True, 0.1, eps)
+    if x.dim() > 2 and not _close(out, expected):
+        assert not _close(out, _batch_axis_only(x, weight, bias, eps)), BATCH_AXIS_HINT
     torch.testing.assert_close(out, expected, **tolerance(x.dtype, FACTOR))
     dy = randn(x.shape, x.dtype, 99)
     (out * dy).sum().backward()

@@ -143,8 +143,10 @@ def test_real_tokens_do_not_see_padding(lengths, seed):
         pooled,
         rtol=1e-12,
         atol=1e-12,
-        msg=lambda m: "the pooled output changed with the padding ids: the pooler reads the first "
-        f"token only, hidden[:, 0], not the mean of all tokens\n{m}",
+        msg=lambda m: (
+            "the pooled output changed with the padding ids: the pooler reads the first "
+            f"token only, hidden[:, 0], not the mean of all tokens\n{m}"
+        ),
     )
 
 
@@ -163,9 +165,11 @@ def test_padding_is_what_the_mask_says():
         all_ones,
         rtol=0,
         atol=0,
-        msg=lambda m: "model(ids) differs from model(ids, ones, zeros): without attention_mask "
-        "every token is attended to, and type 0 when token_type_ids is None (its embedding is "
-        f"still added)\n{m}",
+        msg=lambda m: (
+            "model(ids) differs from model(ids, ones, zeros): without attention_mask "
+            "every token is attended to, and type 0 when token_type_ids is None (its embedding is "
+            f"still added)\n{m}"
+        ),
     )
     assert (hidden_last[:, :4] - unmasked[:, :4]).abs().max() > 1e-3, (
         "hiding keys 4 and 5 changed nothing: is attention_mask used? (1 = token, 0 = padding)"
@@ -184,8 +188,10 @@ def test_pooler_is_tanh_of_a_linear_map_of_the_first_token():
         expected,
         rtol=1e-12,
         atol=1e-12,
-        msg=lambda m: f"the pooler is tanh(dense(hidden[:, 0])): the first token, not the mean "
-        f"of all tokens, and the tanh\n{m}",
+        msg=lambda m: (
+            f"the pooler is tanh(dense(hidden[:, 0])): the first token, not the mean "
+            f"of all tokens, and the tanh\n{m}"
+        ),
     )
 
 

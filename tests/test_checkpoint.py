@@ -110,9 +110,13 @@ def test_save_is_atomic_and_leaves_no_temp_file(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", crash_halfway)
     with pytest.raises(KeyboardInterrupt):
         impl.checkpoint.save_checkpoint(impl.checkpoint.make_checkpoint(2, model, opt), path)
-    assert impl.checkpoint.load_checkpoint(path)["step"] == 1, (
-        "the previous checkpoint must survive"
-    )
+    survivor = "the previous checkpoint must survive a crash mid-save: write a temporary file "
+    survivor += "in the same folder, fsync it, then os.replace it onto the path"
+    try:
+        step = impl.checkpoint.load_checkpoint(path)["step"]
+    except Exception as error:
+        raise AssertionError(f"{survivor} ({type(error).__name__}: {error})") from error
+    assert step == 1, survivor
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 

@@ -65,10 +65,37 @@ def resnet_pair(in_channels, num_classes, widths, depths, dtype):
     return mine, twin
 
 
-def assert_matches_twin_in_train_then_eval(mine, twin, x: torch.Tensor) -> None:
-    """Strict load into the twin; one training step (outputs, every gradient, the buffers)
-    then eval mode (outputs and gradients)."""
-    twin.load_state_dict(mine.state_dict(), strict=True)
+RESNET_HINT = (
+    "each block is relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): the ReLU after the "
+    "addition, the stride on conv1, and a strided 1×1 conv + BN shortcut only where the shape "
+    "changes (stride ≠ 1 or a new width)"
+)
+AUDIO_HINT = "Conv1d wants (N, channels, length): transpose the (N, frames, features) input"
+LAYOUT_HINT = (
+    "the state_dict keys differ from the torchvision-style twin's: a projection shortcut only "
+    "where the shape changes, and blocks registered in nn.Sequential (a Python list registers "
+    "nothing)"
+)
+
+
+def assert_matches_twin_in_train_then_eval(mine, twin, x: torch.Tensor, hint: str) -> None:
+    """Strict load into the twin; the eval outputs (with ``hint`` on a difference, before any
+    buffer changes); one training step (outputs, every gradient, the buffers) then eval mode
+    (outputs and gradients)."""
+    try:
+        twin.load_state_dict(mine.state_dict(), strict=True)
+    except RuntimeError as error:
+        raise AssertionError(f"{LAYOUT_HINT}\n{error}") from error
+    mine.eval()
+    twin.eval()
+    with torch.no_grad():
+        try:
+            out = mine(x)
+        except (RuntimeError, ValueError) as error:
+            raise AssertionError(f"{hint}\n{type(error).__name__}: {error}") from error
+        torch.testing.assert_close(
+            out, twin(x), **tolerance(x.dtype, FACTOR), msg=lambda m: f"{hint}\n{m}"
+        )
     params = list(mine.named_parameters()), list(twin.named_parameters())
     mine.train()
     twin.train()
@@ -104,14 +131,14 @@ def assert_matches_twin_in_train_then_eval(mine, twin, x: torch.Tensor) -> None:
 def test_resnet_matches_torch_twin(in_channels, side, widths, depths, dtype):
     mine, twin = resnet_pair(in_channels, 5, widths, depths, dtype)
     x = randn((2, in_channels, side, side), dtype, side)
-    assert_matches_twin_in_train_then_eval(mine, twin, x)
+    assert_matches_twin_in_train_then_eval(mine, twin, x, RESNET_HINT)
 
 
 def test_resnet_state_dict_layout():
     mine, twin = resnet_pair(3, 10, (4, 8), (2, 1), torch.float32)
     ours = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in twin.state_dict().items()}
-    assert ours == theirs
+    assert ours == theirs, f"{LAYOUT_HINT}: {sorted(set(ours) ^ set(theirs))}"
     for key in (
         "stem.0.weight",
         "stem.1.running_var",
@@ -130,7 +157,13 @@ def test_resnet_state_dict_layout():
     mine.eval()
     x = randn((2, 3, 8, 8), torch.float32, 0)
     with torch.no_grad():
-        torch.testing.assert_close(mine(x), twin(x), **tolerance(torch.float32, FACTOR))
+        try:
+            out = mine(x)
+        except RuntimeError as error:
+            raise AssertionError(f"{RESNET_HINT}\nRuntimeError: {error}") from error
+        torch.testing.assert_close(
+            out, twin(x), **tolerance(torch.float32, FACTOR), msg=lambda m: f"{RESNET_HINT}\n{m}"
+        )
 
 
 @pytest.mark.parametrize("in_channels, side", [(1, 8), (3, 32), (3, 64)])
@@ -244,7 +277,7 @@ def audio_pair(dtype):
 def test_audio_cnn_matches_torch_twin(frames, batch, seed):
     mine, twin = audio_pair(torch.float64)
     x = randn((batch, frames, AUDIO["n_features"]), torch.float64, seed)
-    assert_matches_twin_in_train_then_eval(mine, twin, x)
+    assert_matches_twin_in_train_then_eval(mine, twin, x, AUDIO_HINT)
 
 
 @pytest.mark.parametrize("frames", [1, 3, 16, 50])

@@ -28,6 +28,13 @@ FACTOR = 10.0
 REDUCTIONS = ("none", "mean", "sum")
 
 
+LOSS_RULE = (
+    "the CTC loss differs from torch's: read each sequence's α at its own last frame, "
+    "input_lengths[n] − 1, and end in the last blank (state 2S) or the last label (state "
+    "2S − 1; an empty target ends in state 0 only)"
+)
+
+
 def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=generator, dtype=dtype) * scale
@@ -89,6 +96,13 @@ def test_ctc_loss_matches_torch(problem, reduction, zero_infinity, concatenate, 
     if concatenate:
         targets = concatenated(targets, target_lengths)
     args = (targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            impl.ctc.ctc_loss(logits.log_softmax(-1), *args),
+            torch.nn.functional.ctc_loss(logits.log_softmax(-1), *args),
+            **tolerance(dtype, FACTOR),
+            msg=lambda m: f"{LOSS_RULE}\n{m}",
+        )
     assert_same_forward_backward(
         lambda x: impl.ctc.ctc_loss(x.log_softmax(-1), *args),
         lambda x: torch.nn.functional.ctc_loss(x.log_softmax(-1), *args),
@@ -220,14 +234,22 @@ def test_beam_search_finds_the_labelling_greedy_the_path():
     log_probs = table([[0.6, 0.4], [0.6, 0.4]])
     assert impl.ctc.ctc_greedy_decode(log_probs) == []
     results = impl.ctc.ctc_beam_search(log_probs, beam_width=4)
-    assert [labels for labels, _ in results] == [(1,), ()]
+    labels = [labels for labels, _ in results]
+    assert labels == [(1,), ()], (
+        f"beam search gave {labels}, expected [(1,), ()]: keep two scores per prefix (paths "
+        "ending in a blank, paths ending in its last label): a repeat after a blank is a new "
+        "label, without one it merges into the same label"
+    )
     assert [math.exp(score) for _, score in results] == pytest.approx([0.64, 0.36])
 
 
 def test_greedy_merges_repeats_then_drops_blanks():
     path = [1, 1, 0, 1, 2, 2, 0, 0, 2]
     log_probs = torch.nn.functional.one_hot(torch.tensor(path), 3).double().clamp(min=0.01).log()
-    assert impl.ctc.ctc_greedy_decode(log_probs) == [1, 1, 2, 2]
+    got = impl.ctc.ctc_greedy_decode(log_probs)
+    assert got == [1, 1, 2, 2], (
+        f"{got} for the path {path}: merge repeats first, then drop blanks (a ∅ a is 'aa', not 'a')"
+    )
     assert impl.ctc.ctc_greedy_decode(log_probs, blank=2) == [1, 0, 1, 0]
     batch = torch.stack([log_probs, log_probs.flip(0)], dim=1)
     assert impl.ctc.ctc_greedy_decode(batch, lengths=[9, 3]) == [[1, 1, 2, 2], [2]]

@@ -537,7 +537,10 @@ def test_buckets_fill_greedily_per_dtype(sizes, dtypes, frozen, bucket_bytes):
     assert hint is None, hint
     trainable = [p for p in params if p.requires_grad]
     placed = [p for bucket in buckets for p in bucket]
-    assert sorted(map(id, placed)) == sorted(map(id, trainable)), "each trainable param once"
+    assert sorted(map(id, placed)) == sorted(map(id, trainable)), (
+        "each trainable param once, whether or not it has a .grad: buckets that depend on "
+        "which grads exist differ between ranks, and all_reduce then deadlocks"
+    )
     assert all(bucket for bucket in buckets), "an empty bucket"
     nbytes = {id(p): p.numel() * p.element_size() for p in params}
     for dtype in (torch.float32, torch.float64):

@@ -22,6 +22,18 @@ from compare import tolerance
 from strategies import dtypes, seeds
 
 FACTOR = 10.0
+# What a classic mistake computes, from the twin's own parts: (a = the first sub-layer's result)
+MISTAKES = {
+    "pre-LN: BERT normalises after the addition, x = ln_1(x + attn(x)), not x + attn(ln_1(x))": (
+        lambda x, attn, mlp, ln_1, ln_2: (lambda a: a + mlp(ln_2(a)))(x + attn(ln_1(x)))
+    ),
+    "the MLP's residual adds ln_1's output a, not the layer's input x: ln_2(a + mlp(a))": (
+        lambda x, attn, mlp, ln_1, ln_2: ln_2(x + mlp(ln_1(x + attn(x))))
+    ),
+    "ln_1 normalises x + attn(x), the residual included, not attn(x) alone": (
+        lambda x, attn, mlp, ln_1, ln_2: (lambda a: ln_2(a + mlp(a)))(ln_1(attn(x)))
+    ),
+}
 
 
 # torch name -> BERT name(s); a packed (3E, ...) tensor goes to three names, split in order.
@@ -143,6 +155,8 @@ def test_bert_layer_matches_transformer_encoder_layer(case, dtype, seed):
     x_mine, x_twin = x.clone().requires_grad_(), x.clone().requires_grad_()
     out, expected = mine(x_mine, attend), twin(x_twin, src_key_padding_mask=pad)
     tol = tolerance(dtype, FACTOR)
+    hint = layer_hint(twin, x, pad, out.detach(), tol)
+    assert hint is None, hint
     torch.testing.assert_close(out, expected, **tol, msg=lambda m: f"forward differs\n{m}")
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1234), dtype=dtype)
     (out * weights).sum().backward()
@@ -159,6 +173,49 @@ def test_bert_layer_matches_transformer_encoder_layer(case, dtype, seed):
         )
 
 
+def layer_hint(twin, x, pad, out, tol) -> str | None:
+    """The classic mistake ``out`` equals (computed with the twin's parts), if any."""
+    attention = twin.self_attn
+
+    def attn(h):
+        return attention(h, h, h, key_padding_mask=pad, need_weights=False)[0]
+
+    parts = dict(
+        attn=attn,
+        mlp=lambda h: twin.linear2(torch.nn.functional.gelu(twin.linear1(h))),
+        ln_1=twin.norm1,
+        ln_2=twin.norm2,
+    )
+    with torch.no_grad():
+        if torch.allclose(out, twin(x, src_key_padding_mask=pad), **tol):
+            return None
+        for hint, mistake in MISTAKES.items():
+            if torch.allclose(out, mistake(x, **parts), **tol):
+                return hint
+        projection = attention.out_proj
+        saved = projection.weight.clone(), projection.bias.clone()
+        projection.weight.copy_(torch.eye(len(saved[1]), dtype=saved[1].dtype))
+        projection.bias.zero_()
+        unprojected = twin(x, src_key_padding_mask=pad)
+        projection.weight.copy_(saved[0])
+        projection.bias.copy_(saved[1])
+        if torch.allclose(out, unprojected, **tol):
+            return "the merged heads go through the output projection out before the residual"
+        if pad is not None:  # padded queries hidden: their rows see no key and give out's bias
+
+            def attn_over_queries(h):
+                unmasked = attention(h, h, h, need_weights=False)[0]
+                return torch.where(pad[..., None], projection.bias, unmasked)
+
+            a = twin.norm1(x + attn_over_queries(x))
+            if torch.allclose(out, twin.norm2(a + parts["mlp"](a)), **tol):
+                return (
+                    "the (B, 1, 1, T) mask hides padded keys (the last axis of the scores), "
+                    "not padded queries"
+                )
+    return None
+
+
 def test_padding_does_not_change_the_real_tokens():
     """A padded batch gives its real tokens the same output as the unpadded sequence alone."""
     mine, _ = make_pair(4, 2, 8, torch.float64, 0)
@@ -166,7 +223,29 @@ def test_padding_does_not_change_the_real_tokens():
     attend = torch.tensor([True, True, True, False, False])[None, None, None, :]
     with torch.no_grad():
         padded, alone = mine(x, attend), mine(x[:, :3])
-    torch.testing.assert_close(padded[:, :3], alone, **tolerance(torch.float64, FACTOR))
+    torch.testing.assert_close(
+        padded[:, :3],
+        alone,
+        **tolerance(torch.float64, FACTOR),
+        msg=lambda m: (
+            "the padding changed the real tokens' output: the (B, 1, 1, T) mask hides "
+            f"padded keys (the last axis of the scores), not padded queries\n{m}"
+        ),
+    )
+
+
+def test_dropout_is_off_in_eval_mode():
+    config = impl.bert.BERTConfig(
+        hidden_size=4, num_attention_heads=2, intermediate_size=8, attention_probs_dropout_prob=0.5
+    )
+    layer = impl.bert.BertLayer(config).eval()
+    x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        first, second = layer(x), layer(x)
+    assert torch.equal(first, second), (
+        "two calls in eval mode gave different outputs: dropout (on the attention weights too) "
+        "must be off in eval mode (dropout_p = p only while self.training)"
+    )
 
 
 def test_mapping_covers_every_parameter_both_ways():

@@ -313,7 +313,10 @@ def assert_weight_decay_on_matrices_only(param_groups, kind: str) -> None:
     impl.freezing.freeze(model, "body.*")  # frozen parameters are grouped too
     groups = param_groups(model, lr=0.01, weight_decay=0.1)
     found = lr_of(groups)
-    assert set(found) == {id(p) for p in model.parameters()}, "every parameter, frozen or not"
+    assert set(found) == {id(p) for p in model.parameters()}, (
+        "every parameter, frozen or not, belongs to a group: an optimizer built over the "
+        "trainable ones only never trains what is unfrozen later"
+    )
     for name, param in model.named_parameters():
         lr, decay = found[id(param)]
         assert lr == 0.01, f"{name}: without layer decay every group has lr"

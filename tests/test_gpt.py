@@ -20,9 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import impl
+from benchmarks.twins import TwinGPT
 from minimod.nn import Parameter
 from minimod.optim import AdamW
-from benchmarks.twins import TwinGPT
 from strategies import seeds
 
 BABY = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False)

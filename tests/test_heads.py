@@ -210,7 +210,13 @@ def test_pool_default_is_cls_and_padding_values_do_not_matter():
     assert_pooled(impl.heads.pool(hidden, mask), hidden, lengths, "cls")
     for how in ("mean", "last"):
         torch.testing.assert_close(
-            impl.heads.pool(junk, mask, how), impl.heads.pool(hidden, mask, how)
+            impl.heads.pool(junk, mask, how),
+            impl.heads.pool(hidden, mask, how),
+            msg=lambda m, how=how: (
+                f'pool(..., "{how}") read the padding: "last" takes each '
+                'row\'s last REAL token (position length - 1), not position T - 1; "mean" only the '
+                f"real tokens\n{m}"
+            ),
         )
 
 
@@ -252,6 +258,19 @@ def classifier_hint(model, ids, mask, lengths, pooling, logits) -> str | None:
     return None
 
 
+def pooling_hint(model, ids, mask, lengths, pooling, logits) -> str | None:
+    """The classifier pooled another way than its ``pooling`` (e.g. "cls" on a GPT)."""
+    if _matches(logits, expected_logits(model, ids, mask, lengths, pooling)):
+        return None
+    for other in {"cls", "mean", "last"} - {pooling}:
+        if _matches(logits, expected_logits(model, ids, mask, lengths, other)):
+            return (
+                f'the classifier pooled with "{other}", not its pooling="{pooling}": on a GPT '
+                'position 0 has seen only the first token, so "cls" pooling tells it nothing'
+            )
+    return None
+
+
 @pytest.mark.parametrize("make_body", [tiny_gpt, tiny_bert], ids=["gpt", "bert"])
 @pytest.mark.parametrize("pooling", ["cls", "mean", "last"])
 def test_sequence_classifier_is_body_pool_head(make_body, pooling):
@@ -261,6 +280,8 @@ def test_sequence_classifier_is_body_pool_head(make_body, pooling):
     logits = model(ids, mask)
     assert logits.shape == (3, 3), "logits (B, num_labels)"
     hint = classifier_hint(model, ids, mask, lengths, pooling, logits.detach())
+    assert hint is None, hint
+    hint = pooling_hint(model, ids, mask, lengths, pooling, logits.detach())
     assert hint is None, hint
     expected = expected_logits(model, ids, mask, lengths, pooling)
     torch.testing.assert_close(logits.double(), expected, **tolerance(torch.float32, FACTOR))

@@ -137,6 +137,11 @@ def test_linear_defaults_and_attributes():
     assert mine.weight.requires_grad and mine.bias.requires_grad
     assert impl.nn.Linear(4, 3, bias=False).bias is None
     assert_same_state_dict_layout(mine, twin)
+    for name, p in impl.nn.Linear(4, 3, dtype=torch.float64).named_parameters():
+        assert p.dtype == torch.float64, (
+            f"Linear(4, 3, dtype=torch.float64) made a {p.dtype} {name}: create every tensor "
+            "with device=device, dtype=dtype"
+        )
 
 
 @pytest.mark.parametrize("bias", [True, False])

@@ -121,7 +121,10 @@ def test_a_new_layer_starts_equal_to_its_base(in_f, out_f, bias, dtype, rank, al
     assert tuple(layer.lora_A.shape) == (rank, in_f), "lora_A is (rank, in_features)"
     assert tuple(layer.lora_B.shape) == (out_f, rank), "lora_B is (out_features, rank)"
     assert layer.lora_A.dtype == layer.lora_B.dtype == dtype, "adapters take the base's dtype"
-    assert layer.scaling == pytest.approx(alpha / rank)
+    assert layer.scaling == pytest.approx(alpha / rank), (
+        f"scaling is {layer.scaling}, expected alpha / rank = {alpha / rank}: scaling by alpha "
+        "alone makes the update rank times too large"
+    )
     assert_hint_free(init_hint(layer))
     assert_hint_free(freeze_hint(layer))
     assert layer.lora_A.requires_grad and layer.lora_B.requires_grad, "the adapters train"
@@ -201,6 +204,11 @@ def test_merged_is_a_linear_with_the_update_folded_in(
     expected = (W.double() + alpha / rank * (B.double() @ A.double())).to(dtype)
     twin = torch.nn.Linear(in_f, out_f, bias=bias, dtype=dtype)
     assert sorted(merged.state_dict()) == sorted(twin.state_dict()), MERGE_BIAS_HINT
+    if any(t.is_meta for t in merged.state_dict().values()):
+        raise AssertionError(
+            f"{MERGE_BIAS_HINT}: merged() left a tensor on the meta device (no data); assign "
+            "the weight AND the bias as new Parameters"
+        )
     twin.load_state_dict(merged.state_dict())  # a plain Linear: loads into torch.nn.Linear
     tol = tolerance(dtype, 10)
     with torch.no_grad():

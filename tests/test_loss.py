@@ -39,6 +39,18 @@ UNSTABLE_BCE_HINT = (
     "log(sigmoid(x)) underflows to log(0); use the stable form "
     "(1 - y)·x + softplus(-x), softplus(z) = log(1 + e^z) = logaddexp(0, z)"
 )
+DOUBLE_SOFTMAX_HINT = (
+    "your loss equals torch's cross_entropy of softmax(x): cross_entropy takes raw logits and "
+    "applies log_softmax itself; a softmax before it is a double softmax"
+)
+SMOOTHING_HINT = (
+    "without label smoothing your loss is right, with it not: torch spreads ε over all C "
+    "classes (ε/C each, the target's class included), not over C - 1"
+)
+CLASS_DIM_HINT = (
+    "your loss is right for (N, C) inputs but not for (N, C, d1, ...): the classes are on dim 1 "
+    "there too, not on the last axis"
+)
 POS_WEIGHT_HINT = (
     "pos_weight multiplies only the positive term: -[pos_weight·y·log σ(x) + (1 - y)·log(1 - σ(x))]"
 )
@@ -146,6 +158,10 @@ def cross_entropy_hint(x, target, out, **kwargs) -> str | None:
             return None
         if torch.isfinite(expected).all() and not torch.isfinite(out).all():
             return UNSTABLE_CE_HINT
+        if x.numel() and _close(
+            out, F.cross_entropy(x.softmax(min(1, x.dim() - 1)), target, **kwargs)
+        ):
+            return DOUBLE_SOFTMAX_HINT
         if target.is_floating_point() or kwargs.get("reduction", "mean") != "mean":
             return None
         per_target = F.cross_entropy(x, target, **{**kwargs, "reduction": "none"})
@@ -168,6 +184,25 @@ def check_cross_entropy(fn, x, target, nan_ok: bool = False, **kwargs) -> None:
         out = fn(x, target, **kwargs)
     hint = cross_entropy_hint(x, target, out, **kwargs)
     assert hint is None, hint
+    if not _close(out, F.cross_entropy(x, target, **kwargs)):
+        # A mistake in one feature only: the same call without it, or on (N, C), is right.
+        plain = {**kwargs, "label_smoothing": 0.0}
+        with torch.no_grad():
+            unsmoothed = fn(x, target, **plain)
+        smoothing = kwargs.get("label_smoothing", 0.0) > 0
+        assert not smoothing or not _close(unsmoothed, F.cross_entropy(x, target, **plain)), (
+            SMOOTHING_HINT
+        )
+        if x.dim() > 2 and kwargs.get("reduction", "mean") != "none":
+            flat_x = x.movedim(1, -1).reshape(-1, x.shape[1])
+            flat_t = (
+                target.movedim(1, -1).reshape(-1, x.shape[1])
+                if target.is_floating_point()
+                else target.reshape(-1)
+            )
+            with torch.no_grad():
+                flat = fn(flat_x, flat_t, **kwargs)
+            assert not _close(flat, F.cross_entropy(flat_x, flat_t, **kwargs)), CLASS_DIM_HINT
     assert_same_loss(
         lambda i, t: fn(i, t, **kwargs),
         lambda i, t: F.cross_entropy(i, t, **kwargs),

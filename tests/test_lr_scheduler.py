@@ -46,6 +46,10 @@ def flawed_factor(mistake: str, kind: str, t: int, warmup: int, total: int, r: f
         progress = (t - warmup) / (total - warmup)
         shape = (1 + math.cos(math.pi * progress)) / 2 if kind == "cosine" else 1 - progress
         return r + (1 - r) * shape
+    if mistake == "progress_from_zero" and kind != "constant" and warmup <= t and total > warmup:
+        progress = min(1.0, t / (total - warmup))
+        shape = (1 + math.cos(math.pi * progress)) / 2 if kind == "cosine" else 1 - progress
+        return r + (1 - r) * shape
     return expected_factor(kind, t, warmup, total, r)
 
 
@@ -54,8 +58,12 @@ HINTS = {
     "not (step + 1) / warmup_steps",
     "progress_not_clamped": "after total_steps the lr should stay at min_lr_ratio * base lr: "
     "clamp the decay's progress to 1",
+    "progress_from_zero": "the decay's progress is measured from the end of warmup: "
+    "(step - warmup_steps) / (total_steps - warmup_steps), not step / (...)",
     "compounding": "multiply the base lr (initial_lr) by the factor, not the current lr: "
     "otherwise the factors compound from step to step",
+    "one_step_ahead": "your lrs run one step ahead of torch's, so the first lr is skipped (as "
+    "when scheduler.step() runs before optimizer.step()): step t uses factor(t), from t = 0",
 }
 
 
@@ -94,6 +102,8 @@ def assert_same_history(ours, theirs, rel: float, suspects=()) -> None:
     hints = [
         f"hint: {HINTS[mistake]}\n" for mistake, history in suspects if same(ours, history, rel)
     ]
+    if len(ours) > 1 and same(ours[:-1], theirs[1:], rel):
+        hints.append(f"hint: {HINTS['one_step_ahead']}\n")
     step = next(t for t, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b)
     raise AssertionError(
         "".join(hints) + f"first difference at step {step}: lrs {ours[step]}, expected "
@@ -125,6 +135,12 @@ def warmup_histories(make_ours, kind: str, settings: dict, mistakes=()):
     ours = lr_history(make_ours(optimizer(settings["lrs"])), steps)
     expected = twin(lambda t: expected_factor(kind, t, w, total, r))
     suspects = [(m, twin(lambda t, m=m: flawed_factor(m, kind, t, w, total, r))) for m in mistakes]
+    # Each step's factor applied to the previous lr instead of the base lr.
+    factors = [expected_factor(kind, t, w, total, r) for t in range(steps + 1)]
+    compounded = [
+        [lr * math.prod(factors[: t + 1]) for lr in settings["lrs"]] for t in range(steps + 1)
+    ]
+    suspects.append(("compounding", compounded))
     return ours, expected, suspects
 
 
@@ -137,7 +153,7 @@ def make_warmup(kind: str, settings: dict):
     return lambda opt: getattr(impl.lr_scheduler, NAMES[kind])(opt, **kwargs)
 
 
-WARMUP_MISTAKES = ("warmup_off_by_one", "progress_not_clamped")
+WARMUP_MISTAKES = ("warmup_off_by_one", "progress_not_clamped", "progress_from_zero")
 
 
 @pytest.mark.parametrize("kind", list(NAMES))

@@ -51,11 +51,20 @@ def brute_force(pred: list[int], target: list[int], num_classes: int, zero_divis
 def test_metrics_match_brute_force_loops(case):
     pred, target, num_classes = case
     p, t = torch.tensor(pred), torch.tensor(target)
-    matrix = impl.metrics.confusion_matrix(p, t, num_classes)
+    try:
+        matrix = impl.metrics.confusion_matrix(p, t, num_classes)
+    except RuntimeError as error:
+        raise AssertionError(
+            f"confusion_matrix failed where a class never occurs ({error}): "
+            "bincount(..., minlength=C·C) keeps a bin for every (true, predicted) pair"
+        ) from error
     for i in range(num_classes):
         for j in range(num_classes):
             count = sum(tt == i and pp == j for pp, tt in zip(pred, target, strict=True))
-            assert matrix[i, j] == count, "rows are true classes, columns predicted ones"
+            assert matrix[i, j] == count, (
+                "rows are true classes, columns predicted ones: M[true, pred] (swapped, "
+                "precision and recall trade places)"
+            )
     assert matrix.dtype == torch.int64 and matrix.sum() == len(pred)
     correct = sum(a == b for a, b in zip(pred, target, strict=True))
     assert accuracy(p, t) == pytest.approx(correct / len(pred))
@@ -63,12 +72,17 @@ def test_metrics_match_brute_force_loops(case):
         expected = brute_force(pred, target, num_classes, zero_division)
         got = impl.metrics.precision_recall_f1(p, t, num_classes, zero_division)
         for name, want, have in zip(("precision", "recall", "F1"), expected, got, strict=True):
-            assert have.tolist() == pytest.approx(want), f"{name} per class"
+            message = f"{name} per class is {have.tolist()}, expected {want}"
+            if torch.isnan(have).any():
+                message += f": nan where a denominator is 0, give zero_division={zero_division}"
+            elif name == "F1":
+                message += ": F1 is the harmonic mean 2·P·R / (P + R), not (P + R) / 2"
+            assert have.tolist() == pytest.approx(want), message
     present = sorted(set(pred) | set(target))
     f1 = brute_force(pred, target, num_classes)[2]
     assert impl.metrics.macro_f1(p, t, num_classes) == pytest.approx(
         sum(f1[c] for c in present) / len(present)
-    )
+    ), "macro-F1 averages over the classes present in pred or target only, not all C"
 
 
 def test_a_known_example():

@@ -32,6 +32,10 @@ EPS_OUTSIDE_HINT = "eps belongs inside the square root: sqrt(var + eps), not sqr
 LAST_AXIS_HINT = (
     "normalise over all of normalized_shape's trailing dimensions, not only the last one"
 )
+BATCH_AXIS_HINT = (
+    "LayerNorm normalises each sample over its features (normalized_shape's trailing dims), "
+    "not over the batch axis (that is BatchNorm)"
+)
 NAN_GRAD_HINT = (
     "the input gradient has NaN where torch's has none: where the variance is 0 (e.g. a single "
     "normalised element) the derivative of sqrt(var) is infinite; take sqrt(var + eps) so eps "
@@ -85,6 +89,11 @@ def layer_norm_hint(x, normalized_shape, weight, bias, eps, out) -> str | None:
             last = torch.nn.functional.layer_norm(x, shape[-1:], None, None, eps)
             if _matches(out, _affine(last, weight, bias)):
                 return LAST_AXIS_HINT
+        if x.dim() > len(shape) and x.shape[0] > 1:
+            centred = x - x.mean(0, keepdim=True)
+            batch_var = x.var(0, keepdim=True, unbiased=False)
+            if _matches(out, _affine(centred / (batch_var + eps).sqrt(), weight, bias)):
+                return BATCH_AXIS_HINT
     return None
 
 

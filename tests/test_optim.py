@@ -183,7 +183,7 @@ def assert_matches_torch(mine_cls, twin_cls, options: dict, problem: Problem, mi
 
 def diagnose(mistakes, options: dict, problem: Problem, mine_params) -> str:
     lr = options.get("lr", 1e-3)
-    if all(torch.equal(a.detach(), b) for a, b in zip(mine_params, problem.initial())):
+    if all(torch.equal(a.detach(), b) for a, b in zip(mine_params, problem.initial(), strict=True)):
         return f"hint: {HINTS['not_in_place']}\n"
     for flawed_cls, mistake in mistakes:
         params, _ = run(lambda g, c=flawed_cls, m=mistake: c(g, m, **options), problem, lr)

@@ -29,6 +29,14 @@ CEIL_HINT = (
     "ceil_mode gave one window too many: a last window that would start in the right "
     "padding (at or beyond input size + left padding) is dropped"
 )
+ZERO_PAD_HINT = (
+    "max pooling pads with −inf, not 0: a window of negative values that reaches into the "
+    "padding must still return its largest value, not 0"
+)
+ADAPTIVE_HINT = (
+    "adaptive pooling: window i covers ⌊i·H/O⌋ … ⌈(i + 1)·H/O⌉ − 1, its end rounded UP (with "
+    "a floor the last inputs of a window are missed)"
+)
 TIES_HINT = (
     "max pooling sends each window's gradient to exactly one element (the first maximum, as "
     "torch); your gradient is split among tied maxima (amax does that, max(dim).values does not)"
@@ -97,6 +105,14 @@ def pool_hint(out: torch.Tensor, x: torch.Tensor, kind: str, dims: int, args: di
         right = reference(x, **args)
         if _matches(out, right):
             return None
+        padding = args.get("padding", 0)
+        if kind == "max" and padding and padding != (0,) * dims:
+            sides = (padding,) * dims if isinstance(padding, int) else tuple(padding)
+            if len(sides) == 1:
+                sides = sides * dims
+            zero_padded = TF.pad(x, [p for side in reversed(sides) for p in (side, side)])
+            if _matches(out, reference(zero_padded, **{**args, "padding": 0})):
+                return ZERO_PAD_HINT
         if kind == "avg":
             flipped = {**args, "count_include_pad": not args["count_include_pad"]}
             if _matches(out, reference(x, **flipped)):
@@ -176,12 +192,22 @@ def test_pool_matches_torch_on_chosen_geometries(kind, dims, args, shape, dtype)
 def test_functional_defaults():
     """stride defaults to the kernel size, no padding, no dilation, floor mode, count pads."""
     x = randn((2, 3, 7, 6), torch.float64, 0)
+    defaults = (
+        "differs from torch's with the defaults: stride = kernel size, padding 0, dilation 1, "
+        "ceil_mode=False, count_include_pad=True (no padding here: the divisor is the window's "
+        "size)"
+    )
     for mine, twin in (
         (impl.F.max_pool2d, TF.max_pool2d),
         (impl.F.avg_pool2d, TF.avg_pool2d),
     ):
-        torch.testing.assert_close(mine(x, 2), twin(x, 2), **tolerance(torch.float64))
-        torch.testing.assert_close(mine(x, (3, 2)), twin(x, (3, 2)), **tolerance(torch.float64))
+        for kernel in (2, (3, 2)):
+            torch.testing.assert_close(
+                mine(x, kernel),
+                twin(x, kernel),
+                **tolerance(torch.float64),
+                msg=lambda m, twin=twin: f"{twin.__name__} {defaults}\n{m}",
+            )
     x1 = randn((2, 3, 7), torch.float64, 1)
     for mine, twin in (
         (impl.F.max_pool1d, TF.max_pool1d),
@@ -190,7 +216,13 @@ def test_functional_defaults():
         torch.testing.assert_close(mine(x1, 3), twin(x1, 3), **tolerance(torch.float64))
     x_pad = randn((1, 1, 5, 5), torch.float64, 2)
     torch.testing.assert_close(
-        impl.F.avg_pool2d(x_pad, 3, 2, 1), TF.avg_pool2d(x_pad, 3, 2, 1), **tolerance(torch.float64)
+        impl.F.avg_pool2d(x_pad, 3, 2, 1),
+        TF.avg_pool2d(x_pad, 3, 2, 1),
+        **tolerance(torch.float64),
+        msg=lambda m: (
+            "avg_pool2d(x, 3, 2, 1) differs from torch's: count_include_pad "
+            f"misunderstood? By default (True) the zero padding counts in the divisor\n{m}"
+        ),
     )
 
 
@@ -393,6 +425,12 @@ output_sides = st.integers(1, 8)
 @example(batch=(2,), size=(5, 5), output_size=(3, 2), dtype=torch.float64, seed=2, scale=1.0)
 def test_adaptive_avg_pool2d_matches_torch(batch, size, output_size, dtype, seed, scale):
     x = randn((*batch, 2, *size), dtype, seed, scale)
+    with torch.no_grad():
+        out, expected = (
+            impl.F.adaptive_avg_pool2d(x, output_size),
+            TF.adaptive_avg_pool2d(x, output_size),
+        )
+    assert _matches(out, expected), ADAPTIVE_HINT
     assert_same_forward_backward(
         lambda t: impl.F.adaptive_avg_pool2d(t, output_size),
         lambda t: TF.adaptive_avg_pool2d(t, output_size),
@@ -412,6 +450,12 @@ def test_adaptive_avg_pool2d_matches_torch(batch, size, output_size, dtype, seed
 @example(batch=(1,), size=7, output_size=3, dtype=torch.float32, seed=1, scale=1.0)
 def test_adaptive_avg_pool1d_matches_torch(batch, size, output_size, dtype, seed, scale):
     x = randn((*batch, 2, size), dtype, seed, scale)
+    with torch.no_grad():
+        out, expected = (
+            impl.F.adaptive_avg_pool1d(x, output_size),
+            TF.adaptive_avg_pool1d(x, output_size),
+        )
+    assert _matches(out, expected), ADAPTIVE_HINT
     assert_same_forward_backward(
         lambda t: impl.F.adaptive_avg_pool1d(t, output_size),
         lambda t: TF.adaptive_avg_pool1d(t, output_size),

@@ -43,6 +43,14 @@ RELATIVE_HINT = (
     "their own position p·θ_i, with the same θ_i"
 )
 NORM_HINT = "RoPE is a rotation: it must keep every vector's length (cos² + sin² = 1)"
+PRECISION_HINT = (
+    "close to RoPE, but not within the tolerance: the angles p·θ_i lose digits in float32 for "
+    "large positions; compute them in float64, then cast cos and sin"
+)
+OFFSET_HINT = (
+    "rotating tokens start..end-1 with offset=start must equal those rows of the full "
+    "sequence's rotation: the token at position p takes row (angle) p, wherever its slice starts"
+)
 
 
 def randn(shape, dtype, seed, scale=1.0) -> torch.Tensor:
@@ -84,7 +92,8 @@ def sinusoidal_hint(length, dim, base, out) -> str | None:
     if _matches(out, halves):
         return HALVES_HINT
     for exponent in (lambda i, d: i / d, lambda i, d: 4 * i / d):
-        if _matches(out, torch.tensor(paper_table(length, dim, base, exponent))):
+        candidate = torch.tensor(paper_table(length, dim, base, exponent), dtype=torch.float64)
+        if _matches(out, candidate):
             return FREQUENCY_HINT
     return "sinusoidal_positions differs from PE(p, 2i) = sin(p/base^(2i/d)), cos for 2i+1"
 
@@ -191,6 +200,8 @@ def rope_hint(x, positions, base, out) -> str | None:
         norms = (out.norm(dim=-1), x.norm(dim=-1))
         if not torch.allclose(*norms, **tolerance(x.dtype, FACTOR)):
             return NORM_HINT
+        if torch.allclose(out, complex_rope(x, positions, base), rtol=1e-3, atol=1e-3):
+            return PRECISION_HINT
     return "apply_rotary(x, *rotary_cos_sin(p)) differs from RoPE (see the lesson's formula)"
 
 
@@ -306,8 +317,10 @@ def test_rotary_embedding_with_offset_equals_slicing_the_full_sequence(
     with torch.no_grad():
         full_q, full_k = layer(q, k)
         part_q, part_k = layer(q[..., start:end, :], k[..., start:end, :], offset=start)
-    torch.testing.assert_close(part_q, full_q[..., start:end, :], **tolerance(dtype))
-    torch.testing.assert_close(part_k, full_k[..., start:end, :], **tolerance(dtype))
+    for part, full in ((part_q, full_q), (part_k, full_k)):
+        torch.testing.assert_close(
+            part, full[..., start:end, :], **tolerance(dtype), msg=lambda m: f"{OFFSET_HINT}\n{m}"
+        )
 
     def both(layer_or_reference):
         def run(q, k):

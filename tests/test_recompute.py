@@ -48,8 +48,9 @@ def grads(module) -> list[torch.Tensor]:
 def hint_for(plain, recomputed) -> str:
     if all(torch.equal(a, torch.zeros_like(a)) for a in recomputed):
         return (
-            "the block's parameters got no gradient: backward must run autograd.backward on "
-            "the recomputed outputs"
+            "the block's parameters got no gradient: backward must recompute under "
+            "torch.enable_grad() (it runs with gradients off) and run autograd.backward on the "
+            "recomputed outputs"
         )
     return (
         "gradients differ from the plain block's: restore the forward's random state before "
@@ -112,7 +113,12 @@ def test_checkpointed_block_gives_the_same_gradients(seed, dropout):
             b, a, rtol=1e-6, atol=1e-7, msg=lambda m: hint_for(plain, recomputed) + "\n" + m
         )
     torch.testing.assert_close(
-        x2.grad, x1.grad, rtol=1e-6, atol=1e-7, msg="the input's gradient differs"
+        x2.grad,
+        x1.grad,
+        rtol=1e-6,
+        atol=1e-7,
+        msg="the input's gradient differs: return the .grad of the detached INPUTS the block was "
+        "recomputed from, not of its outputs (they are not leaves)",
     )
 
 

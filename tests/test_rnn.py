@@ -73,6 +73,20 @@ def packed_twin(twin, lengths: torch.Tensor, steps: int):
     return forward
 
 
+RULES = {
+    "RNN": "h' = tanh (or relu) of W_ih x + b_ih + W_hh h + b_hh",
+    "GRU": "torch's GRU: n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), r gates b_hn too; "
+    "h' = (1 − z) ⊙ n + z ⊙ h, z weighs the old state",
+    "LSTM": "torch's LSTM gate blocks are in the order (i, f, g, o), not the paper's (i, f, o, g)",
+}
+STATE_RULE = (
+    "h_n holds each direction's state after its last real step (the reverse direction's is "
+    "its step 0), not output[-1]"
+)
+LENGTHS_RULE = "; with lengths, the reverse direction starts at each sequence's own last step"
+DROPOUT_RULE = "dropout goes between layers only, and only in training mode"
+
+
 def assert_layer_matches(mine, twin, x, states=(), lengths=None):
     """Forward and every gradient of mine(x, hx, lengths) against the twin (packed if lengths)."""
     steps = x.shape[1] if twin.batch_first and x.dim() == 3 else x.shape[0]
@@ -85,9 +99,20 @@ def assert_layer_matches(mine, twin, x, states=(), lengths=None):
         hx = None if not state else (state if len(state) == 2 else state[0])
         return flat(twin(x, hx))
 
+    reference = theirs if lengths is None else packed_twin(twin, lengths, steps)
+    rules = [f"{type(twin).__name__}'s outputs differ from torch's", RULES[type(twin).__name__]]
+    rules.append(STATE_RULE + (LENGTHS_RULE if lengths is not None else ""))
+    rules += [DROPOUT_RULE] if twin.dropout else []
+    with torch.no_grad():
+        torch.testing.assert_close(
+            ours(x, *states),
+            reference(x, *states),
+            **tolerance(x.dtype, FACTOR),
+            msg=lambda m: "; ".join(rules) + f"\n{m}",
+        )
     assert_same_forward_backward(
         ours,
-        theirs if lengths is None else packed_twin(twin, lengths, steps),
+        reference,
         [x, *states],
         list(mine.named_parameters()),
         list(twin.named_parameters()),

@@ -85,15 +85,28 @@ def test_accumulating_k_micro_batches_equals_one_big_batch(k, clip):
     grads = torch.autograd.grad(loss, list(reference.parameters()))
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
     scale = 1.0 if clip is None else min(1.0, clip / (norm.item() + 1e-6))
-    for (name, p), grad in zip(reference.named_parameters(), grads, strict=True):
+    # What only the last micro-batch's gradient gives (zero_grad() inside the loop).
+    last = torch.autograd.grad(
+        F.cross_entropy(reference(chunks[-1][0]), chunks[-1][1]) / k, list(reference.parameters())
+    )
+    for (name, p), grad, grad_last in zip(reference.named_parameters(), grads, last, strict=True):
         expected = p.detach() - lr * scale * grad
         got = dict(model.named_parameters())[name].detach()
         summed = p.detach() - lr * scale * k * grad  # what forgetting to divide by k gives
-        hint = (
-            "looks like the micro-batch losses were summed: divide each by grad_accum_steps"
-            if clip is None and torch.allclose(got, summed)
-            else f"parameter {name} differs from one step on the whole batch"
-        )
+        if clip is None and torch.allclose(got, summed):
+            hint = "looks like the micro-batch losses were summed: divide each by grad_accum_steps"
+        elif clip is None and torch.allclose(got, p.detach() - lr * grad_last):
+            hint = (
+                "only the last micro-batch's gradient was used: optimizer.zero_grad() belongs "
+                "before the micro-batch loop, not inside it"
+            )
+        elif clip is not None and torch.allclose(got, p.detach() - lr * grad):
+            hint = (
+                "the step used the unclipped gradient: clip the whole accumulated gradient "
+                "once, after the last backward() and before optimizer.step()"
+            )
+        else:
+            hint = f"parameter {name} differs from one step on the whole batch"
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12, msg=hint)
     assert result.history[0]["loss"] == pytest.approx(loss.item(), rel=1e-10)
     assert result.history[0]["grad_norm"] == pytest.approx(norm.item(), rel=1e-10)
@@ -109,7 +122,10 @@ def test_the_lr_of_each_step_follows_the_schedule():
     )
     rows = result.fit().history
     # Step t (1-based) trains with lr(t - 1): scheduler.step() comes after optimizer.step().
-    assert [row["lr"] for row in rows] == pytest.approx([0.1 * f for f in factors])
+    assert [row["lr"] for row in rows] == pytest.approx([0.1 * f for f in factors]), (
+        "the lr of each step: step t trains with lr(t - 1), so scheduler.step() comes after "
+        "optimizer.step(), and the logged lr is read before the scheduler moves it"
+    )
 
 
 # -- overfitting one batch, the default loss, modes ------------------------------------------------

@@ -70,6 +70,34 @@ def failing_run(number: int) -> checks.TestRun:
     return checks.TestRun(lesson(number), 1, [{**record, "outcome": "failed", "errors": [error]}])
 
 
+# -- the report ------------------------------------------------------------------------------
+
+
+def test_the_report_shows_the_most_diagnostic_failure_first():
+    """Named mistakes before generic value comparisons before gradchecks, whatever the order
+    the tests ran in; in test order within each kind."""
+
+    def failed(test: str, message: str, exception: str = "AssertionError") -> dict:
+        error = {"exception": exception, "message": message, "notes": [], "where": ""}
+        nodeid = f"tests/t.py::{test}"
+        return {"test": test, "nodeid": nodeid, "file": "tests/t.py", "outcome": "failed",
+                "errors": [error]}  # fmt: skip
+
+    records = [
+        failed("test_backward_passes_gradcheck", "Jacobian mismatch for output 0"),
+        failed("test_values", "Tensor-likes are not close!\n\nMismatched elements: 3 / 4"),
+        failed("test_setup", "test setup: a constant greedy sequence"),
+        failed("test_named", "softmax: exp overflowed to inf: subtract the max along dim"),
+        failed("test_error", "'NoneType' object has no attribute 'add'", "AttributeError"),
+    ]
+    ranks = [checks.diagnostic_rank(record) for record in records]
+    assert ranks == [2, 1, 1, 0, 0]
+    report = checks.format_report(checks.TestRun(lesson(3), 1, records))
+    shown = re.findall(r"FAIL  (\w+)", report)
+    assert shown == ["test_named", "test_error", "test_values", "test_setup",
+                     "test_backward_passes_gradcheck"]  # fmt: skip
+
+
 # -- the plan --------------------------------------------------------------------------------
 
 

@@ -124,13 +124,47 @@ def run_tests(
     failed = [r for r in records if r["outcome"] == "failed" and r.get("nodeid")]
     tier = "quick" if failed and all(r.get("tier") == "quick" for r in records) else "full"
     real = [r for r in failed if not all(is_stub_error(e, lesson) for e in r["errors"])]
-    real = [r for r in real if _found_by_search(r)]  # explicit examples need no shrinking
+    # The failures the report shows first; explicit examples need no shrinking.
+    real = [r for r in most_diagnostic_first(real) if _found_by_search(r)]
     if real and not stop_early:
         nodeids = [r["nodeid"] for r in real[:MAX_FAILURES_SHOWN]]
         _, shrunk, _ = _pytest(lesson, nodeids, implementation, [])
         better = {r["nodeid"]: r for r in shrunk if r["outcome"] == "failed"}
         records = [better.get(r.get("nodeid"), r) for r in records]
     return TestRun(lesson, code, records, output, tier)
+
+
+# Messages of generic comparisons (torch.testing, a bare assert, tests/compare.py): they say
+# that a value is wrong, not which mistake made it so.
+GENERIC_MESSAGES = (
+    "Tensor-likes are not close",
+    "Scalars are not close",
+    "assert ",
+    "the output differs",
+    "gradient of ",
+    "output shape",
+    "test setup",  # a test's own precondition, broken by the mistake but not naming it
+)
+
+
+def diagnostic_rank(record: dict) -> int:
+    """0: the failure names a mistake (a test's plain-words message or hint, or an error raised
+    in the learner's code); 1: a generic value comparison; 2: a gradcheck."""
+    error = record["errors"][0] if record.get("errors") else {"exception": "", "message": ""}
+    message = error["message"].lstrip()
+    if "gradcheck" in record.get("test", "") or "Jacobian mismatch" in message:
+        return 2
+    if error["exception"] == "AssertionError" and (
+        not message or message.startswith(GENERIC_MESSAGES)
+    ):
+        return 1
+    return 0
+
+
+def most_diagnostic_first(records: list[dict]) -> list[dict]:
+    """``records`` with named-mistake failures first, then generic value comparisons, then
+    gradchecks; in test order within each kind."""
+    return sorted(records, key=diagnostic_rank)
 
 
 def _found_by_search(record: dict) -> bool:
@@ -275,6 +309,16 @@ def _generic_hint(error: dict) -> str | None:
         )
     if exception == "NotImplementedError":
         return "this comes from code that is not written yet (a stub)"
+    if exception == "IndexError" and "out of range" in message:
+        return (
+            "an index past the end of a table: do your positions or ids count from 0 (a table "
+            "of n rows takes 0 ... n - 1)?"
+        )
+    if exception == "RecursionError":
+        return (
+            "a function calls itself without end: inside __setattr__, `self.x = ...` calls "
+            "__setattr__ again (set it with object.__setattr__(self, name, value))"
+        )
     if exception in ("NameError", "AttributeError", "TypeError", "UnboundLocalError"):
         return "a Python error in your code: look at the line above"
     return None
@@ -332,6 +376,7 @@ def format_report(run: TestRun) -> str:
             f"`raise NotImplementedError` between BEGIN YOUR CODE and END YOUR CODE in {path}."
         )
     hints_given: set[str] = set()
+    real = most_diagnostic_first(real)
     parts += [format_failure(record, hints_given) for record in real[:MAX_FAILURES_SHOWN]]
     if len(real) > MAX_FAILURES_SHOWN:
         parts.append(f"... and {len(real) - MAX_FAILURES_SHOWN} more failing test(s).")

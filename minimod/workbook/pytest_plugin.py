@@ -206,6 +206,14 @@ def pytest_collectreport(report):
         )
 
 
+def pytest_sessionstart(session):
+    # Each session records only its own tests, also when several run in one process
+    # (tests/test_pitfalls.py runs one per deliberately wrong solution).
+    _records.clear()
+    _quick.clear()
+    _quick_failed.clear()
+
+
 def pytest_sessionfinish(session):
     path = os.environ.get(RESULTS_ENV)
     if path:
