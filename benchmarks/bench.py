@@ -1,7 +1,7 @@
 """Training-step speed of minimod's models against their torch.nn twins, measured side by side.
 
     python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,gru,lstm,ctc,mobilenet,
-        generate,smollm2]
+        generate,smollm2,attention]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
         [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
 
@@ -16,6 +16,8 @@ per-pair ratios minimod / torch (< 1: minimod is faster).
 "generate" times GPT.generate with the KV cache against without it (use_cache=False).
 "smollm2" times the real SmolLM2-135M-Instruct's prefill and decode against transformers on the
 same GGUF weights (benchmarks/llm_speed.py; after `make real`).
+"attention" measures the peak memory of one attention forward + backward at T = 512, 2048, 8192:
+minimod's two attentions and torch's (benchmarks/attention_memory.py).
 --e2e times the whole `minimod pretrain gpt --preset baby --data TEXT` command (2000 steps) in a
 fresh process per precision, against nanoGPT's figures for the same config.
 """
@@ -62,7 +64,7 @@ TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
 HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=True)
 TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
 LAYER_MODELS = ("gru", "lstm", "ctc", "mobilenet")
-ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate", "smollm2")
+ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate", "smollm2", "attention")
 
 
 @dataclass
@@ -489,6 +491,16 @@ def run_llm(args: argparse.Namespace) -> dict:
     return {**row, "lines": format_smollm2(row)}
 
 
+def run_attention(args: argparse.Namespace) -> dict:
+    """Peak memory of one attention forward + backward (benchmarks/attention_memory.py), not
+    causal; --quick: T = 512 only."""
+    from attention_memory import LENGTHS, format_table, run
+
+    lengths = LENGTHS[:1] if args.quick else LENGTHS
+    rows = run(list(lengths), causal=False, block_size=128, device=args.device)
+    return {"rows": rows, "table": format_table(rows, list(lengths), args.device, False)}
+
+
 # nanoGPT's baby GPT on this machine class, as the issue quotes it: eager, 2000 steps.
 NANOGPT_REFERENCE = dict(ms_per_step=27.3, wall_s=61.0, val_loss=1.886)
 
@@ -642,7 +654,7 @@ def main(argv: list[str] | None = None) -> dict:
     peak = matmul_peak(args.device, n)
     rows, notes, compile_failures = [], [], {}
     for name in args.models:
-        if name in ("generate", "smollm2"):
+        if name in ("generate", "smollm2", "attention"):
             continue
         build = BUILDERS.get(name) or LAYER_BUILDERS[name]
         case = build(name, args)
@@ -657,6 +669,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"    compile FAILED: {message}", file=sys.stderr)
     generation = run_generation(args) if "generate" in args.models else None
     llm = run_llm(args) if "smollm2" in args.models else None
+    attention = run_attention(args) if "attention" in args.models else None
     end_to_end = run_end_to_end(args) if args.e2e else []
 
     lines = [
@@ -726,6 +739,8 @@ def main(argv: list[str] | None = None) -> dict:
     if llm:
         lines += ["### SmolLM2-135M-Instruct: minimod vs transformers, same weights and threads",
                   "", *llm.get("lines", [llm.get("skipped", "")]), ""]  # fmt: skip
+    if attention:
+        lines += [attention["table"], ""]
     if end_to_end:
         lines += format_end_to_end(end_to_end)
     print("\n".join(lines))
@@ -737,6 +752,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows=rows,
         generation=generation,
         smollm2=llm,
+        attention_memory=attention["rows"] if attention else None,
         end_to_end=end_to_end,
         notes=notes,
         compile_failures=compile_failures,

@@ -11,6 +11,7 @@ from minimod.nn.conv import conv1d, conv2d
 from minimod.nn.ctc import ctc_loss
 from minimod.nn.dropout import dropout
 from minimod.nn.embedding import embedding
+from minimod.nn.flash_attention import flash_attention
 from minimod.nn.linear import linear
 from minimod.nn.loss import binary_cross_entropy_with_logits, cross_entropy, focal_loss, mse_loss
 from minimod.nn.norm import layer_norm, rms_norm
@@ -42,6 +43,7 @@ __all__ = [
     "ctc_loss",
     "dropout",
     "embedding",
+    "flash_attention",
     "focal_loss",
     "gelu",
     "layer_norm",

@@ -47,6 +47,7 @@ from minimod.workbook.lessons import (
     e31_quantization,
     e32_llama_block,
     e33_chat_templates,
+    e34_flash_attention,
 )
 
 
@@ -564,6 +565,14 @@ LESSONS: tuple[Lesson, ...] = (
         + _names("minimod.data.bpe", "PretrainedBPETokenizer"),
         ("tests/test_chat_template.py",),
         e33_chat_templates.TEXT,
+    ),
+    Lesson(
+        34,
+        "e34_flash_attention",
+        "FlashAttention: the online softmax, and attention in O(T) memory",
+        _names("minimod.nn.flash_attention", "flash_attention", "_block_scores", "FlashAttention"),
+        ("tests/test_flash_attention.py",),
+        e34_flash_attention.TEXT,
     ),
 )
 
