@@ -9,6 +9,7 @@ commands and sets each one's ``handler``:
     evaluate.py   evaluate (pretrain and fine-tune runs)
     transcribe.py transcribe (speech-recognition runs)
     classify.py   classify (ImageNet classes of photographs, a pretrained model)
+    detect.py     detect (a detection run's boxes drawn into a picture)
     common.py     the parser class, option types, --use-mine
 
 The command modules import ``minimod.tasks`` (and ``minimod.workbook``) lazily, inside the
@@ -22,7 +23,7 @@ import shlex
 import sys
 
 from minimod import __version__
-from minimod.cli import classify, evaluate, finetune, pretrain, speak, transcribe, workbook
+from minimod.cli import classify, detect, evaluate, finetune, pretrain, speak, transcribe, workbook
 from minimod.cli.common import Parser, add_use_mine_argument, use_mine_if_asked
 
 __all__ = ["add_use_mine_argument", "build_parser", "main", "use_mine_if_asked"]
@@ -41,7 +42,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"minimod {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for family in (workbook, pretrain, finetune, evaluate, transcribe, speak, classify):
+    for family in (workbook, pretrain, finetune, evaluate, transcribe, speak, classify, detect):
         family.add_commands(commands)
     return parser
 

@@ -23,7 +23,10 @@ Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer
          --data any UTF-8 .txt file), one token per character
   bert   masked language model (15% of tokens: 80% [MASK], 10% random, 10% kept) on synthetic
          reviews (default) or --data text, word-level WordPiece vocabulary
-  cnn    ResNet classifying generated shapes (synthetic, seeded)
+  cnn    ResNet classifying generated shapes (synthetic, seeded); --task detect-shapes:
+         a one-stage detector finding every shape of generated scenes (boxes, classes, mAP),
+         --task detect-digits: every real MNIST digit of a canvas (make real); --init RUN
+         starts the detector's body from a detection or cnn run; then `minimod detect`
   audio  1-D CNN classifying generated spoken keywords from log-mel features (synthetic);
          --task asr: speech recognition (conv + bidirectional GRU, CTC) of synthetic keyword
          sentences, --task asr-digits: of connected spoken digits (FSDD, after make real),
@@ -46,7 +49,7 @@ eval_every steps and at the end.
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """``pretrain``, ``generate`` and ``demo``."""
-    from minimod.tasks.presets import AUDIO_TASKS, PRESET_NAMES, TASKS, TTS_CORPORA
+    from minimod.tasks.presets import AUDIO_TASKS, DETECT_TASKS, PRESET_NAMES, TASKS, TTS_CORPORA
 
     raw = argparse.RawDescriptionHelpFormatter
     pretrain = commands.add_parser(
@@ -72,11 +75,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
     option(
         "--task",
-        choices=AUDIO_TASKS,
-        default="keywords",
-        help="audio only: keywords (classify one word), asr (transcribe synthetic keyword "
+        choices=AUDIO_TASKS + DETECT_TASKS,
+        help="audio: keywords (classify one word), asr (transcribe synthetic keyword "
         "sentences), asr-digits (transcribe connected spoken digits; make real) or asr-espeak "
-        "(transcribe eSpeak NG's digit strings, as tts features; make real) (default: keywords)",
+        "(transcribe eSpeak NG's digit strings, as tts features; make real); cnn: detect-shapes "
+        "(find every shape of a scene) or detect-digits (every MNIST digit of a canvas; make "
+        "real) (default: keywords for audio, shape classification for cnn)",
+    )
+    option(
+        "--init",
+        metavar="RUN",
+        help="detect-shapes/detect-digits: start the detector's body from the weights of a "
+        "detection or cnn run (its best.pt); the report goes to the run's load_report.txt",
     )
     option(
         "--features",
@@ -183,12 +193,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from minimod.tasks import UsageError, pretrain
+    from minimod.tasks.presets import DETECT_TASKS
 
     task = args.model
-    if args.task != "keywords":  # speech recognition: its own task and presets
-        if args.model != "audio":
-            raise UsageError(f"--task {args.task} is for audio, not {args.model}")
+    if args.task not in (None, "keywords"):  # speech recognition, detection: own presets
+        wanted = "cnn" if args.task in DETECT_TASKS else "audio"
+        if args.model != wanted:
+            raise UsageError(f"--task {args.task} is for {wanted}, not {args.model}")
         task = args.task
+    before_training = None
+    if args.init is not None:
+        if task not in DETECT_TASKS:
+            raise UsageError("--init is for cnn's detection tasks (detect-shapes, detect-digits)")
+        if not args.resume:  # a resumed run has its own weights in last.pt
+            from minimod.tasks.detect_images import init_body
+
+            run_dir = args.out or f"runs/{task}-{args.preset}"
+
+            def before_training(model, tokenizer) -> None:
+                print(init_body(model, args.init, run_dir).summary())
+
     with use_mine_if_asked(args):
         summary = pretrain(
             task,
@@ -209,6 +233,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             features=args.features,
             spec_augment=args.spec_augment,
             corpus=args.corpus,
+            before_training=before_training,
         )
     if not summary["main"]:  # another process of a torchrun launch: rank 0 reports
         return 0
@@ -219,6 +244,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     run = summary["run"]
     if task in ("asr", "asr-digits", "asr-espeak"):
         print(f"next: minimod transcribe --from {run} or minimod evaluate --from {run}")
+    elif task in DETECT_TASKS:
+        print(f"next: minimod detect --from {run} --held-out 8 --out detections.png")
     elif task == "tts":
         print(f"next: minimod speak --from {run} --text 'three one four' --out speech.wav")
     elif args.model == "gpt":

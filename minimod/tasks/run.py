@@ -26,7 +26,7 @@ import torch
 
 from minimod.data.text import BUILTIN_CORPORA
 from minimod.models.gpt import GPT
-from minimod.tasks import asr, classify, lm, tts
+from minimod.tasks import asr, classify, detect, lm, tts
 from minimod.tasks.common import TaskData, UsageError
 from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
@@ -41,6 +41,8 @@ BUILDERS: dict[str, Callable[..., TaskData]] = {
     "asr-digits": asr.asr_digits,
     "asr-espeak": asr.asr_espeak,
     "tts": tts.tts,
+    "detect-shapes": detect.detect_shapes,
+    "detect-digits": detect.detect_digits,
 }
 RUN_FILE = "run.json"
 # Settings that may change when a run resumes: they do not change what the model learns.
