@@ -94,6 +94,8 @@ results-real: real
 	$(BIN)/python experiments/asr_results.py --out runs/asr-results
 	$(BIN)/python experiments/tts_results.py --sphinx --out runs/tts-results
 	$(BIN)/python experiments/llm_results.py --out runs/llm-results
+	$(BIN)/python experiments/crossdomain_results.py --out runs/crossdomain
+	$(BIN)/python experiments/vision_results.py --out runs/vision-results
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

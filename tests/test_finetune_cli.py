@@ -209,3 +209,6 @@ def test_minilm_fine_tunes_on_the_movie_snippets(tmp_path):
     assert "loaded 101 tensors" in report and "pooler.dense.weight" in report
     assert summary["trainable"] == 384 * 2 + 2  # the head only
     assert json.loads((tmp_path / "m" / "run.json").read_text())["source"] == "minilm"
+    # Cross-domain transfer: the other VADER domains' test splits are scored too.
+    assert {"amazon_accuracy", "nyt_accuracy", "tweets_accuracy"} <= set(summary["test"])
+    assert "movies_accuracy" not in summary["test"]

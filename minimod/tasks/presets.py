@@ -191,14 +191,49 @@ TTS = {
 }  # fmt: skip
 TTS_CORPORA = ("digits", "sentences", "keywords")
 
+# Multi-object detection (minimod pretrain cnn --task detect-shapes / detect-digits): a
+# models.detector.Detector on a ResNet body (stride 2^(stages - 1): 16 × 16 cells for tiny and
+# baby); n_train / n_val images of image_size² with 1..max_objects objects; gamma: the focal
+# loss's; box_weight: the box loss's weight against the classes'. detect-digits: digit_sizes
+# is the range of the digits' sides in pixels.
+DETECT_SHAPES = {
+    "tiny": dict(
+        model=dict(widths=(8, 16), depths=(1, 1)), head_width=16, image_size=32,
+        max_objects=3, n_train=64, n_val=16, gamma=2.0, box_weight=1.0,
+        batch_size=8, lr=3e-3, max_steps=10, warmup_steps=2, weight_decay=0.01,
+        eval_every=5, eval_batches=0, final_eval_batches=0,
+    ),
+    "baby": dict(
+        model=dict(widths=(8, 16, 32), depths=(1, 1, 1)), head_width=32, image_size=64,
+        max_objects=4, n_train=2000, n_val=200, gamma=2.0, box_weight=1.0,
+        batch_size=16, lr=3e-3, max_steps=300, warmup_steps=20, weight_decay=0.01,
+        eval_every=100, eval_batches=0, final_eval_batches=0,
+    ),
+    "small": dict(
+        model=dict(widths=(16, 32, 64), depths=(2, 2, 2)), head_width=64, image_size=64,
+        max_objects=4, n_train=5000, n_val=500, gamma=2.0, box_weight=1.0,
+        batch_size=32, lr=2e-3, max_steps=2000, warmup_steps=100, weight_decay=0.01,
+        eval_every=500, eval_batches=0, final_eval_batches=0,
+    ),
+}  # fmt: skip
+DETECT_DIGITS = {
+    "tiny": {**DETECT_SHAPES["tiny"], "digit_sizes": (10, 16)},
+    "baby": {**DETECT_SHAPES["baby"], "max_objects": 5, "digit_sizes": (14, 32)},
+    "small": {**DETECT_SHAPES["small"], "max_objects": 5, "digit_sizes": (14, 32)},
+}
+
 PRESETS = {
     "gpt": GPT, "bert": BERT, "cnn": CNN, "audio": AUDIO, "asr": ASR, "asr-digits": ASR_DIGITS,
-    "asr-espeak": ASR_ESPEAK, "tts": TTS,
+    "asr-espeak": ASR_ESPEAK, "tts": TTS, "detect-shapes": DETECT_SHAPES,
+    "detect-digits": DETECT_DIGITS,
 }  # fmt: skip
 # What `minimod pretrain MODEL` takes; the speech-recognition tasks are `pretrain audio --task`.
 TASKS = ("gpt", "bert", "cnn", "audio", "tts")
 AUDIO_TASKS = ("keywords", "asr", "asr-digits", "asr-espeak")
 ASR_TASKS = ("asr", "asr-digits", "asr-espeak")  # speech recognition: SpeechRecognizer, CTC, WER
+DETECT_TASKS = ("detect-shapes", "detect-digits")  # `pretrain cnn --task`: a Detector, mAP
+# Fine-tuning tasks whose images are ImageNet-normalised: a MobileNetV2 (--from mobilenet_v2).
+IMAGENET_TASKS = ("mnist", "faces")
 PRESET_NAMES = ("tiny", "baby", "small")
 
 
@@ -232,7 +267,7 @@ FINETUNE = {
 FINETUNE_TASKS = {
     "bert": ("sentiment", "sentiment-real"),
     "gpt": ("sentiment",),
-    "cnn": ("shapes", "detect", "digits"),
+    "cnn": ("shapes", "detect", "digits", "mnist", "faces"),
     "audio": ("keywords", "spoken-digits", "asr-digits"),
 }
 # The real-data tasks (minimod/data/vader.py, digitsets.py) train on every labelled example by
@@ -241,9 +276,11 @@ FINETUNE_TASKS = {
 # sentiment-real fine-tunes a real pretrained BERT (--from minilm): smaller steps, mean pooling
 # (all-MiniLM-L6-v2 was trained to give mean-pooled sentence embeddings).
 TASK_SETTINGS = {
+    # domain: which of VADER's human-rated sets trains, validates and tests (minimod.data.vader
+    # DOMAINS: movies, amazon, nyt, tweets); the other domains' test splits are reported too.
     "sentiment-real": dict(
         n_train=None, n_val=None, n_test=None, lr=5e-5, max_steps=300, warmup_steps=30,
-        eval_every=100, pooling="mean", max_length=128,
+        eval_every=100, pooling="mean", max_length=128, domain="movies",
     ),
     "digits": dict(
         n_train=None, n_val=None, n_test=None, batch_size=64, lr=3e-3, max_steps=300,
@@ -252,6 +289,20 @@ TASK_SETTINGS = {
     "spoken-digits": dict(
         n_train=None, n_val=None, n_test=None, batch_size=64, lr=3e-3, max_steps=300,
         warmup_steps=30, eval_every=100,
+    ),
+    # Grey real images for a MobileNetV2 (--from mobilenet_v2, its ImageNet weights, or scratch):
+    # upsampled to image_size² (ImageNet's 224 would cost 12× the time; at 64 the last feature
+    # map is 2×2), grey in all three channels, ImageNet-normalised (minimod/data/imagesets.py).
+    # mnist: 1,000 of the 4,000 training digits by default (--labels N: another seeded subset).
+    # lr 1e-3: `minimod lr-find cnn --task mnist --labels 200` suggested 4.3e-4 (ImageNet
+    # weights) and 5.4e-4 (scratch), with the lowest loss at 7.2e-3 and 5.7e-3: one lr for both.
+    "mnist": dict(
+        n_train=1000, n_val=None, n_test=None, image_size=64, batch_size=32, lr=1e-3,
+        max_steps=100, warmup_steps=10, eval_every=50, dropout=0.2,
+    ),
+    "faces": dict(
+        n_train=None, n_val=None, n_test=None, image_size=64, batch_size=32, lr=1e-3,
+        max_steps=100, warmup_steps=10, eval_every=50, dropout=0.2,
     ),
     # Connected spoken digits with CTC, from a speech-recognition run (pretrain audio --task asr
     # --features mfcc) or scratch. n_train: training RECORDINGS (None: all of the train split);

@@ -17,11 +17,15 @@ from minimod.optim import AdamW
 from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks import asr
 from minimod.tasks.common import UsageError, device_of
-from minimod.tasks.finetune.sources import Source, build_model, configure_training
+from minimod.tasks.finetune.sources import (
+    Source,
+    build_model,
+    configure_training,
+    optimizer_groups,
+)
 from minimod.tasks.finetune.splits import Split, load_splits, split_batch
 from minimod.tasks.presets import ASR_TASKS, FINETUNE, FINETUNE_TASKS, TASK_SETTINGS
 from minimod.train.checkpoint import seed_everything
-from minimod.train.freezing import param_groups
 from minimod.train.imbalance import WeightedSampler, class_weights
 from minimod.train.metrics import classification_metrics
 
@@ -149,7 +153,7 @@ def _model_and_optimizer(
         report = load_pretrained(model, source.state, source.prefix, target)
     unfreezer = configure_training(model, kind, options)
     optimizer = AdamW(
-        param_groups(model, settings["lr"], settings["weight_decay"], options["layer_decay"]),
+        optimizer_groups(model, settings["lr"], settings["weight_decay"], options["layer_decay"]),
         lr=settings["lr"],
         foreach=True,  # one call per operation for all parameters: less Python per step
     )

@@ -12,7 +12,7 @@ import torch
 
 from minimod.tasks import lm
 from minimod.tasks.finetune.prepared import DEFAULT_OPTIONS, Prepared, prepare
-from minimod.tasks.finetune.sources import Source, model_config
+from minimod.tasks.finetune.sources import BUILT_IN_SOURCES, Source, model_config
 from minimod.tasks.run import RUN_FILE, load_weights, pick_device, read_run
 from minimod.train.checkpoint import to_plain
 from minimod.train.metrics import (
@@ -73,7 +73,7 @@ def evaluate_finetuned(run_dir: str | Path, device: str = "cpu") -> dict[str, An
         tokenizer = lm.read_tokenizer(run_dir)
     config = model_config(kind, record["model_config"], task)
     source = Source(kind, record["source"], config, tokenizer)
-    if record["source"] not in ("scratch", "minilm"):
+    if record["source"] not in BUILT_IN_SOURCES:
         try:
             source.settings = json.loads(
                 (Path(record["source"]) / RUN_FILE).read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ from minimod.tasks import lm
 from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.prepared import complete_options, finetune_settings, prepare
 from minimod.tasks.finetune.report import write_report
-from minimod.tasks.finetune.sources import read_source
+from minimod.tasks.finetune.sources import BUILT_IN_SOURCES, read_source
 from minimod.tasks.pretrain import training_refusals
 from minimod.tasks.run import (
     RUN_FILE,
@@ -54,16 +54,18 @@ def finetune(
     lr: float | None = None,
     spec_augment: bool | None = None,
     diagnostics: int | None = None,
+    domain: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Fine-tune ``kind`` from ``source`` (a run folder or "scratch") on ``task`` into ``out``
     (default runs/finetune-KIND-TASK). options: see DEFAULT_OPTIONS. Returns a summary: run
     folder, test metrics, trainable/total parameters, wall seconds, the model. diagnostics N:
-    watch one step in every N (``train.diagnostics``)."""
+    watch one step in every N (``train.diagnostics``). domain: sentiment-real's VADER domain
+    (movies, amazon, nyt, tweets; the others are tested too)."""
     start = time.perf_counter()
     settings = finetune_settings(
         kind, task, n_train=labels, imbalance=imbalance, max_steps=max_steps,
-        batch_size=batch_size, lr=lr, spec_augment=spec_augment,
+        batch_size=batch_size, lr=lr, spec_augment=spec_augment, domain=domain,
     )  # fmt: skip
     options = complete_options(settings, options)
     pick_device(device)
@@ -71,7 +73,7 @@ def finetune(
     src = read_source(kind, source, preset, task)
     record = {
         "kind": "finetune", "model": kind, "task": task,
-        "source": src.name if src.name in ("scratch", "minilm") else str(Path(src.name).resolve()),
+        "source": src.name if src.name in BUILT_IN_SOURCES else str(Path(src.name).resolve()),
         "preset": preset if source == "scratch" else None, "seed": seed,
         "options": options, "settings": settings, "model_config": to_plain(src.config),
     }  # fmt: skip

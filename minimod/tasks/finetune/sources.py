@@ -1,6 +1,7 @@
 """Where a fine-tune's body comes from, and what it becomes: the source (a run folder, the real
-all-MiniLM-L6-v2 or scratch), the model (body + the task's head) and which of its parameters
-train (freezing, LoRA, gradual unfreezing)."""
+all-MiniLM-L6-v2, torchvision's ImageNet MobileNetV2 or scratch), the model (body + the task's
+head) and which of its parameters train (freezing, LoRA, gradual unfreezing) and how fast
+(layer-wise lr decay)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from minimod.models.boxes import BoxRegressor
 from minimod.models.cnn import AudioCNN, AudioCNNConfig, ResNet, ResNetConfig
 from minimod.models.gpt import GPT, GPTConfig
 from minimod.models.heads import FeatureClassifier, SequenceClassifier
+from minimod.models.mobilenet import MobileNetV2, MobileNetV2Config, mobilenet_v2_path
 from minimod.models.pretrained import MissingExtraError, read_pretrained
 from minimod.nn.lora import apply_lora
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
-from minimod.tasks.presets import ASR_TASKS, PRESET_NAMES, settings_for
+from minimod.tasks.presets import ASR_TASKS, IMAGENET_TASKS, PRESET_NAMES, settings_for
 from minimod.tasks.run import check_finite, one_line, read_run
 from minimod.train.checkpoint import (
     CheckpointError,
@@ -31,13 +33,22 @@ from minimod.train.checkpoint import (
     load_checkpoint,
     to_plain,
 )
-from minimod.train.freezing import GradualUnfreezer, freeze, layer_stages, linear_probe, unfreeze
+from minimod.train.freezing import (
+    GradualUnfreezer,
+    freeze,
+    layer_stages,
+    linear_probe,
+    param_groups,
+    unfreeze,
+)
 
 # The Linear layers LoRA wraps in each body: attention and MLP projections.
 LORA_TARGETS = {
     "gpt": ("*.c_attn", "*.c_proj", "*.c_fc"),
     "bert": ("*.query", "*.key", "*.value", "*.out", "*.up", "*.down"),
 }
+# The --from sources that are not run folders.
+BUILT_IN_SOURCES = ("scratch", "minilm", "mobilenet_v2")
 
 
 @dataclass
@@ -60,6 +71,8 @@ def model_config(kind: str, plain: dict[str, Any], task: str | None = None) -> A
     plain = {k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()}
     if kind == "audio" and task in ASR_TASKS:
         return SpeechRecognizerConfig(**plain)
+    if kind == "cnn" and "width_mult" in plain:
+        return MobileNetV2Config(**plain)
     classes = {"bert": BERTConfig, "gpt": GPTConfig, "cnn": ResNetConfig, "audio": AudioCNNConfig}
     return classes[kind](**plain)
 
@@ -112,12 +125,47 @@ def _minilm_source(kind: str) -> Source:
     return Source(kind, "minilm", config, tokenizer, state, "", {})
 
 
+def _mobilenet_source(kind: str) -> Source:
+    """torchvision's ImageNet MobileNetV2, the weights `make real` installs (its classifier is
+    left behind: a fine-tune puts a new head on ``features``)."""
+    if kind != "cnn":
+        raise UsageError(f"--from mobilenet_v2 is a CNN: use `minimod finetune cnn`, not {kind}")
+    try:
+        path = mobilenet_v2_path()
+    except MissingExtraError as error:
+        raise UsageError(one_line(error)) from None
+    state = torch.load(path, weights_only=True)
+    check_finite(state, path)
+    return Source(kind, "mobilenet_v2", MobileNetV2Config(), None, state, "", {})
+
+
+def _check_images(source: Source, task: str | None) -> Source:
+    """A MobileNetV2 reads ImageNet-normalised images (the IMAGENET_TASKS), and those tasks
+    read them with a MobileNetV2: any other pairing is refused in one line."""
+    mobilenet = isinstance(source.config, MobileNetV2Config)
+    if task is not None and mobilenet and task not in IMAGENET_TASKS:
+        raise UsageError(
+            f"--from {source.name} is a MobileNetV2 for ImageNet-normalised images: "
+            f"--task {' or '.join(IMAGENET_TASKS)}, not {task}"
+        )
+    if task in IMAGENET_TASKS and not mobilenet:
+        raise UsageError(
+            f"--task {task} fine-tunes a MobileNetV2: --from mobilenet_v2 (ImageNet weights), "
+            f"scratch or a run fine-tuned from one, not the ResNet of {source.name}"
+        )
+    return source
+
+
 def read_source(kind: str, source: str, preset: str = "tiny", task: str | None = None) -> Source:
     """The body's config, tokenizer and weights: ``source`` is a run folder (pretrain or
     fine-tune, of the same model kind), ``"minilm"`` (the real all-MiniLM-L6-v2, for bert) or
-    ``"scratch"`` (the ``preset``'s architecture, fresh weights)."""
+    ``"mobilenet_v2"`` (torchvision's ImageNet MobileNetV2, for cnn on the IMAGENET_TASKS) or
+    ``"scratch"`` (the ``preset``'s architecture, fresh weights; a MobileNetV2 for the
+    IMAGENET_TASKS)."""
     if source == "minilm":
         return _minilm_source(kind)
+    if source == "mobilenet_v2":
+        return _check_images(_mobilenet_source(kind), task)
     if source == "scratch":
         if preset not in PRESET_NAMES:
             raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
@@ -135,6 +183,8 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
         elif kind == "gpt":
             tokenizer = _scratch_tokenizer(kind, settings)
             config = GPTConfig(vocab_size=tokenizer.vocab_size, **model)
+        elif kind == "cnn" and task in IMAGENET_TASKS:
+            config = MobileNetV2Config()  # the architecture of mobilenet_v2, fresh weights
         elif kind == "cnn":
             config = ResNetConfig(in_channels=3, num_classes=6, **model)
         elif task in ASR_TASKS:  # the asr-digits preset's recogniser, 13 MFCCs, ten digits
@@ -184,7 +234,8 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
         prefix = "" if source_task in ASR_TASKS else "body."
     else:
         prefix = "bert." if kind == "bert" else ""
-    return Source(kind, str(run), config, tokenizer, state, prefix, record.get("settings", {}))
+    source = Source(kind, str(run), config, tokenizer, state, prefix, record.get("settings", {}))
+    return _check_images(source, task) if kind == "cnn" else source
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -202,6 +253,8 @@ def build_model(kind: str, task: str, config: Any, num_labels: int, options: dic
         body = BERT(config, add_pooling_layer=False)
     elif kind == "gpt":
         body = GPT(config)
+    elif isinstance(config, MobileNetV2Config):
+        body = MobileNetV2(config)
     elif kind == "cnn":
         body = ResNet(config)
     else:
@@ -235,7 +288,45 @@ def configure_training(model: Any, kind: str, options: dict[str, Any]) -> Gradua
     if options["unfreeze_every"]:
         if freezing not in ("none", None) or options["lora_rank"]:
             raise UsageError("--unfreeze-every unfreezes layer by layer: drop --freeze/--lora-rank")
-        unfreezer = GradualUnfreezer(model, layer_stages(model), options["unfreeze_every"])
+        unfreezer = GradualUnfreezer(model, _stages(model), options["unfreeze_every"])
         unfreezer.apply(0)
         return unfreezer
     return None
+
+
+def _mobilenet_blocks(model: Any) -> list[tuple[str, Any]] | None:
+    """A MobileNetV2 classifier's layers top first, as (name, module): the head, then each
+    ``features.N`` that holds parameters, down to the stem; None for other models (whose
+    blocks ``train.freezing.layer_id`` recognises by name)."""
+    body = getattr(model, "body", None)
+    if not isinstance(body, MobileNetV2):
+        return None
+    blocks = [(f"body.features.{i}", layer) for i, layer in enumerate(body.features)]
+    blocks = [(name, layer) for name, layer in blocks if list(layer.parameters())]
+    return [("head", model.head), *reversed(blocks)]
+
+
+def _stages(model: Any) -> list[list[str]]:
+    """Gradual unfreezing's stages, top first (``layer_stages``; a MobileNetV2 by its blocks)."""
+    blocks = _mobilenet_blocks(model)
+    if blocks is None:
+        return layer_stages(model)
+    return [[f"{name}.*"] for name, _ in blocks]
+
+
+def optimizer_groups(
+    model: Any, lr: float, weight_decay: float, layer_decay: float | None
+) -> list[dict[str, Any]]:
+    """``train.freezing.param_groups``; for a MobileNetV2 with ``layer_decay``, its groups
+    block by block (the head at ``lr``, each block below ``layer_decay`` times slower)."""
+    blocks = _mobilenet_blocks(model)
+    if blocks is None or layer_decay is None:
+        return param_groups(model, lr, weight_decay, layer_decay)
+    if not 0 < layer_decay <= 1:
+        raise UsageError(f"--layer-decay must be in (0, 1], got {layer_decay}")
+    groups = []
+    for depth, (name, module) in enumerate(blocks):
+        for group in param_groups(module, lr * layer_decay**depth, weight_decay):
+            layer = len(blocks) - 1 - depth
+            groups.append({**group, "name": f"{name}/{group['name']}", "layer": layer})
+    return groups

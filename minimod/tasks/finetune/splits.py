@@ -1,6 +1,7 @@
 """A fine-tuning task's data: train / val / test splits (and extra test splits) as inputs and
 targets, text encoded with the body's tokenizer; the synthetic tasks draw seeded examples, the
-real ones (``REAL_TASKS``) read the datasets ``make real`` prepared."""
+real ones (``REAL_TASKS``) read the datasets ``make real`` prepared (``IMAGENET_TASKS``: grey
+images made into what an ImageNet MobileNetV2 reads)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,21 @@ from minimod.data import (
     keyword_features,
     make_reviews,
     make_shapes,
-    movie_sentiment,
     pad_sequences,
     spoken_digits,
 )
+from minimod.data.imagesets import FACE_CLASSES, MNIST_CLASSES, faces, imagenet_input, mnist
+from minimod.data.vader import DOMAINS as VADER_DOMAINS
+from minimod.data.vader import domain_sentiment
 from minimod.data.wordpiece import WordPieceTokenizer
 from minimod.tasks.classify import NEW_WORDS
 from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.sources import Source
-from minimod.tasks.presets import settings_for
+from minimod.tasks.presets import IMAGENET_TASKS, settings_for
 from minimod.tasks.run import one_line
 
 SHAPES_SEEDS = {"train": 10, "val": 2, "test": 3}  # pretraining used seeds 0 and 1
-REAL_TASKS = ("sentiment-real", "digits", "spoken-digits")
+REAL_TASKS = ("sentiment-real", "digits", "spoken-digits", *IMAGENET_TASKS)
 
 
 def _take_ratio(items: list, labels: list[int], n: int, ratio: float | None) -> list[int]:
@@ -136,19 +139,33 @@ def _real_splits(kind: str, task: str, source: Source, settings: dict[str, Any],
     try:
         if task == "sentiment-real":
             max_length = min(settings["max_length"], source.config.max_position_embeddings)
-            for split in ("train", "val", "test"):
-                rows = movie_sentiment(split)
+
+            def snippets(domain: str, split: str) -> Split:
+                rows = domain_sentiment(domain, split)
                 keep = _subset(n[split], len(rows), seed if split == "train" else 0).tolist()
                 texts = [rows[i][0] for i in keep]
                 ids = _encode_texts(source.tokenizer, texts, max_length, kind)
-                parts.append(Split(ids, torch.tensor([rows[i][1] for i in keep])))
-            return (*parts, {}, ("negative", "positive"))
+                return Split(ids, torch.tensor([rows[i][1] for i in keep]))
+
+            domain = settings["domain"]
+            parts = [snippets(domain, split) for split in ("train", "val", "test")]
+            # Cross-domain transfer: the other domains' test splits, reported beside the test.
+            extra = {other: snippets(other, "test") for other in VADER_DOMAINS if other != domain}
+            return (*parts, extra, ("negative", "positive"))
         if task == "digits":
             for split in ("train", "val", "test"):
                 data = digits(split)
                 keep = _subset(n[split], len(data.labels), seed if split == "train" else 0)
                 parts.append(Split(_as_images(data.images[keep]), data.labels[keep]))
             return (*parts, {}, tuple(str(d) for d in range(10)))
+        if task in IMAGENET_TASKS:  # the seeded subset first: only it is resized
+            load, names = (mnist, MNIST_CLASSES) if task == "mnist" else (faces, FACE_CLASSES)
+            for split in ("train", "val", "test"):
+                data = load(split)
+                keep = _subset(n[split], len(data.labels), seed if split == "train" else 0)
+                images = imagenet_input(data.images[keep], settings["image_size"])
+                parts.append(Split(images, data.labels[keep]))
+            return (*parts, {}, names)
         if source.config.n_features != 13:
             raise UsageError(
                 "spoken-digits are 13 MFCCs per frame: --from an audio run pretrained with "
