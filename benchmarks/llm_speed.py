@@ -27,6 +27,7 @@ def run_smollm2(reps: int = 3) -> dict:
     from minimod.tasks.smollm2 import load_smollm2
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     path = Path(smollm2_path())
     print("... smollm2: loading minimod's and transformers' models", file=sys.stderr)
     ours, tokenizer = load_smollm2()
