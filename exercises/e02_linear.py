@@ -48,6 +48,16 @@ Classic pitfalls
 - Forgetting self.bias entirely when bias=False: code (and repr) reads self.bias.
 - Creating tensors without device= and dtype=: Linear(…, dtype=torch.float64) must work.
 
+Run it
+Once `minimod exercises check 2` passes, the spiral example trains an MLP with your Linear
+and its initialisation (--use-mine swaps in every lesson that passes and says which; with
+lessons 2 to 7 passing, every layer, the loss, the optimizer and the schedule are yours):
+    python examples/spiral.py --use-mine
+prints which lessons are yours, the model (4,610 parameters), then the training loss and the
+validation accuracy every 50 steps: about 62% at step 50, 98% at step 100, 99.8% at step 300
+(about 50 s on 2 shared cores).
+Next: lesson 3 (Activations, softmax and log-softmax)
+
 Check it: minimod exercises check 2
 Try it (python, in the repository folder):
     >>> import torch

@@ -76,6 +76,15 @@ Classic pitfalls
   x = 0 is 0 (the tests check σ'(0) = 1/4 and tanh'(0) = 1).
 - Reducing over the wrong dim: check that softmax(x, dim).sum(dim) is all ones.
 
+Run it
+The spiral example's MLP runs through your GELU (with your hand-written backward) once
+`minimod exercises check 3` passes; --use-mine swaps in every lesson that passes:
+    python examples/spiral.py --use-mine
+prints which lessons are yours, the model (4,610 parameters), then the training loss and the
+validation accuracy every 50 steps: about 62% at step 50, 98% at step 100, 99.8% at step 300
+(about 50 s on 2 shared cores).
+Next: lesson 4 (Losses: cross-entropy, MSE, BCE with logits)
+
 Check it: minimod exercises check 3
 Try it (python, in the repository folder):
     >>> import torch

@@ -43,6 +43,15 @@ Classic pitfalls
 - ε inside the square root: torch uses √v̂ + ε.
 - A momentum buffer that starts at zeros, or dampening applied on the first step.
 
+Run it
+The spiral example trains with your AdamW once `minimod exercises check 6` passes;
+--use-mine swaps in every lesson that passes:
+    python examples/spiral.py --use-mine
+prints which lessons are yours, the model (4,610 parameters), then the training loss and the
+validation accuracy every 50 steps: about 62% at step 50, 98% at step 100, 99.8% at step 300
+(about 50 s on 2 shared cores).
+Next: lesson 7 (Warmup, cosine schedules and gradient clipping)
+
 Check it: minimod exercises check 6
 Try it (python, in the repository folder):
     >>> import torch

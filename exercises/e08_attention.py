@@ -100,6 +100,15 @@ Classic pitfalls
 - "b t (d h)" instead of "b t (h d)": each head owns a contiguous block of D features.
 - key_padding_mask read like scaled_dot_product_attention's mask (True = attend).
 
+Run it
+Once `minimod exercises check 8` passes, every attention layer of a tiny GPT runs your
+scaled_dot_product_attention, causal mask and hand-written backward while it pretrains on
+Python's documentation (--use-mine swaps in every lesson that passes and says which):
+    minimod pretrain gpt --use-mine --out runs/e08
+prints which lessons are yours, a progress bar, then "done: step 60, held-out loss 3.06,
+perplexity 21.4" (about 20 s on 2 shared cores; every run needs a new --out).
+Next: lesson 9 (Positional encodings: sinusoidal, learned and rotary (RoPE))
+
 Check it: minimod exercises check 8
 Try it (python, in the repository folder):
     >>> import torch

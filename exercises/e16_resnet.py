@@ -59,6 +59,18 @@ Classic pitfalls
 - AudioCNN without the transpose: Conv1d wants (N, channels, length).
 - Evaluating in train mode: the batch norms then use each batch's statistics.
 
+Run it
+Once `minimod exercises check 16` passes, your AudioCNN (its layers, features and forward)
+learns the Free Spoken Digit Dataset's real recordings, as MFCC frames (after `make real`;
+--use-mine swaps in every lesson that passes and says which; `minimod finetune cnn --from
+scratch --task digits --use-mine` trains your ResNet on scikit-learn's handwritten digits:
+test accuracy 0.9432, but 300 steps took 6.5 min here):
+    minimod finetune audio --from scratch --task spoken-digits --use-mine --out runs/e16
+prints which lessons are yours, a progress bar (300 steps), then "done: step 300, test
+accuracy 0.89, macro_f1 0.8889" on 300 held-out recordings, the confusion matrix and the
+per-class table (about 40 s on 2 cores shared with other jobs).
+Next: lesson 17 (Tokenization: byte-level BPE merges)
+
 Check it: minimod exercises check 16
 Try it (python, in the repository folder):
     >>> import torch

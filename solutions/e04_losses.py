@@ -74,6 +74,16 @@ Classic pitfalls
 - sigmoid(x).log() in BCE: −inf (and nan gradients) for logits far from 0.
 - Classes on the last axis for (N, C, d1) inputs: cross_entropy wants them on dim 1.
 
+Run it
+The spiral example's MLP trains on your cross-entropy (and its backward) once
+`minimod exercises check 4` passes; --use-mine swaps in every lesson that passes:
+    python examples/spiral.py --use-mine
+prints which lessons are yours, the model (4,610 parameters), then every 50 steps the training
+loss (0.74 at step 1, 0.04 at step 100, 0.0009 at step 300: your cross-entropy going down) and
+the validation accuracy: about 62% at step 50, 98% at step 100, 99.8% at step 300 (about 50 s
+on 2 shared cores).
+Next: lesson 5 (Embeddings, LayerNorm, RMSNorm and dropout)
+
 Check it: minimod exercises check 4
 Try it (python, in the repository folder):
     >>> import torch

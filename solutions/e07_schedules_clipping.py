@@ -41,6 +41,16 @@ Classic pitfalls
   instead of from the end of warmup.
 - Multiplying group["lr"] by the factor each step (it compounds): always start from base_lr.
 
+Run it
+The spiral example follows your warmup + cosine schedule (20 warmup steps) and clips with your
+clip_grad_norm_ once `minimod exercises check 7` passes; --use-mine swaps in every lesson that
+passes:
+    python examples/spiral.py --use-mine
+prints which lessons are yours, the model (4,610 parameters), then the training loss and the
+validation accuracy every 50 steps: about 62% at step 50, 98% at step 100, 99.8% at step 300
+(about 50 s on 2 shared cores).
+Next: lesson 8 (Scaled dot-product attention, masks and multi-head attention)
+
 Check it: minimod exercises check 7
 Try it (python, in the repository folder):
     >>> import torch

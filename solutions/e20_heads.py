@@ -59,6 +59,18 @@ Classic pitfalls
 - IoU without clamping the intersection's sides: two disjoint boxes get a positive "area".
 - Union = area(a) + area(b): the overlap counted twice.
 
+Run it
+Once `minimod exercises check 20` passes, your FeatureClassifier swaps a 1-D CNN's head for
+a new one and classifies the Free Spoken Digit Dataset's real recordings (after
+`make real`; --use-mine swaps in every lesson that passes and says which; --from a
+`pretrain audio --features mfcc` run instead of scratch puts a pretrained body under your
+head):
+    minimod finetune audio --from scratch --task spoken-digits --use-mine --out runs/e20
+prints which lessons are yours, a progress bar (300 steps), then "done: step 300, test
+accuracy 0.89, macro_f1 0.8889" on 300 held-out recordings, the confusion matrix and the
+per-class table (about 40 s on 2 cores shared with other jobs).
+Next: lesson 21 (Freezing and learning-rate groups: linear probes, layer decay, gradual unfreezing)
+
 Check it: minimod exercises check 20
 Try it (python, in the repository folder):
     >>> import torch

@@ -48,6 +48,21 @@ Classic pitfalls
 - A tied parameter listed twice by parameters(): the optimizer would update it twice.
 - load_state_dict that assigns new Parameters instead of copying into the old ones.
 
+Run it
+Your Module holds a torch.nn layer's weights. (The training commands check lesson 1 but
+never swap it in: every layer class got minimod's Module as its base when it was defined.)
+    python -c "if 1:
+        import torch
+        from exercises.e01_module import Module, Parameter
+        mine = Module()
+        mine.weight, mine.bias = Parameter(torch.zeros(2, 3)), Parameter(torch.zeros(2))
+        twin = torch.nn.Linear(3, 2)
+        print(mine.load_state_dict(twin.state_dict()), torch.equal(mine.weight, twin.weight))
+        print(list(mine.state_dict()), [name for name, _ in mine.named_parameters()])"
+prints LoadResult(missing_keys=[], unexpected_keys=[], mismatched_keys=[]) True, then
+['weight', 'bias'] ['weight', 'bias'] (a few seconds, most of it importing torch).
+Next: lesson 2 (Linear layers and initialisation)
+
 Check it: minimod exercises check 1
 Try it (python, in the repository folder):
     >>> import torch

@@ -70,6 +70,15 @@ Classic pitfalls
   while training.
 - The padding row receiving gradient, or not starting at zero.
 
+Run it
+Once `minimod exercises check 5` passes, a tiny GPT pretrains on Python's documentation with
+your Embedding (the token and position tables) and your LayerNorm, forward and backward
+(--use-mine swaps in every lesson that passes and says which):
+    minimod pretrain gpt --use-mine --out runs/e05
+prints which lessons are yours, a progress bar, then "done: step 60, held-out loss 3.06,
+perplexity 21.4" (about 20 s on 2 shared cores; every run needs a new --out).
+Next: lesson 6 (Optimizers: SGD with momentum and AdamW)
+
 Check it: minimod exercises check 5
 Try it (python, in the repository folder):
     >>> import torch

@@ -40,6 +40,19 @@ Classic pitfalls
 - Macro-F1 over all C classes, also those absent from both pred and target.
 - Dividing by zero and getting nan instead of zero_division.
 
+Run it
+Once `minimod exercises check 19` passes, the report of a fine-tuning run is yours: the
+confusion matrix, per-class precision, recall and F1, and macro-F1, here of a 1-D CNN on
+the Free Spoken Digit Dataset's real recordings (after `make real`; --use-mine swaps in
+every lesson that passes and says which):
+    minimod finetune audio --from scratch --task spoken-digits --use-mine --out runs/e19
+prints which lessons are yours, a progress bar (300 steps), then "done: step 300, test
+accuracy 0.89, macro_f1 0.8889" on 300 held-out recordings, the confusion matrix and the
+per-class table: 4 is never missed (recall 1.000), 1 and 6 most often (recall 0.767; five 6s
+are heard as 8, which is why 8's precision is 0.829); about 40 s on 2 cores shared with other
+jobs.
+Next: lesson 20 (Heads and pooling: fine-tuning a pretrained body)
+
 Check it: minimod exercises check 19
 Try it (python, in the repository folder):
     >>> import torch

@@ -136,6 +136,7 @@ load the file as minimod.tasks.smollm2.load_smollm2 does:
     ids = torch.tensor([tokenizer.encode("The capital of France is")])
     tokenizer.decode(model.eval().generate(ids, 8, temperature=0)[0].tolist())
 gives the same text, in about 20 s (most of it reading and dequantizing the file).
+Next: lesson 33 (Chat templates: roles, special tokens, and the exact text a model expects)
 
 Check it: minimod exercises check 32
 Try it (python, in the repository folder):

@@ -110,6 +110,23 @@ rest of the class (reading the GGUF metadata, the id maps, byte_ids, decode, tok
 apply_chat_template, which calls your render_chat_template with the file's template and
 special tokens) and ByteBPETokenizer (lesson 17) are given.
 
+Run it
+Your template and tokenizer prepare a real conversation for SmolLM2 (after `make real`):
+    python -c "if 1:
+        from minimod.models.gguf import read_gguf
+        from minimod.models.pretrained import smollm2_path
+        from exercises.e33_chat_templates import PretrainedBPETokenizer
+        tok = PretrainedBPETokenizer.from_gguf_metadata(read_gguf(smollm2_path()).metadata)
+        text = tok.apply_chat_template([{'role': 'user', 'content': 'What is 2 + 2?'}])
+        ids = tok.encode(text)
+        print(repr(text))
+        print(len(ids), 'tokens:', ids[:6], tok.decode(ids) == text)"
+prints the text SmolLM2 was trained on -- the default system prompt ("You are a helpful AI
+assistant named SmolLM, trained by Hugging Face"), the user turn, and the opening
+<|im_start|>assistant -- then 38 tokens: [1, 9690, 198, 2683, 359, 253] True (<|im_start|> is
+the single id 1) (about 15 s). `minimod chat` talks to the model through the same two steps.
+Next: lesson 34 (FlashAttention: the online softmax, and attention in O(T) memory)
+
 Check it: minimod exercises check 33
 Try it (python, in the repository folder):
     >>> from minimod.data.bpe import bytes_to_unicode
