@@ -212,3 +212,13 @@ def test_minilm_fine_tunes_on_the_movie_snippets(tmp_path):
     # Cross-domain transfer: the other VADER domains' test splits are scored too.
     assert {"amazon_accuracy", "nyt_accuracy", "tweets_accuracy"} <= set(summary["test"])
     assert "movies_accuracy" not in summary["test"]
+
+
+def test_a_run_at_chance_says_so():
+    from minimod.tasks.finetune.report import chance_note
+
+    target = torch.tensor([0] * 54 + [1] * 46)
+    always_0 = torch.zeros(100, dtype=torch.long)
+    note = chance_note(0.54, (always_0, target), ("negative", "positive"))
+    assert note.startswith("at chance: test accuracy 54.0%") and "'negative' (54.0%)" in note
+    assert chance_note(0.9, (target, target), ("negative", "positive")) is None

@@ -224,6 +224,8 @@ def run_finetune(args: argparse.Namespace) -> int:
             **_options(args),
         )  # fmt: skip
     print(describe_finetune(summary))
+    if summary.get("chance"):
+        print(f"note: {summary['chance']}")
     print(summary["plot"])
     if summary.get("confusion"):
         print(summary["confusion"])

@@ -42,10 +42,32 @@ def write_report(model: Any, ready: Prepared, run_dir: Path, record: dict[str, A
         summary["confusion_png"] = plot_confusion_matrix(
             matrix, ready.class_names, run_dir / "confusion.png"
         )
+        summary["chance"] = chance_note(metrics.get("accuracy"), predictions, ready.class_names)
     write_text_atomic(
         run_dir / RUN_FILE, json.dumps(to_plain({**record, "test": metrics}), indent=2) + "\n"
     )
     return summary
+
+
+def chance_note(
+    accuracy: float | None, predictions: tuple[torch.Tensor, torch.Tensor], names: tuple[str, ...]
+) -> str | None:
+    """A plain sentence when the test accuracy is no better than always answering the most
+    frequent class (a run that learnt nothing usable says so, instead of a bare number)."""
+    pred, target = predictions
+    if accuracy is None or not len(target):
+        return None
+    counts = torch.bincount(target, minlength=len(names))
+    majority = float(counts.max()) / len(target)
+    if accuracy > majority + 0.02:
+        return None
+    said = torch.bincount(pred, minlength=len(names)).argmax()
+    return (
+        f"at chance: test accuracy {accuracy:.1%} is no better than always answering "
+        f"{names[int(counts.argmax())]!r} ({majority:.1%}); the model mostly answers "
+        f"{names[int(said)]!r}. More steps, a higher --lr, more labels or a better pretrained "
+        "body may help (`minimod lr-find`, `--diagnostics N`)"
+    )
 
 
 def per_class_table(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, ...]) -> str:
