@@ -149,7 +149,9 @@ prints lesson 8 keeps 268 MiB for the backward pass (Q, K, V: 12 MiB, P: 256 MiB
 keeps 16 MiB for the backward pass (Q, K, V, O and lse), then same output: True (about 20 s on
 2 shared cores). The table above, peak memory included: python benchmarks/attention_memory.py
 (about a minute; --causal for causal attention).
-Next: flash_attention has no mask or dropout yet: add BERT's key-padding mask to each block.
+flash_attention has no mask or dropout yet: BERT's key-padding mask added to each block is the
+natural next step.
+Next: lesson 35 (One-stage detection: centres, assignment, NMS and average precision)
 
 Check it: minimod exercises check 34
 Try it (python, in the repository folder):

@@ -17,6 +17,8 @@ import minimod.data.tts
 import minimod.models.bert
 import minimod.models.boxes
 import minimod.models.cnn
+import minimod.models.detection_metrics
+import minimod.models.detector
 import minimod.models.generation
 import minimod.models.gpt
 import minimod.models.heads
@@ -63,6 +65,8 @@ checkpoint = Namespace(minimod.train.checkpoint)
 metrics = Namespace(minimod.train.metrics)
 heads = Namespace(minimod.models.heads)
 boxes = Namespace(minimod.models.boxes)
+detector = Namespace(minimod.models.detector)
+detection_metrics = Namespace(minimod.models.detection_metrics)
 freezing = Namespace(minimod.train.freezing)
 imbalance = Namespace(minimod.train.imbalance)
 lora = Namespace(minimod.nn.lora)
@@ -88,6 +92,7 @@ NAMESPACES += (spectral,)
 NAMESPACES += (tts, tts_data)
 NAMESPACES += (quantize,)
 NAMESPACES += (llama, bpe, chat)
+NAMESPACES += (detector, detection_metrics)
 
 
 def select(implementation: str) -> None:

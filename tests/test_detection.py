@@ -3,6 +3,8 @@
 - ``box_iou_matrix``, ``nms``, ``batched_nms`` (minimod.models.boxes): equal to torchvision's
   outputs saved in fixtures/detection_ops.json (made by fixtures/make_detection_fixtures.py), and,
   on random boxes, to a greedy NMS written here with Python floats and lists.
+  ``nms``/``batched_nms`` and ``mean_average_precision`` are lesson 35's, reached through
+  ``impl.boxes`` and ``impl.detection_metrics``; the rest is minimod's own (reference_only).
 - ``mean_average_precision`` (minimod.models.detection_metrics): equal to pycocotools' COCOeval
   (a test-only reference from the `interop` extra) on random predictions, and to hand-worked AP.
 - ``make_scenes``, ``make_digit_canvases`` (minimod.data.detection): boxes tight around the
@@ -21,18 +23,27 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import impl
 from minimod.data import MissingDataError, detection
 from minimod.data.detection import make_digit_canvases, make_scenes
 from minimod.data.splits import split_by_hash
-from minimod.models.boxes import batched_nms, box_iou_matrix, nms
-from minimod.models.detection_metrics import (
-    COCO_IOU_THRESHOLDS,
-    RECALL_LEVELS,
-    mean_average_precision,
-)
+from minimod.models.boxes import box_iou_matrix
+from minimod.models.detection_metrics import COCO_IOU_THRESHOLDS, RECALL_LEVELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "detection_ops.json"
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 1.0)
+SORT_HINT = (
+    "greedy NMS visits the boxes by decreasing score (a stable sort: equal scores keep their "
+    "order) and a box is only suppressed by a box kept before it"
+)
+ENVELOPE_HINT = (
+    "AP reads the precision envelope: at each recall level, the best precision at that rank or "
+    "any later one, not the precision of the rank itself"
+)
+ONCE_HINT = (
+    "each true box is matched by one detection at most: a second detection of a box already "
+    "matched is a false positive"
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +58,7 @@ def as_boxes(rows: list) -> torch.Tensor:
 # ============================================================================ IoU and NMS
 
 
+@pytest.mark.reference_only
 def test_box_iou_matrix_equals_torchvision(torchvision_outputs):
     for case in torchvision_outputs["box_iou"]:
         a, b = as_boxes(case["a"]), as_boxes(case["b"])
@@ -63,8 +75,8 @@ def test_nms_equals_torchvision(torchvision_outputs):
         classes = torch.tensor(case["classes"], dtype=torch.int64)
         for expected in case["kept"]:
             threshold = expected["threshold"]
-            assert nms(boxes, scores, threshold).tolist() == expected["nms"], threshold
-            kept = batched_nms(boxes, scores, classes, threshold).tolist()
+            assert impl.boxes.nms(boxes, scores, threshold).tolist() == expected["nms"], threshold
+            kept = impl.boxes.batched_nms(boxes, scores, classes, threshold).tolist()
             assert kept == expected["batched_nms"], (len(boxes), threshold)
 
 
@@ -111,12 +123,14 @@ def box_sets(draw, max_boxes: int = 40) -> tuple[torch.Tensor, torch.Tensor, tor
 def test_nms_equals_plain_greedy(data, threshold):
     boxes, scores, classes = data
     plain = [boxes.tolist(), scores.tolist(), [0] * len(boxes), threshold]
-    assert nms(boxes, scores, threshold).tolist() == plain_nms(*plain)
+    assert impl.boxes.nms(boxes, scores, threshold).tolist() == plain_nms(*plain), SORT_HINT
     plain[2] = classes.tolist()
-    assert batched_nms(boxes, scores, classes, threshold).tolist() == plain_nms(*plain)
+    kept = impl.boxes.batched_nms(boxes, scores, classes, threshold).tolist()
+    assert kept == plain_nms(*plain), "batched_nms: a box only suppresses boxes of its class"
 
 
 @given(box_sets(max_boxes=12), box_sets(max_boxes=12))
+@pytest.mark.reference_only
 def test_box_iou_matrix_equals_plain_floats(a, b):
     a, b = a[0], b[0]
     result = box_iou_matrix(a, b)
@@ -126,24 +140,29 @@ def test_box_iou_matrix_equals_plain_floats(a, b):
 
 def test_nms_empty_and_dtype():
     for kept in (
-        nms(torch.zeros(0, 4), torch.zeros(0), 0.5),
-        batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5),
+        impl.boxes.nms(torch.zeros(0, 4), torch.zeros(0), 0.5),
+        impl.boxes.batched_nms(
+            torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5
+        ),
     ):
         assert kept.dtype == torch.int64 and kept.shape == (0,)
     boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10]])
-    assert nms(boxes, torch.tensor([0.5, 0.9, 0.5]), 0.5).tolist() == [1]
+    assert impl.boxes.nms(boxes, torch.tensor([0.5, 0.9, 0.5]), 0.5).tolist() == [1]
     # class 0 holds two duplicates of equal score: the lower index wins; class 1 cannot touch them
-    kept = batched_nms(boxes, torch.tensor([0.5, 0.9, 0.5]), torch.tensor([0, 1, 0]), 0.5)
+    kept = impl.boxes.batched_nms(
+        boxes, torch.tensor([0.5, 0.9, 0.5]), torch.tensor([0, 1, 0]), 0.5
+    )
     assert kept.tolist() == [1, 0]
 
 
+@pytest.mark.reference_only
 def test_nms_errors_are_one_sentence():
     with pytest.raises(ValueError, match=r"nms: expected boxes \(N, 4\) and scores \(N,\)"):
-        nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
+        impl.boxes.nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
     with pytest.raises(ValueError, match="nms: scores must not be NaN"):
-        nms(torch.zeros(1, 4), torch.tensor([float("nan")]), 0.5)
+        impl.boxes.nms(torch.zeros(1, 4), torch.tensor([float("nan")]), 0.5)
     with pytest.raises(ValueError, match="batched_nms: expected integer classes of shape"):
-        batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2), 0.5)
+        impl.boxes.batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2), 0.5)
     with pytest.raises(ValueError, match=r"box_iou_matrix: expected b of shape \(N, 4\)"):
         box_iou_matrix(torch.zeros(2, 4), torch.zeros(4))
 
@@ -155,32 +174,58 @@ def test_average_precision_by_hand():
     truth = [(torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]]), torch.tensor([0, 0]))]
     boxes = torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 31]])
     scores = torch.tensor([0.9, 0.8, 0.7])
-    result = mean_average_precision([(boxes, scores, torch.tensor([0, 0, 0]))], truth, 1)
+    result = impl.detection_metrics.mean_average_precision(
+        [(boxes, scores, torch.tensor([0, 0, 0]))], truth, 1
+    )
     # ranks: hit, miss, hit -> precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1; the envelope is 1 up
     # to recall 0.5 (51 levels: 0, 0.01, ..., 0.5) and 2/3 above (50 levels). The third box's
     # IoU is 100/110 = 0.909: a hit up to threshold 0.9, a miss at 0.95 (AP = 51/101 there).
     assert result.ap[:9, 0].tolist() == pytest.approx([(51 + 50 * 2 / 3) / 101] * 9)
     assert result.ap[9, 0].item() == pytest.approx(51 / 101)
     assert result.map_50 == pytest.approx((51 + 50 * 2 / 3) / 101)
-    perfect = mean_average_precision([(truth[0][0], torch.ones(2), truth[0][1])], truth, 3)
+    perfect = impl.detection_metrics.mean_average_precision(
+        [(truth[0][0], torch.ones(2), truth[0][1])], truth, 3
+    )
     assert perfect.map == perfect.map_50 == 1.0
     assert perfect.per_class[1:].isnan().all()  # classes without true boxes: left out
     nothing = [(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))]
-    assert mean_average_precision(nothing, truth, 1).map == 0.0
+    assert impl.detection_metrics.mean_average_precision(nothing, truth, 1).map == 0.0
 
 
+def test_average_precision_uses_the_precision_envelope():
+    # two true boxes; by score: a miss, then the two hits -> precision 0, 1/2, 2/3 at recall 0,
+    # 1/2, 1. The envelope is 2/3 everywhere (the best precision at or after each rank): AP 2/3;
+    # the raw precision would give (0 + 50 · 1/2 + 50 · 2/3) / 101 = 0.578.
+    truth = [(torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]]), torch.tensor([0, 0]))]
+    boxes = torch.tensor([[50.0, 50, 60, 60], [0, 0, 10, 10], [20, 20, 30, 30]])
+    prediction = (boxes, torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 0, 0]))
+    result = impl.detection_metrics.mean_average_precision([prediction], truth, 1)
+    assert result.map_50 == pytest.approx(2 / 3), ENVELOPE_HINT
+
+
+def test_a_true_box_is_matched_once():
+    # the first true box found twice: hit, miss, hit -> AP@0.5 (51 + 50 · 2/3) / 101; counting
+    # the copy as a hit would reach recall 1 at rank 2 with precision 1 (AP 1)
+    truth = [(torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]]), torch.tensor([0, 0]))]
+    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30]])
+    prediction = (boxes, torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 0, 0]))
+    result = impl.detection_metrics.mean_average_precision([prediction], truth, 1)
+    assert result.map_50 == pytest.approx((51 + 50 * 2 / 3) / 101), ONCE_HINT
+
+
+@pytest.mark.reference_only
 def test_average_precision_errors():
     empty = (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
     nothing = (torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match="the targets hold no true box"):
-        mean_average_precision([nothing], [empty], 2)
+        impl.detection_metrics.mean_average_precision([nothing], [empty], 2)
     with pytest.raises(ValueError, match="1 predictions for 2 images"):
-        mean_average_precision([nothing], [empty, empty], 2)
+        impl.detection_metrics.mean_average_precision([nothing], [empty, empty], 2)
     bad = (torch.zeros(1, 4), torch.zeros(1), torch.tensor([2]))
     with pytest.raises(
         ValueError, match=r"image 0: prediction labels must be integers in \[0, 2\)"
     ):
-        mean_average_precision([bad], [empty], 2)
+        impl.detection_metrics.mean_average_precision([bad], [empty], 2)
 
 
 def coco_stats(predictions, targets, num_classes):
@@ -257,7 +302,7 @@ def test_map_equals_pycocotools(data):
     if not any(len(t[0]) for t in targets) or not any(len(p[0]) for p in predictions):
         return  # COCO reports -1 (and cannot load zero detections); minimod raises, tested above
     map_all, map_50, ap = coco_stats(predictions, targets, num_classes)
-    result = mean_average_precision(predictions, targets, num_classes)
+    result = impl.detection_metrics.mean_average_precision(predictions, targets, num_classes)
     assert abs(result.map - map_all) < 1e-6 and abs(result.map_50 - map_50) < 1e-6
     torch.testing.assert_close(result.ap, ap, rtol=0, atol=1e-12, equal_nan=True)
 
@@ -272,10 +317,11 @@ def test_map_keeps_100_detections_per_image_like_coco():
         predictions.append((boxes.double(), torch.rand(130, generator=g).double(), labels))
         targets.append((boxes[:40].double(), labels[:40]))
     map_all, map_50, ap = coco_stats(predictions, targets, 2)
-    result = mean_average_precision(predictions, targets, 2)
+    result = impl.detection_metrics.mean_average_precision(predictions, targets, 2)
     assert abs(result.map - map_all) < 1e-6 and abs(result.map_50 - map_50) < 1e-6
 
 
+@pytest.mark.reference_only
 def test_thresholds_and_recall_levels_are_cocos_to_the_bit():
     params = pytest.importorskip("pycocotools.cocoeval").Params("bbox")
     assert COCO_IOU_THRESHOLDS == tuple(params.iouThrs.tolist())
@@ -292,6 +338,7 @@ def tight_box(mask: torch.Tensor) -> list[float]:
     return [min(cols) / w, min(rows) / h, (max(cols) + 1) / w, (max(rows) + 1) / h]
 
 
+@pytest.mark.reference_only
 @pytest.mark.parametrize("size, most", [(48, 5), (24, 30)])  # 24: some shapes hidden wholly
 def test_scenes_boxes_are_tight_around_the_pixels_each_object_shows(size, most):
     scenes = make_scenes(30, seed=1, size=size, max_objects=most)
@@ -308,6 +355,7 @@ def test_scenes_boxes_are_tight_around_the_pixels_each_object_shows(size, most):
         assert (scenes.boxes[i, len(boxes) :] == 0).all()
 
 
+@pytest.mark.reference_only
 def test_scenes_labels_name_the_shape_drawn():
     # an object that no other overlaps fills its box as its class does: a square wholly, a
     # diamond about half
@@ -325,6 +373,7 @@ def test_scenes_labels_name_the_shape_drawn():
     assert 0.35 < min(fills[1]) and max(fills[1]) < 0.75 and len(fills[1]) > 10
 
 
+@pytest.mark.reference_only
 def test_scenes_are_seeded_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIMOD_CACHE", str(tmp_path))
     first = make_scenes(8, seed=1, cache=True)
@@ -339,6 +388,7 @@ def test_scenes_are_seeded_and_cached(tmp_path, monkeypatch):
     assert not torch.equal(make_scenes(8, seed=2).images, first.images)
 
 
+@pytest.mark.reference_only
 def test_scenes_errors():
     with pytest.raises(ValueError, match="make_scenes: need distinct known shapes"):
         make_scenes(2, classes=("circle", "blob"))
@@ -349,6 +399,7 @@ def test_scenes_errors():
 
 
 @pytest.mark.real
+@pytest.mark.reference_only
 def test_digit_canvases_boxes_labels_and_split():
     canvases = make_digit_canvases(40, split="test", seed=2, size=64)
     digits, digit_labels = detection.mnist_5k()
@@ -374,6 +425,7 @@ def test_digit_canvases_boxes_labels_and_split():
 
 
 @pytest.mark.real
+@pytest.mark.reference_only
 def test_digit_canvases_are_seeded_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIMOD_CACHE", str(tmp_path))
     first = make_digit_canvases(6, seed=4, cache=True, digit_sizes=(10, 20))
@@ -388,6 +440,7 @@ def test_digit_canvases_are_seeded_and_cached(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.reference_only
 def test_digit_canvases_say_run_make_real(monkeypatch):
     with pytest.raises(ValueError, match=r"digit_sizes must be \(low, high\) with 4 ≤ low"):
         make_digit_canvases(1, digit_sizes=(20, 10))

@@ -1,5 +1,7 @@
-"""The one-stage detector (minimod.models.detector): box encoding and decoding, target
-assignment on hand-made boxes, the loss, and ``detect``'s output."""
+"""The one-stage detector (minimod.models.detector, lesson 35): box encoding and decoding, target
+assignment on hand-made boxes, the loss, and ``detect``'s output. The lesson's functions are
+reached through ``impl.detector``; the grid, the model and its errors are minimod's own
+(reference_only)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,21 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import impl
 from minimod.models.boxes import box_iou
 from minimod.models.cnn import ResNet, ResNetConfig
-from minimod.models.detector import (
-    Detector,
-    assign_targets,
-    cell_centres,
-    decode_distances,
-    detection_loss,
-    encode_distances,
-)
+from minimod.models.detector import Detector, cell_centres
 from minimod.optim import AdamW
 
 BACKGROUND = 3  # three classes in these tests: 0, 1, 2
+XY_HINT = (
+    "boxes are (x_min, y_min, x_max, y_max) and cell is (width, height): x distances are in "
+    "cell widths, y distances in cell heights -- x before y everywhere"
+)
+PADDING_HINT = (
+    "a padding slot (label -1, the empty box 0, 0, 0, 0) must never be assigned: its area 0 is "
+    "the smallest of all, so without labels ≥ 0 it wins cell (0, 0)"
+)
 
 
 def tiny_detector(num_classes: int = 3) -> Detector:
@@ -30,6 +34,7 @@ def tiny_detector(num_classes: int = 3) -> Detector:
     return Detector(ResNet(ResNetConfig(3, 10, (8, 16), (1, 1))), num_classes, head_width=16)
 
 
+@pytest.mark.reference_only
 def test_cell_centres_row_by_row():
     centres = cell_centres(2, 4)
     assert centres.shape == (8, 2)
@@ -45,22 +50,25 @@ def test_encode_decode_round_trip(cx, cy, left, top, right, bottom):
     centres = torch.tensor([[cx, cy]], dtype=torch.float64)
     box = torch.tensor([[cx - left, cy - top, cx + right, cy + bottom]], dtype=torch.float64)
     cell = torch.tensor([1 / 16, 1 / 8], dtype=torch.float64)
-    raw = encode_distances(box, centres, cell)
-    torch.testing.assert_close(decode_distances(raw, centres, cell), box)
+    raw = impl.detector.encode_distances(box, centres, cell)
+    torch.testing.assert_close(impl.detector.decode_distances(raw, centres, cell), box)
 
 
 def test_encoding_is_log_distance_in_cells():
     cell = torch.tensor([0.25, 0.5])
-    raw = encode_distances(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([0.5, 0.5]), cell)
-    torch.testing.assert_close(raw, torch.log(torch.tensor([2.0, 1.0, 2.0, 1.0])))
+    box, centre = torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([0.5, 0.5])
+    raw = impl.detector.encode_distances(box, centre, cell)
+    torch.testing.assert_close(
+        raw, torch.log(torch.tensor([2.0, 1.0, 2.0, 1.0])), msg=XY_HINT + " (encoding)"
+    )
     # raw zeros: a box one cell from the centre on every side
-    box = decode_distances(torch.zeros(4), torch.tensor([0.5, 0.5]), cell)
-    torch.testing.assert_close(box, torch.tensor([0.25, 0.0, 0.75, 1.0]))
+    box = impl.detector.decode_distances(torch.zeros(4), centre, cell)
+    torch.testing.assert_close(box, torch.tensor([0.25, 0.0, 0.75, 1.0]), msg=XY_HINT)
 
 
 def test_decoded_boxes_are_valid_for_any_raw():
     raw = torch.randn(100, 4) * 20
-    boxes = decode_distances(raw, torch.rand(100, 2), torch.tensor([0.1, 0.1]))
+    boxes = impl.detector.decode_distances(raw, torch.rand(100, 2), torch.tensor([0.1, 0.1]))
     assert boxes.isfinite().all()
     assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
 
@@ -70,10 +78,11 @@ def test_assignment_on_hand_made_boxes():
     # half, one small box around the centre of cell (row 3, column 3), and a padding slot
     boxes = torch.tensor([[[0.0, 0.0, 0.5, 1.0], [0.8, 0.8, 0.95, 0.95], [0.0, 0.0, 0.0, 0.0]]])
     labels = torch.tensor([[1, 2, -1]])
-    classes, targets = assign_targets(boxes, labels, 4, 4, BACKGROUND, radius=1.5)
+    classes, targets = impl.detector.assign_targets(boxes, labels, 4, 4, BACKGROUND, radius=1.5)
     expected = torch.full((4, 4), BACKGROUND)
     expected[:, :2] = 1  # every cell centre inside the large box lies within 1.5 cells of its
     expected[3, 3] = 2  # centre; the small box holds no cell centre, but it gets its own cell
+    assert (classes >= 0).all(), PADDING_HINT
     assert classes[0].tolist() == expected.tolist()
     assert targets[0, 0, 0].tolist() == [0.0, 0.0, 0.5, 1.0]
     torch.testing.assert_close(targets[0, 3, 3], boxes[0, 1])
@@ -84,7 +93,7 @@ def test_assignment_radius_and_smallest_box_wins():
     # an 8 × 8 grid; a box covering everything, and a small one inside it
     boxes = torch.tensor([[[0.0, 0.0, 1.0, 1.0], [0.25, 0.25, 0.5, 0.5]]])
     labels = torch.tensor([[0, 1]])
-    classes, _ = assign_targets(boxes, labels, 8, 8, BACKGROUND, radius=1.0)
+    classes, _ = impl.detector.assign_targets(boxes, labels, 8, 8, BACKGROUND, radius=1.0)
     # the large box: centres within one cell (0.125) of (0.5, 0.5): rows/columns 3 and 4; the
     # small box holds the centres of cells (2..3, 2..3); cell (3, 3), claimed by both, goes to
     # the smaller box
@@ -94,18 +103,26 @@ def test_assignment_radius_and_smallest_box_wins():
 
 
 def test_assignment_with_no_objects_is_all_background():
-    classes, targets = assign_targets(torch.zeros(2, 0, 4), torch.zeros(2, 0, dtype=torch.long),
-                                      3, 3, BACKGROUND)  # fmt: skip
+    no_labels = torch.zeros(2, 0, dtype=torch.long)
+    classes, targets = impl.detector.assign_targets(
+        torch.zeros(2, 0, 4), no_labels, 3, 3, BACKGROUND
+    )
     assert classes.eq(BACKGROUND).all() and targets.eq(0).all()
-    classes, _ = assign_targets(torch.zeros(1, 2, 4), torch.full((1, 2), -1), 3, 3, BACKGROUND)
+    classes, _ = impl.detector.assign_targets(
+        torch.zeros(1, 2, 4), torch.full((1, 2), -1), 3, 3, BACKGROUND
+    )
     assert classes.eq(BACKGROUND).all()
 
 
+@pytest.mark.reference_only
 def test_assignment_rejects_bad_shapes():
     with pytest.raises(ValueError, match="assign_targets"):
-        assign_targets(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), 3, 3, BACKGROUND)
+        impl.detector.assign_targets(
+            torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), 3, 3, BACKGROUND
+        )
 
 
+@pytest.mark.reference_only
 def test_detector_shapes_and_initial_prior():
     model = tiny_detector()
     logits, raw = model(torch.rand(2, 3, 32, 32))
@@ -117,6 +134,7 @@ def test_detector_shapes_and_initial_prior():
     assert model.detect(torch.rand(2, 3, 32, 32), score_threshold=0.5)[0][0].shape == (0, 4)
 
 
+@pytest.mark.reference_only
 def test_detector_refuses_a_body_without_features():
     with pytest.raises(TypeError, match="Detector"):
         Detector(torch.nn.Linear(2, 2), 3)
@@ -134,7 +152,7 @@ def overfit(model: Detector, batch: tuple, steps: int) -> list[float]:
     optimizer = AdamW(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(steps):
-        loss = detection_loss(*model(images), boxes, labels)
+        loss = impl.detector.detection_loss(*model(images), boxes, labels)
         assert math.isfinite(loss.item())
         optimizer.zero_grad()
         loss.backward()
@@ -151,11 +169,13 @@ def test_loss_is_finite_and_decreases_when_overfitting_one_batch():
 def test_loss_without_objects_is_the_classification_term_only():
     model = tiny_detector()
     logits, raw = model(torch.rand(1, 3, 32, 32))
-    loss = detection_loss(logits, raw, torch.zeros(1, 1, 4), torch.full((1, 1), -1))
+    loss = impl.detector.detection_loss(logits, raw, torch.zeros(1, 1, 4), torch.full((1, 1), -1))
     assert math.isfinite(loss.item()) and loss.item() > 0
     loss.backward()  # a gradient for the classifier, none needed for the boxes
     with pytest.raises(ValueError, match="raw boxes"):
-        detection_loss(logits, raw[:, :2], torch.zeros(1, 1, 4), torch.zeros(1, 1).long())
+        impl.detector.detection_loss(
+            logits, raw[:, :2], torch.zeros(1, 1, 4), torch.zeros(1, 1).long()
+        )
 
 
 @pytest.mark.slow

@@ -146,6 +146,7 @@ def _check_image(
 def _match(detections: torch.Tensor, truth: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     """Greedy matching of one image's detections of one class (by decreasing score) (n, 4) to
     its true boxes (m, 4), at every threshold (T,) at once -> (T, n) bool, True: matched."""
+    # BEGIN SOLUTION
     hit = torch.zeros(len(thresholds), len(detections), dtype=torch.bool)
     if len(truth) == 0:
         return hit
@@ -160,11 +161,13 @@ def _match(detections: torch.Tensor, truth: torch.Tensor, thresholds: torch.Tens
         hit[:, d] = ok
         taken[ok, best[ok]] = True
     return hit
+    # END SOLUTION
 
 
 def _class_ap(scores: torch.Tensor, hit: torch.Tensor, n_true: int) -> torch.Tensor:
     """One class's detections pooled over images: scores (n,), hit (T, n) -> AP per threshold
     (T,), from the precision envelope at the 101 recall levels."""
+    # BEGIN SOLUTION
     if len(scores) == 0:
         return torch.zeros(len(hit), dtype=torch.float64)
     hit = hit[:, torch.sort(-scores, stable=True).indices].double()
@@ -177,3 +180,4 @@ def _class_ap(scores: torch.Tensor, hit: torch.Tensor, n_true: int) -> torch.Ten
     reached = first < len(scores)
     sampled = envelope.gather(1, first.clamp(max=len(scores) - 1))
     return torch.where(reached, sampled, 0.0).mean(dim=1)
+    # END SOLUTION

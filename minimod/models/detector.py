@@ -60,15 +60,19 @@ def encode_distances(
     """Boxes (..., 4) seen from cell centres (..., 2) -> raw (..., 4): the log distances from the
     centre to the left, top, right and bottom edges, in cells (``cell`` (2,): a cell's width and
     height). A centre on or outside an edge encodes that distance as a hundredth of a cell."""
+    # BEGIN SOLUTION
     near = torch.cat([centres - boxes[..., :2], boxes[..., 2:] - centres], dim=-1)
     return torch.log((near / cell.repeat(2)).clamp(min=0.01))
+    # END SOLUTION
 
 
 def decode_distances(raw: torch.Tensor, centres: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
     """The inverse of ``encode_distances``: raw (..., 4) at cell centres (..., 2) -> boxes (..., 4)
     (x_min, y_min, x_max, y_max), valid for any raw (each distance is positive)."""
+    # BEGIN SOLUTION
     distances = torch.exp(raw.clamp(max=MAX_LOG_DISTANCE)) * cell.repeat(2)
     return torch.cat([centres - distances[..., :2], centres + distances[..., 2:]], dim=-1)
+    # END SOLUTION
 
 
 def _cell_size(h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -89,6 +93,7 @@ def assign_targets(
             f"assign_targets: expected boxes (N, K, 4) and labels (N, K), got "
             f"{tuple(boxes.shape)} and {tuple(labels.shape)}"
         )
+    # BEGIN SOLUTION
     n, device = len(boxes), boxes.device
     centres = cell_centres(h, w, device)  # (P, 2)
     cell = _cell_size(h, w, device)
@@ -114,6 +119,7 @@ def assign_targets(
     targets = boxes.gather(1, matched[..., None].expand(n, h * w, 4))
     targets = torch.where(positive[..., None], targets, 0.0)
     return classes.view(n, h, w), targets.view(n, h, w, 4)
+    # END SOLUTION
 
 
 class DetectionHead(nn.Module):
@@ -222,6 +228,7 @@ def detection_loss(
         raise ValueError(
             f"detection_loss: expected raw boxes of shape {(n, 4, h, w)}, got {tuple(raw.shape)}"
         )
+    # BEGIN SOLUTION
     classes, targets = assign_targets(boxes, labels, h, w, classes_and_background - 1, radius)
     positive = classes != classes_and_background - 1  # (N, h, w)
     count = positive.sum().clamp(min=1)
@@ -235,3 +242,4 @@ def detection_loss(
         overlap = box_iou(decode_distances(predicted, centres, cell), target)
         loss = loss + box_weight * (l1 + (1 - overlap).mean())
     return loss
+    # END SOLUTION

@@ -48,6 +48,7 @@ from minimod.workbook.lessons import (
     e32_llama_block,
     e33_chat_templates,
     e34_flash_attention,
+    e35_detection,
 )
 
 
@@ -573,6 +574,24 @@ LESSONS: tuple[Lesson, ...] = (
         _names("minimod.nn.flash_attention", "flash_attention", "_block_scores", "FlashAttention"),
         ("tests/test_flash_attention.py",),
         e34_flash_attention.TEXT,
+    ),
+    Lesson(
+        35,
+        "e35_detection",
+        "One-stage detection: centres, assignment, NMS and average precision",
+        _names(
+            "minimod.models.detector",
+            "encode_distances",
+            "decode_distances",
+            "assign_targets",
+            "detection_loss",
+        )
+        + _names("minimod.models.boxes", "nms", "batched_nms", "_greedy_nms")
+        + _names(
+            "minimod.models.detection_metrics", "mean_average_precision", "_match", "_class_ap"
+        ),
+        ("tests/test_detector.py", "tests/test_detection.py"),
+        e35_detection.TEXT,
     ),
 )
 

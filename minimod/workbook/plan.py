@@ -56,6 +56,7 @@ PLANS: dict[str, Plan] = {
     "e32_llama_block": Plan(("e05_embedding_norm", "e09_positional", "e10_gpt"), 90),
     "e33_chat_templates": Plan(("e17_bpe",), 45),
     "e34_flash_attention": Plan(("e08_attention",), 60),
+    "e35_detection": Plan(("e16_resnet", "e20_heads", "e23_imbalance"), 90),
 }
 
 
