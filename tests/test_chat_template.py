@@ -99,6 +99,11 @@ def test_smollm2_template_by_hand():
     assert text == (
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
         "Face<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+    ), f"rendered {text!r}" + (
+        "; with add_generation_prompt=True (the default) the text must end with the opening "
+        "of an assistant turn: pass add_generation_prompt to the template"
+        if not text.endswith("<|im_start|>assistant\n")
+        else ""
     )
     system = [{"role": "system", "content": "Be terse."}, *conversation]
     text = impl.chat.render_chat_template(SMOLLM2_TEMPLATE, system, add_generation_prompt=False)
@@ -116,7 +121,10 @@ def test_multiline_template_leaves_no_layout_behind():
     text = impl.chat.render_chat_template(
         MULTILINE_TEMPLATE, conversation, True, bos_token="<s>", eos_token="</s>", pad_token=None
     )
-    assert text == "<s>\n<<SYS>> Be terse. <</SYS>>\n[USER]\nhi</s>\n[ASSISTANT]\n"
+    assert text == "<s>\n<<SYS>> Be terse. <</SYS>>\n[USER]\nhi</s>\n[ASSISTANT]\n", (
+        f"rendered {text!r}: stray newlines or indentation from the template's layout; render "
+        "with trim_blocks=True and lstrip_blocks=True, as transformers does"
+    )
 
 
 def test_raise_exception_is_one_value_error():
@@ -187,16 +195,34 @@ def twins():
 )
 def test_special_tokens_are_cut_out_whole(twins, text):
     ours, theirs = twins
-    assert ours.encode(text) == theirs.encode(text).ids
+    assert ours.encode(text) == theirs.encode(text).ids, (
+        f"{ours.encode(text)} instead of {theirs.encode(text).ids}: each special token written "
+        "in the text must become its one id, cut out whole before the BPE sees the text"
+    )
     assert ours.decode(ours.encode(text)) == text
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    """tokenizer.encode(text), a piece cut out that is no special token said in words."""
+    try:
+        return tokenizer.encode(text)
+    except KeyError as error:
+        raise AssertionError(
+            f"encoding {text!r} cut out {error}, which is no special token: escape each special "
+            'token in the regex with re.escape ("|" then means "or")'
+        ) from error
 
 
 def test_longest_special_token_first(twins):
     ours, _ = twins
     sep, longer = SPECIALS.index("<sep>"), SPECIALS.index("<sep>|x")
-    assert ours.encode("<sep>|x") == [longer]
-    assert ours.encode("<sep><sep>|x") == [sep, longer]
-    assert len(ours.encode("x|x")) > 0 and sep not in ours.encode("x|x")  # "|" is escaped
+    longest_first = (
+        "the special token <sep>|x starts with the special token <sep>: put the longest first in "
+        "the regex (an alternation takes the first that matches)"
+    )
+    assert _encode(ours, "<sep>|x") == [longer], longest_first
+    assert _encode(ours, "<sep><sep>|x") == [sep, longer], longest_first
+    assert len(_encode(ours, "x|x")) > 0 and sep not in ours.encode("x|x")  # "|" is escaped
 
 
 @given(texts)

@@ -141,6 +141,48 @@ def test_blocks_rescale_the_running_output():
         pytest.fail(hint)
 
 
+def _gradients(q, k, v, block_size):
+    """flash_attention's gradients of (out · w).sum() for q, k and v, w fixed."""
+    inputs = [t.detach().clone().requires_grad_() for t in (q, k, v)]
+    out = impl.F.flash_attention(*inputs, is_causal=True, block_size=block_size)
+    (out * randn(out.shape, out.dtype, 99)).sum().backward()
+    return [t.grad for t in inputs]
+
+
+def test_the_backward_adds_up_over_several_key_blocks():
+    """Causal, T = 9: one block of 9 keys against blocks of 2. The gradients must not depend on
+    the block size; which of dQ, dK and dV differ names the slip."""
+    q, k, v = (randn((2, 9, 4), torch.float64, s) for s in range(3))
+    whole = _gradients(q, k, v, 9)
+    blocked = _gradients(q, k, v, 2)
+    differs = [not torch.allclose(a, b) for a, b in zip(blocked, whole, strict=True)]
+    if differs == [True, False, False]:
+        pytest.fail(
+            "with several key blocks only dQ differs: every key block adds to every query's "
+            "gradient (dQ += ...), while dK_B and dV_B belong to one block and are written once"
+        )
+    if differs == [True, True, False]:
+        pytest.fail(
+            "with several key blocks dQ and dK differ but dV agrees: D must be rowsum(dO ∘ O), "
+            "computed before the loop -- rowsum(dP ∘ P) inside it needs the whole row's P"
+        )
+    for name, a, b in zip("qkv", blocked, whole, strict=True):
+        torch.testing.assert_close(a, b, msg=lambda m, n=name: f"gradient of {n}, blocks of 2: {m}")
+
+
+def test_recomputed_weights_sum_to_one():
+    """The gradient of sum(O) for V is Pᵀ 1: summed over the keys it is Σ_ij P_ij = L, one per
+    row, when the backward recomputes the true (normalised) weights."""
+    q, k, v = (randn((1, 12, 4), torch.float64, s, 3.0).requires_grad_() for s in range(3))
+    impl.F.flash_attention(q, k, v, is_causal=True, block_size=5).sum().backward()
+    total = v.grad.sum(-2)
+    assert torch.allclose(total, torch.full_like(total, 12.0)), (
+        f"the backward's recomputed weights sum to {total[0, 0].item():.4g} over 12 rows, not 12: "
+        "P = exp(S − lse) with S the SCALED scores, as in the forward, and lse = m + log l; "
+        "exp(S − m) is not normalised (each row sums to l, not 1)"
+    )
+
+
 def test_saves_only_linear_memory():
     """What the Function keeps for backward (every tensor it saves, seen by a hook): Q, K, V,
     O and one number per row -- at T = 256 that is 4·T·d + T numbers, against T² = 65536 for

@@ -60,6 +60,21 @@ CASES = ["normal", "tiny", "large", "ties", "constant"]
 # ============================================================================ ggml's block layouts
 
 
+def _q4_1_hint(back: torch.Tensor, q: torch.Tensor, d: float, m: float) -> str:
+    """Which classic slip turns the block of nibbles ``q`` (d, m) into ``back``, in words."""
+    slips = {
+        "byte j holds q[j] in its low nibble and q[16 + j] in its high one, not q[2j] and "
+        "q[2j + 1]": torch.stack([q[:16], q[16:]], dim=1).reshape(-1),
+        "Q4_1's nibbles are unsigned 0..15: nothing is subtracted (ggml's Q4_0 subtracts 8)": q - 8,
+        "packed >> 4 on an int8 view copies the sign bit in (0xF0 >> 4 = -1, not 15): unpack "
+        "the nibbles from the uint8 bytes": torch.where(torch.arange(32) >= 16, (q ^ 8) - 8, q),
+    }
+    for words, slipped in slips.items():
+        if torch.equal(back, d * slipped.float() + m):
+            return f"\n{words}"
+    return ""
+
+
 def test_q4_1_layout_low_nibbles_first():
     """One hand-made Q4_1 block: d = 0.5, m = -1; byte j holds q[j] low and q[16 + j] high."""
     q = torch.arange(32) % 16
@@ -67,7 +82,27 @@ def test_q4_1_layout_low_nibbles_first():
     header = torch.tensor([0.5, -1.0], dtype=torch.float16).view(torch.uint8)
     raw = torch.cat([header, packed])
     back = impl.quantize.dequantize(raw, "Q4_1", (32,))
-    torch.testing.assert_close(back, 0.5 * q.float() - 1, rtol=0, atol=0)
+    torch.testing.assert_close(
+        back, 0.5 * q.float() - 1, rtol=0, atol=0, msg=lambda m: m + _q4_1_hint(back, q, 0.5, -1)
+    )
+
+
+def test_block_scale_is_a_little_endian_float16():
+    """A Q8_0 block of q = 1 dequantizes to its scale d: the block's first 2 bytes, read as a
+    little-endian float16."""
+    header = torch.tensor([0.25], dtype=torch.float16).view(torch.uint8)
+    ones = torch.ones(32, dtype=torch.uint8)
+    got = impl.quantize.dequantize(torch.cat([header, ones]), "Q8_0", (32,))[0].item()
+    misreadings = {
+        "read big-endian": header.flip(0).view(torch.float16),
+        "read as bfloat16": header.view(torch.bfloat16),
+        "read as float32 from 4 bytes": torch.cat([header, ones[:2]]).view(torch.float32),
+    }
+    how = next((f" ({how})" for how, v in misreadings.items() if v.item() == got), "")
+    assert got == 0.25, (
+        f"a block with d = 0.25 and q = 1 dequantizes to {got}{how}: GGUF is little-endian and "
+        "d (and Q4_1's m) are float16, 2 bytes each; reinterpret the bytes with a view"
+    )
 
 
 def test_q8_0_layout():
@@ -76,8 +111,21 @@ def test_q8_0_layout():
     raw = torch.cat(
         [torch.tensor([0.25], dtype=torch.float16).view(torch.uint8), q.view(torch.uint8)]
     )
+    back = impl.quantize.dequantize(raw, "Q8_0", (1, 32))
+    unsigned = 0.25 * q.view(torch.uint8).float()[None]
     torch.testing.assert_close(
-        impl.quantize.dequantize(raw, "Q8_0", (1, 32)), 0.25 * q.float()[None], rtol=0, atol=0
+        back,
+        0.25 * q.float()[None],
+        rtol=0,
+        atol=0,
+        msg=lambda m: (
+            m
+            + (
+                "\nQ8_0's q are signed int8: a byte 0xFF is -1, not 255"
+                if torch.equal(back, unsigned)
+                else ""
+            )
+        ),
     )
 
 
@@ -107,7 +155,73 @@ def test_quantize_q4_1_bytes_equal_gguf(gguf, case):
     expected = gguf.quants.quantize(x.numpy(), gguf.GGMLQuantizationType.Q4_1).reshape(-1)
     ours = impl.quantize.quantize_q4_1(x)
     assert ours.dtype == torch.uint8 and ours.shape == (x.numel() // 32 * 20,)
-    assert torch.equal(ours, torch.from_numpy(expected))
+    assert torch.equal(ours, torch.from_numpy(expected)), _bytes_hint(
+        ours, torch.from_numpy(expected)
+    )
+
+
+def _nibbles(raw: torch.Tensor) -> torch.Tensor:
+    """Q4_1 bytes -> their q (n_blocks, 32), read in ggml's order (low nibbles first)."""
+    packed = raw.reshape(-1, 20)[:, 4:]
+    return torch.cat([packed & 0x0F, packed >> 4], dim=1)
+
+
+def _bytes_hint(ours: torch.Tensor, expected: torch.Tensor) -> str:
+    """Where quantize_q4_1's bytes differ from ggml's, in words."""
+    header = ours.reshape(-1, 20)[:, :4] != expected.reshape(-1, 20)[:, :4]
+    if header.any():
+        blocks = int(header.any(1).sum())
+        return f"the d and m bytes (the first 4 of each 20) differ in {blocks} blocks"
+    q, want = _nibbles(ours), _nibbles(expected)
+    if torch.equal(q, torch.cat([want[:, 0::2], want[:, 1::2]], dim=1)):
+        return "nibble order: byte j holds q[j] low and q[16 + j] high, not q[2j] and q[2j + 1]"
+    return (
+        f"{int((q != want).sum())} of {q.numel()} q differ from ggml's: q = trunc((x - m) · (1/d) "
+        "+ 0.5), not torch.round, and with the reciprocal, not a division"
+    )
+
+
+def test_quantize_q4_1_rounds_like_ggml():
+    """Block 0: d = 1, x - m = n + 0.5: ggml rounds every half up (torch.round sends even n + 0.5
+    down). Block 1: d = 7/15, where (x - m) · (1/d) and (x - m) / d round differently."""
+    halves = torch.arange(15) + 0.5
+    first = torch.cat([torch.tensor([0.0, 15.0]), halves, torch.arange(15.0)])
+    d = torch.tensor(7.0) / 15
+    edges = torch.tensor([0.23333331942558289, 0.699999988079071, 1.1666666269302368])
+    second = torch.cat([torch.tensor([0.0, 7.0]), edges, torch.zeros(27)])
+    raw = impl.quantize.quantize_q4_1(torch.stack([first, second]))
+    expected = torch.stack([torch.trunc(first + 0.5), torch.trunc(second * (1 / d) + 0.5)])
+    assert torch.equal(expected[1, 2:5], torch.tensor([0.0, 1.0, 2.0]))  # the data's premise
+    q = _nibbles(raw).float()
+    assert torch.equal(q, expected), (
+        f"q {q[q != expected].tolist()} where ggml stores {expected[q != expected].tolist()}: "
+        "q = trunc((x - m) · (1/d) + 0.5) -- torch.round sends halves to even, and a division "
+        "instead of the reciprocal differs in the last bit; then the bytes are not llama.cpp's"
+    )
+
+
+class _NoNaN(torch.overrides.TorchFunctionMode):
+    """Fails at the first torch call whose floating-point result holds a NaN."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.isnan().any():
+            raise AssertionError(
+                f"{getattr(func, '__name__', func)} made a NaN while quantizing a constant block: "
+                "there d = 0, 1 / d is infinite and (x - low) · inf is NaN where x = low; use "
+                "0 for the reciprocal where d = 0"
+            )
+        return out
+
+
+def test_quantize_q4_1_computes_no_nan_in_a_constant_block():
+    """A constant block has d = 0 and stores q = 0: no NaN on the way (turned into a byte, a NaN
+    is whatever the machine makes of it)."""
+    x = torch.full((2, 32), 0.75)
+    x[1] = torch.linspace(-1, 1, 32)
+    with _NoNaN():
+        raw = impl.quantize.quantize_q4_1(x)
+    assert torch.equal(_nibbles(raw)[0], torch.zeros(32, dtype=torch.uint8))
 
 
 def test_quantize_q4_1_reads_other_float_dtypes_as_float32():

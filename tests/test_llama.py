@@ -118,10 +118,63 @@ def test_mlp_is_hugging_faces_swiglu():
     x = torch.randn(2, 5, config.n_embd, dtype=torch.float64, requires_grad=True)
     x_twin = x.detach().clone().requires_grad_()
     y, expected = ours(x), theirs(x_twin)
-    torch.testing.assert_close(y, expected)
+    torch.testing.assert_close(
+        y,
+        expected,
+        msg=lambda m: (
+            m + "\nLlamaMLP is down_proj(silu(gate_proj(x)) · up_proj(x)): the SiLU "
+            "goes on gate_proj's output alone, the one trained as the gate"
+        ),
+    )
     y.square().sum().backward()
     expected.square().sum().backward()
     torch.testing.assert_close(x.grad, x_twin.grad)
+
+
+def test_query_head_h_reads_key_value_head_h_over_group():
+    """Zero queries and keys make every attention row uniform; value head j holds j + 1
+    everywhere, and o_proj is the identity: output head h shows which value head it read."""
+    config = LlamaConfig(**TINY, n_head=4, n_kv_head=2)
+    attention = impl.llama.LlamaAttention(config).to(torch.float64)
+    head_dim = config.head_dim
+    with torch.no_grad():
+        for param in attention.parameters():
+            param.zero_()
+        for j in range(config.n_kv_head):  # x is all ones: v of head j = j + 1
+            attention.v_proj.weight[j * head_dim : (j + 1) * head_dim] = (j + 1) / config.n_embd
+        attention.o_proj.weight.copy_(torch.eye(config.n_embd))
+        x = torch.ones(1, 6, config.n_embd, dtype=torch.float64)
+        rotary = RotaryEmbedding(head_dim, config.block_size, config.rope_base).double()
+        y = attention(x, rotary)
+    read = (y[0, -1].reshape(config.n_head, head_dim).mean(-1) - 1).round().long().tolist()
+    assert read == [0, 0, 1, 1], (
+        f"query heads 0..3 read key/value heads {read}, not [0, 0, 1, 1]: query head h must use "
+        "KV head h // group; k.repeat(1, group, 1, 1) gives h % n_kv_head, the wrong keys, "
+        "silently (unsqueeze + broadcasting is right and copies nothing)"
+    )
+
+
+def test_a_layer_whose_branches_add_nothing_passes_x_through():
+    """With o_proj and down_proj zero, attention and MLP add 0: a pre-norm residual layer
+    returns x itself (a post-norm one would return norm(x))."""
+    config = LlamaConfig(**TINY, n_head=4, n_kv_head=2)
+    torch.manual_seed(0)
+    layer = impl.llama.LlamaDecoderLayer(config).to(torch.float64)
+    with torch.no_grad():
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+        x = 3 * torch.randn(2, 5, config.n_embd, dtype=torch.float64)
+        rotary = RotaryEmbedding(config.head_dim, config.block_size, config.rope_base).double()
+        y = layer(x, rotary)
+    torch.testing.assert_close(
+        y,
+        x,
+        msg=lambda m: (
+            m + "\nWith both branches adding 0 the layer must return x: each residual "
+            'step is "x + branch(norm(x))" -- keep the "x +", and normalise only the '
+            "branch's input, not the sum (post-norm, lesson 11)"
+        ),
+    )
 
 
 def test_state_dict_moves_both_ways():
@@ -161,7 +214,11 @@ def test_cached_greedy_generation_equals_uncached_and_hugging_face():
     ours, theirs = twins(config)
     ids = torch.randint(0, config.vocab_size, (2, 5))
     cached = ours.generate(ids, 20, temperature=0.0)
-    assert torch.equal(cached, ours.generate(ids, 20, temperature=0.0, use_cache=False))
+    assert torch.equal(cached, ours.generate(ids, 20, temperature=0.0, use_cache=False)), (
+        "greedy generation with a KV cache differs from generation without one: rotate the new "
+        "queries and keys at their positions, offset = the tokens already in the cache, and "
+        "cache the keys after rotating them"
+    )
     assert torch.equal(cached, greedy(theirs, ids, 20))
 
 

@@ -65,6 +65,17 @@ def reference_stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     return spectrum.transpose(-1, -2)
 
 
+def _window_hint(x: torch.Tensor, got: torch.Tensor, n_fft: int, hop: int) -> str:
+    """A plain-words reason when ``got`` is the STFT of ``x`` without its window, else ""."""
+    bare = torch.stft(x, n_fft, hop, center=True, pad_mode="constant", return_complex=True)
+    if bare.shape[::-1] != got.shape or not torch.allclose(bare.transpose(-1, -2), got):
+        return ""
+    return (
+        "\nThis is the STFT with NO window: torch.stft's default is a rectangle, whose jumps at "
+        "the frame edges leak into every bin; pass window=window"
+    )
+
+
 def convergence(magnitude: torch.Tensor, x: torch.Tensor, n_fft: int, hop: int) -> float:
     """‖S − |STFT(x)|‖ / ‖S‖, measured with the reference STFT."""
     return ((magnitude - reference_stft(x, n_fft, hop).abs()).norm() / magnitude.norm()).item()
@@ -148,7 +159,27 @@ def test_slaney_norm_gives_each_triangle_unit_area():
         n_fft, 40, sample_rate, dtype=torch.float64, scale="slaney", norm="slaney"
     )
     area = bank.sum(dim=0) * sample_rate / n_fft  # Σ height · bin width, in Hz
-    torch.testing.assert_close(area, torch.ones(40, dtype=torch.float64), rtol=0.02, atol=0)
+    torch.testing.assert_close(
+        area,
+        torch.ones(40, dtype=torch.float64),
+        rtol=0.02,
+        atol=0,
+        msg=lambda m: (
+            m + "\nWith norm='slaney' every triangle must have area 1 in Hz: divide "
+            "filter m by half its width, (edge m+2 - edge m) / 2"
+        ),
+    )
+
+
+def test_slaney_mel_has_a_finite_gradient_at_0_hz():
+    hz = torch.tensor([0.0, 500.0, 2000.0], dtype=torch.float64, requires_grad=True)
+    impl.spectral.hz_to_mel(hz, "slaney").sum().backward()
+    assert torch.isfinite(hz.grad).all(), (
+        f"hz_to_mel(slaney)'s gradient is {hz.grad.tolist()}: torch.where computes the log branch "
+        "at 0 Hz too, log(0) = -inf, and its NaN gradient leaks through; clamp f to ≥ 1000 "
+        "inside the log branch"
+    )
+    torch.testing.assert_close(hz.grad[:2], torch.full((2,), 3 / 200, dtype=torch.float64))
 
 
 # -- the STFT -------------------------------------------------------------------------------
@@ -170,10 +201,18 @@ def test_stft_matches_torch_and_istft_inverts_it(lead, n_fft, hop_fraction, extr
     spectrum = impl.spectral.stft(x, n_fft, hop)
     frames = impl.spectral.centred_frames(samples, n_fft, hop)
     assert frames == 1 + (samples + 2 * (n_fft // 2) - n_fft) // hop  # torch.stft's count
-    assert spectrum.shape == (*lead, frames, n_fft // 2 + 1) and spectrum.is_complex()
+    assert spectrum.shape == (*lead, frames, n_fft // 2 + 1) and spectrum.is_complex(), (
+        f"stft should return complex (..., frames, freq) = {(*lead, frames, n_fft // 2 + 1)}, got "
+        f"{spectrum.dtype} {tuple(spectrum.shape)}: torch.stft returns frequency first, "
+        "(batch, freq, frames); transpose its last two axes"
+    )
     flat = x.reshape(-1, samples)
     for row, got in zip(flat, spectrum.reshape(-1, *spectrum.shape[-2:]), strict=True):
-        torch.testing.assert_close(got, reference_stft(row, n_fft, hop))
+        torch.testing.assert_close(
+            got,
+            reference_stft(row, n_fft, hop),
+            msg=lambda m, row=row, got=got: m + _window_hint(row, got, n_fft, hop),
+        )
     back = impl.spectral.istft(spectrum, n_fft, hop, length=samples)
     assert back.shape == x.shape and back.dtype == x.dtype
     torch.testing.assert_close(back, x)
@@ -233,7 +272,24 @@ def test_momentum_converges_faster():
     classic = impl.spectral.griffin_lim(magnitude, n_fft, hop, 16, momentum=0.0, length=2000)
     fast = impl.spectral.griffin_lim(magnitude, n_fft, hop, 16, momentum=0.99, length=2000)
     classic_error, fast_error = (convergence(magnitude, y, n_fft, hop) for y in (classic, fast))
-    assert fast_error < 0.8 * classic_error, (fast_error, classic_error)
+    assert fast_error < 0.8 * classic_error, (
+        f"with momentum 0.99 the error is {fast_error:.3f}, not well below the classic "
+        f"{classic_error:.3f}: put the momentum on the complex numbers, "
+        "t = c + α (c - c_previous), "
+        "not on their angles (angles wrap around at ±π)"
+    )
+
+
+def test_griffin_lim_stays_finite_over_silence():
+    n_fft, hop = 64, 16
+    x = torch.cat([chirp(800, 8000, 100, 3000), torch.zeros(800, dtype=torch.float64)])
+    magnitude = reference_stft(x, n_fft, hop).abs()  # exact zeros over the silent half
+    y = impl.spectral.griffin_lim(magnitude, n_fft, hop, 4, length=1600)
+    assert torch.isfinite(y).all(), (
+        "griffin_lim returned NaN: where c = 0 (silence), phase = c / |c| is 0 / 0, and the NaN "
+        "spreads through istft to every sample; clamp |c| away from 0"
+    )
+    assert y[1200:].abs().max() < 1e-6, "the silent half should stay silent"
 
 
 @pytest.mark.parametrize("scale, norm", [("htk", None), ("slaney", "slaney")])

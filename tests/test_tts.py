@@ -99,6 +99,91 @@ def test_padding_does_not_change_the_losses():
     torch.testing.assert_close(frames[0, :6], first[0], atol=1e-5, rtol=1e-5)
 
 
+PADDING_HINT = (
+    "\nA padded sequence must compute what it computes alone: zero the padding before each "
+    "convolution, and again after each LayerNorm (a LayerNorm turns a zero row into its bias β, "
+    "not 0), and hide the padded keys with key_padding_mask (True = IGNORE this key)"
+)
+LOSS_HINT = (
+    "\nAverage each loss over the real frames and symbols only, not over the padded tensor: "
+    "short utterances would count less, and the loss would change with the batch"
+)
+
+
+def test_a_padded_sequence_computes_what_it_computes_alone():
+    """Row 0, padded in a batch with a longer row, gives the log durations and frames it gives
+    alone, and the batch's losses are the real-frame (real-symbol) weighted means of the rows'
+    own. The LayerNorms get a bias β ≠ 0: a zero row no longer stays zero through them."""
+    model = _model()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name and name.endswith("bias"):
+                param.fill_(0.5)
+    symbols = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]])
+    durations = torch.tensor([[2, 1, 3, 0, 0], [2, 2, 2, 2, 2]])
+    speakers = torch.tensor([1, 0])
+    features = torch.randn(2, 10, 8, generator=torch.Generator().manual_seed(1))
+    features[0, 6:] = 0
+    frames, _, log_durations = model(symbols, speakers, durations)
+    first, _, first_log = model(symbols[:1, :3], speakers[:1], durations[:1, :3])
+    close = dict(atol=1e-5, rtol=1e-5, msg=lambda m: m + PADDING_HINT)
+    torch.testing.assert_close(log_durations[0, :3], first_log[0], **close)
+    torch.testing.assert_close(frames[0, :6], first[0], **close)
+    mel, duration = impl.tts.synthesis_loss(model, symbols, speakers, durations, features)
+    rows = [
+        impl.tts.synthesis_loss(model, symbols[:1, :3], speakers[:1], durations[:1, :3],
+                                features[:1, :6]),
+        impl.tts.synthesis_loss(model, symbols[1:], speakers[1:], durations[1:], features[1:]),
+    ]  # fmt: skip
+    close = dict(msg=lambda m: m + LOSS_HINT)
+    torch.testing.assert_close(mel, (6 * rows[0][0] + 10 * rows[1][0]) / 16, **close)
+    torch.testing.assert_close(duration, (3 * rows[0][1] + 5 * rows[1][1]) / 8, **close)
+
+
+def test_losses_by_their_formulas():
+    """The mel loss: L1 over the real frames of the frames made with the GIVEN durations; the
+    duration loss: MSE between the predicted log durations and log(1 + frames), real symbols
+    only (a symbol may last 0 frames)."""
+    model = _model()
+    symbols, speakers = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9]]), torch.tensor([0, 2])
+    durations = torch.tensor([[2, 0, 3, 0], [1, 1, 1, 1]])
+    features = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(2))
+    given = "\nTrain on the given durations: with predicted ones the frames no longer line up"
+    try:
+        mel, duration = impl.tts.synthesis_loss(model, symbols, speakers, durations, features)
+    except RuntimeError as error:
+        raise AssertionError(f"synthesis_loss failed: {error}{given}") from error
+    predicted, lengths, log_durations = model(symbols, speakers, durations)
+    real_frames = torch.arange(5)[None] < torch.tensor([5, 4])[:, None]
+    expected_mel = (predicted - features).abs().mean(-1)[real_frames].mean()
+    torch.testing.assert_close(mel, expected_mel, msg=lambda m: m + given)
+    target = torch.log1p(durations.float())[symbols != 0]
+    expected_duration = ((log_durations[symbols != 0] - target) ** 2).mean()
+    torch.testing.assert_close(
+        duration,
+        expected_duration,
+        msg=lambda m: (
+            m + "\nThe duration loss compares the log durations with log(1 + frames): "
+            "not with raw frames, and not with log(frames) (-inf for a symbol of 0 frames)"
+        ),
+    )
+
+
+def test_every_real_symbol_keeps_at_least_one_predicted_frame():
+    model = _model()
+    model.eval()
+    symbols = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9]])
+    with torch.no_grad():
+        model.duration.out.weight.zero_()
+        model.duration.out.bias.fill_(math.log1p(0.2))  # 0.2 frames a symbol: rounds to 0
+        _, lengths, _ = model(symbols, torch.tensor([0, 2]))
+    assert lengths.tolist() == [3, 4], (
+        f"frame lengths {lengths.tolist()} for 3 and 4 symbols predicted to last 0.2 frames: "
+        "every real symbol must keep at least 1 frame (clamp the rounded durations to ≥ 1), or "
+        "a short phoneme disappears"
+    )
+
+
 def test_duration_loss_does_not_reach_the_encoder():
     """The duration predictor reads the encoder's output detached: the duration loss trains
     the predictor only, the mel loss trains everything but the predictor."""
@@ -110,7 +195,12 @@ def test_duration_loss_does_not_reach_the_encoder():
     duration.backward(retain_graph=True)
     for name, param in model.named_parameters():
         reached = param.grad is not None and bool(param.grad.abs().sum() > 0)
-        assert reached == name.startswith("duration."), f"duration loss and {name}"
+        assert reached == name.startswith("duration."), (
+            f"the duration loss reaches {name}: it must train the duration predictor only; give "
+            "the predictor x.detach()"
+            if reached
+            else f"the duration loss does not reach {name}"
+        )
     model.zero_grad()
     mel.backward()
     for name, param in model.named_parameters():
