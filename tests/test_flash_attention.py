@@ -116,6 +116,21 @@ def test_flash_attention_matches_torch(case, is_causal, scale, dtype, seed, magn
     )
 
 
+def test_causal_with_fewer_queries_skips_the_key_blocks_no_query_sees():
+    """Causal, 5 queries against 13 keys in blocks of 3 (torch's top-left alignment): keys 5 to
+    12 are seen by no query, so their blocks are skipped (forward and backward) and their
+    gradients are exactly 0, as torch's."""
+    inputs = [randn(shape, torch.float64, seed, 3.0)
+              for seed, shape in enumerate(((2, 5, 4), (2, 13, 4), (2, 13, 3)))]  # fmt: skip
+    assert_same_forward_backward(flash(True, None, 3), twin(True, None), inputs, factor=FACTOR)
+    q, k, v = (t.clone().requires_grad_() for t in inputs)
+    impl.F.flash_attention(q, k, v, is_causal=True, block_size=3).sum().backward()
+    assert not k.grad[:, 5:].any() and not v.grad[:, 5:].any(), (
+        "keys after the last query are seen by no query under a causal mask: their gradients "
+        "must be exactly 0"
+    )
+
+
 @pytest.mark.parametrize("is_causal", [False, True])
 def test_the_default_block_with_several_blocks(is_causal):
     """T = 300 with the default block size (128): three blocks, the last one partial."""
