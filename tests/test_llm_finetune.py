@@ -176,6 +176,29 @@ def test_a_finetune_saves_a_merged_model_that_answers_the_same(tokenizer, tmp_pa
     assert llm.sentiment_scores(fresh, tokenizer, test) == summary["after"]
 
 
+@pytest.mark.real
+def test_bf16_checkpointing_and_accumulation_train_the_same_adapters(tokenizer, tmp_path):
+    """--precision bf16, --checkpoint-activations and --grad-accum 2 on a tiny model: the run
+    trains (the merged weights moved), recomputes each decoder layer, and the Trainer got the
+    precision and the accumulation."""
+    model = tiny_model(vocab_size=tokenizer.vocab_size, block_size=256)
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    summary = llm.finetune_llm(
+        (model, tokenizer), "sentiment-real", out=tmp_path / "run", labels=8, max_steps=2,
+        batch_size=2, n_test=4, lora_rank=2, lora_targets="all", precision="bf16",
+        checkpoint_activations=True, grad_accum=2, progress=False, log=lambda line: None,
+        score_before=False,
+    )  # fmt: skip
+    assert summary["step"] == 2 and summary["before"] is None
+    assert all("forward" in layer.__dict__ for layer in summary["model"].model.layers)
+    train = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert train["grad_accum_steps"] == 2 and train["precision"] == "bf16"
+    merged = summary["model"].state_dict()
+    assert any(not torch.equal(merged[n], before[n]) for n in before if n in merged)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["options"]["precision"] == "bf16" and run["options"]["grad_accum"] == 2
+
+
 @pytest.mark.slow
 @pytest.mark.real
 def test_finetune_llm_on_instructions_from_the_command_line(tmp_path):
