@@ -53,6 +53,8 @@ def test_metrics_match_brute_force_loops(case):
     p, t = torch.tensor(pred), torch.tensor(target)
     try:
         matrix = impl.metrics.confusion_matrix(p, t, num_classes)
+    except NotImplementedError:  # a stub: the learner has not written it yet
+        raise
     except RuntimeError as error:
         raise AssertionError(
             f"confusion_matrix failed where a class never occurs ({error}): "

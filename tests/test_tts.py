@@ -151,6 +151,8 @@ def test_losses_by_their_formulas():
     given = "\nTrain on the given durations: with predicted ones the frames no longer line up"
     try:
         mel, duration = impl.tts.synthesis_loss(model, symbols, speakers, durations, features)
+    except NotImplementedError:  # a stub: the learner has not written it yet
+        raise
     except RuntimeError as error:
         raise AssertionError(f"synthesis_loss failed: {error}{given}") from error
     predicted, lengths, log_durations = model(symbols, speakers, durations)
