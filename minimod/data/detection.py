@@ -280,12 +280,19 @@ def make_digit_canvases(
     return DigitCanvases(**{**data, "class_names": tuple(data["class_names"])})
 
 
+def mnist_split(digits: torch.Tensor, labels: torch.Tensor, split: str) -> torch.Tensor:
+    """The indices of ``split`` into ``mnist_5k()``'s (digits, labels): ``split_by_hash`` on each
+    digit's 784 pixel bytes, per label (4,000 / 500 / 500). The canvases and
+    ``imagesets.mnist`` share it."""
+    rows = [row.numpy().tobytes() for row in (digits * 255).round().to(torch.uint8)]
+    return torch.tensor(split_by_hash(rows, labels.tolist(), split))
+
+
 def _draw_digits(
     n: int, split: str, seed: int, size: int, max_digits: int, digit_sizes: tuple[int, int]
 ) -> DigitCanvases:
     digits, digit_labels = mnist_5k()
-    rows = [row.numpy().tobytes() for row in (digits * 255).round().to(torch.uint8)]
-    pool = torch.tensor(split_by_hash(rows, digit_labels.tolist(), split))
+    pool = mnist_split(digits, digit_labels, split)
     g = torch.Generator().manual_seed(seed)
     images = torch.zeros(n, 1, size, size)
     all_boxes, all_labels, all_sources = [], [], []

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minimod.data.detection import mnist_5k
+from minimod.data.detection import mnist_5k, mnist_split
 from minimod.data.digitsets import DigitImages
 from minimod.data.images import IMAGENET_MEAN, IMAGENET_STD, resize
 from minimod.data.splits import PREPARE_HINT, MissingDataError, check_split, split_by_hash
@@ -67,8 +67,7 @@ def mnist(split: str) -> DigitImages:
     ``make_digit_canvases``: 4,000 train, 500 val, 500 test (400 / 50 / 50 of each digit)."""
     check_split("mnist", split)
     images, labels = mnist_5k()
-    rows = [row.numpy().tobytes() for row in (images * 255).round().to(torch.uint8)]
-    keep = torch.tensor(split_by_hash(rows, labels.tolist(), split))
+    keep = mnist_split(images, labels, split)
     return DigitImages(images[keep, None], labels[keep])
 
 
