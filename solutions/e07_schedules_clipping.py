@@ -49,7 +49,7 @@ passes:
 prints which lessons are yours, the model (4,610 parameters), then the training loss and the
 validation accuracy every 50 steps: about 62% at step 50, 98% at step 100, 99.8% at step 300
 (about 50 s on 2 shared cores).
-Next: lesson 8 (Scaled dot-product attention, masks and multi-head attention)
+Next: lesson 17 (Tokenization: byte-level BPE merges)
 
 Check it: minimod exercises check 7
 Try it (python, in the repository folder):

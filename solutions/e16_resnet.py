@@ -69,7 +69,7 @@ test accuracy 0.9432, but 300 steps took 6.5 min here):
 prints which lessons are yours, a progress bar (300 steps), then "done: step 300, test
 accuracy 0.89, macro_f1 0.8889" on 300 held-out recordings, the confusion matrix and the
 per-class table (about 40 s on 2 cores shared with other jobs).
-Next: lesson 17 (Tokenization: byte-level BPE merges)
+Next: lesson 19 (Classification metrics: confusion matrix, precision, recall, F1)
 
 Check it: minimod exercises check 16
 Try it (python, in the repository folder):

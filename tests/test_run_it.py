@@ -5,8 +5,8 @@ by four spaces that start with ``minimod``, ``python`` or ``torchrun`` (a line i
 continues the one above); each is checked without running it: a ``minimod`` command parses with
 minimod's own argument parser, an ``examples/`` script exists, ``python -c`` code compiles and
 imports only modules that exist. It ends with "Next: lesson N (title)" (a long title wraps),
-naming a lesson of the catalogue by its exact title; the last lesson's says "Next: ..." without
-a number.
+naming by its exact title the next lesson on the path (``minimod/workbook/plan.py``: 17 and 18
+come before 8); the last lesson's says "Next: ..." without a number.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from minimod.cli import build_parser
 from minimod.workbook.catalogue import LESSONS, Lesson
+from minimod.workbook.plan import next_lesson
 
 pytestmark = pytest.mark.reference_only
 
@@ -117,13 +118,17 @@ def test_run_it_ends_with_the_next_lesson(lesson: Lesson):
     assert starts, f"{lesson.name}: Run it ends with a 'Next:' line"
     last = " ".join(line.strip() for line in section[starts[-1] :])  # a long title wraps
     match = NEXT.fullmatch(last)
-    if lesson is LESSONS[-1] and match is None:
+    following = next_lesson(lesson)
+    if following is None and match is None:
         return
     assert match, f"{lesson.name}: {last!r} is not 'Next: lesson N (title)'"
-    titles = {other.number: other.title for other in LESSONS}
+    assert following is not None, f"{lesson.name} is the last on the path: {last!r}"
     number = int(match.group(1))
-    assert number in titles and number != lesson.number, f"{lesson.name}: no lesson {number}"
-    assert match.group(2) == titles[number], f"lesson {number} is titled {titles[number]!r}"
+    assert number == following.number, (
+        f"{lesson.name}: the next lesson on the path (minimod/workbook/plan.py) is "
+        f"{following.number}, not {number}"
+    )
+    assert match.group(2) == following.title, f"lesson {number} is titled {following.title!r}"
 
 
 def test_the_checks_catch_a_bad_command():

@@ -22,7 +22,7 @@ from minimod.workbook import checks, commands
 from minimod.workbook.catalogue import LESSONS, lesson
 from minimod.workbook.checks import PYTEST
 from minimod.workbook.implementations import WORKBOOK_ENV, lesson_path
-from minimod.workbook.plan import PLANS, plan, prerequisite_numbers
+from minimod.workbook.plan import PATH, PLANS, next_lesson, plan, prerequisite_numbers
 from minimod.workbook.source import repo_root
 
 pytestmark = pytest.mark.reference_only
@@ -109,6 +109,17 @@ def test_every_lesson_has_prerequisites_and_a_time():
             assert number < item.number, f"{item.name} builds on a later lesson {number}"
 
 
+def test_the_path_takes_every_lesson_once_after_what_it_builds_on():
+    assert sorted(x.number for x in PATH) == [x.number for x in LESSONS]
+    position = {x.name: i for i, x in enumerate(PATH)}
+    for item in LESSONS:
+        for name in plan(item).prerequisites:
+            assert position[name] < position[item.name], f"{item.name} comes before {name}"
+    # Tokenization and the training loop before attention, so GPT (10) can be trained.
+    assert position["e17_bpe"] < position["e18_training_loop"] < position["e08_attention"]
+    assert [next_lesson(x) for x in PATH[:-1]] == list(PATH[1:]) and next_lesson(PATH[-1]) is None
+
+
 def test_the_table_shows_prerequisites_and_time(monkeypatch):
     monkeypatch.setattr(commands, "status", lambda item: checks.NOT_STARTED)
     out = io.StringIO()
@@ -116,7 +127,7 @@ def test_the_table_shows_prerequisites_and_time(monkeypatch):
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["lesson", "title", "after", "time", "status"]
     rows = {line.split()[0]: line for line in lines if line[:1].isdigit()}
-    assert set(rows) == {str(item.number) for item in LESSONS}
+    assert list(rows) == [str(item.number) for item in PATH], "the rows follow the path"
     assert "  13, 15  " in rows["16"] and "45 min" in rows["16"]
     assert rows["16"].endswith("not started") and "  -  " in rows["1"]
 

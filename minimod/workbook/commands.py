@@ -20,7 +20,7 @@ from minimod.workbook.checks import (
 from minimod.workbook.generate import lesson_files
 from minimod.workbook.implementations import lesson_path
 from minimod.workbook.markers import has_learner_code
-from minimod.workbook.plan import plan, prerequisite_numbers
+from minimod.workbook.plan import PATH, plan, prerequisite_numbers
 
 
 def _find(number: int, action: str):
@@ -37,15 +37,16 @@ def _find(number: int, action: str):
 
 
 def list_lessons(out: TextIO | None = None) -> int:
-    """Print every lesson with the lessons it builds on, its estimated time and its status,
-    running the tests of the lessons you started (unless they passed before, unchanged)."""
+    """Print every lesson, in the order to take them (the path: 17 and 18 come before 8), with
+    the lessons it builds on, its estimated time and its status, running the tests of the
+    lessons you started (unless they passed before, unchanged)."""
     out = out or sys.stdout
     width = max(len(x.title) for x in LESSONS)
     after = {x.number: ", ".join(map(str, prerequisite_numbers(x))) or "-" for x in LESSONS}
     after_width = max(len("after"), *map(len, after.values())) + 2
     columns = f"{'lesson':<8}{'title':<{width + 2}}{'after':<{after_width}}{'time':<9}status"
     print(columns, file=out)
-    for item in LESSONS:
+    for item in PATH:
         time = f"{plan(item).minutes} min"
         row = f"{item.number:<8}{item.title:<{width + 2}}{after[item.number]:<{after_width}}"
         print(f"{row}{time:<9}", end="", file=out, flush=True)
@@ -53,7 +54,8 @@ def list_lessons(out: TextIO | None = None) -> int:
     total = sum(plan(item).minutes for item in LESSONS) / 60
     print(
         f"\n'after': the lessons whose ideas a lesson builds on (its tests pass without them); "
-        f"'time': an estimate, about {total:.0f} hours in all.\n"
+        f"'time': an estimate, about {total:.0f} hours in all. The rows are in the order to take "
+        "the lessons: tokenization (17) and the training loop (18) come before attention (8).\n"
         "Work on a lesson in exercises/eNN_*.py, then `minimod exercises check N`.",
         file=out,
     )

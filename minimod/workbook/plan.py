@@ -6,6 +6,14 @@ are an estimate for reading the text and writing the code, with a first failing 
 ``minimod exercises`` shows both. Keyed by the lesson's file name, so a lesson keeps its plan
 when the catalogue is renumbered; ``tests/test_workbook_plan.py`` checks that every catalogued
 lesson has one and that prerequisites come earlier.
+
+The path (``PATH``) is the order to take the lessons in. It is the catalogue's order except for
+two lessons that come before attention (8) although their numbers are higher: tokenization (17)
+and the training loop (18), so that a learner who has built GPT (10) already knows how text
+becomes tokens and how a model is trained. The numbers are names, not positions, and stay as
+they are: a learner's ``exercises/eNN_*.py`` keeps its name, every "lesson N" in the texts stays
+true. ``minimod exercises`` lists the lessons in this order and each lesson's "Run it" ends with
+the next one on the path (``tests/test_run_it.py`` checks it).
 """
 
 from __future__ import annotations
@@ -58,6 +66,29 @@ PLANS: dict[str, Plan] = {
     "e34_flash_attention": Plan(("e08_attention",), 60),
     "e35_detection": Plan(("e16_resnet", "e20_heads", "e23_imbalance"), 90),
 }
+
+
+# Lessons not named here follow in catalogue order: only the moved ones need a place.
+_MOVED_BEFORE = {"e17_bpe": "e08_attention", "e18_training_loop": "e08_attention"}
+
+
+def _path() -> tuple[Lesson, ...]:
+    moved = [x for x in LESSONS if x.name in _MOVED_BEFORE]
+    order: list[Lesson] = []
+    for item in LESSONS:
+        order.extend(m for m in moved if _MOVED_BEFORE[m.name] == item.name)
+        if item.name not in _MOVED_BEFORE:
+            order.append(item)
+    return tuple(order)
+
+
+PATH: tuple[Lesson, ...] = _path()
+
+
+def next_lesson(lesson: Lesson) -> Lesson | None:
+    """The lesson after ``lesson`` on the path (None after the last)."""
+    position = PATH.index(lesson)
+    return PATH[position + 1] if position + 1 < len(PATH) else None
 
 
 def plan(lesson: Lesson) -> Plan:

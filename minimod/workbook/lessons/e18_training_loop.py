@@ -88,7 +88,7 @@ prints "done: step 30, held-out loss 3.473, perplexity 32.25", then, after the r
 step 60, held-out loss 3.327, perplexity 27.86" (about 50 s on 2 busy shared cores). Not the
 3.063 of one 60-step run (lesson 5's command): a resumed run keeps the schedule of the run it
 continues, whose cosine had already reached its floor at step 30.
-Next: lesson 19 (Classification metrics: confusion matrix, precision, recall, F1)
+Next: lesson 8 (Scaled dot-product attention, masks and multi-head attention)
 
 Check it: minimod exercises check 18
 Try it (python, in the repository folder):
