@@ -1,7 +1,7 @@
 """Training-step speed of minimod's models against their torch.nn twins, measured side by side.
 
     python benchmarks/bench.py [--models gpt-baby,gpt-small,bert-tiny,resnet,gru,lstm,ctc,mobilenet,
-        generate,smollm2,attention]
+        generate,smollm2,attention,workbook]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
         [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
 
@@ -16,6 +16,9 @@ per-pair ratios minimod / torch (< 1: minimod is faster).
 "generate" times GPT.generate with the KV cache against without it (use_cache=False).
 "smollm2" times the real SmolLM2-135M-Instruct's prefill and decode against transformers on the
 same GGUF weights (benchmarks/llm_speed.py; after `make real`).
+"workbook" times `minimod exercises check N` as a learner runs it: passing, with a pitfall's
+mistake, and answered from the pass cache (benchmarks/workbook_times.py); --test-fast adds
+`make test-fast`.
 "attention" measures the peak memory of one attention forward + backward at T = 512, 2048, 8192:
 minimod's two attentions and torch's (benchmarks/attention_memory.py).
 --e2e times the whole `minimod pretrain gpt --preset baby --data TEXT` command (2000 steps) in a
@@ -28,6 +31,7 @@ import argparse
 import json
 import math
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -58,13 +62,14 @@ from minimod.nn import GRU, LSTM, CTCLoss
 from minimod.optim import AdamW
 from minimod.train.loop import compile_forward
 
+ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4  # |loss_minimod - loss_twin| allowed before timing
 # Both optimizers, the same settings; foreach (one call per operation for all parameters) as
 # minimod's training commands use it.
 HYPER = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=True)
 TRAIN_MODELS = ("gpt-baby", "gpt-small", "bert-tiny", "resnet")
 LAYER_MODELS = ("gru", "lstm", "ctc", "mobilenet")
-ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate", "smollm2", "attention")
+ALL_MODELS = (*TRAIN_MODELS, *LAYER_MODELS, "generate", "smollm2", "attention", "workbook")
 
 
 @dataclass
@@ -501,6 +506,25 @@ def run_attention(args: argparse.Namespace) -> dict:
     return {"rows": rows, "table": format_table(rows, list(lengths), args.device, False)}
 
 
+def run_workbook(args: argparse.Namespace) -> dict:
+    """What a learner waits for: `minimod exercises check N` passing, with a pitfall's mistake,
+    and from the pass cache (benchmarks/workbook_times.py); lessons 2, 8, 13, 16, 35, --quick 2;
+    --test-fast also times `make test-fast`."""
+    from workbook_times import measure
+    from workbook_times import table as check_table
+
+    rows = [measure(number) for number in ((2,) if args.quick else (2, 8, 13, 16, 35))]
+    lines = ["### `minimod exercises check N` (a fresh process each, empty pass cache)", ""]
+    lines += [check_table(rows), ""]
+    if args.test_fast:
+        start = time.perf_counter()
+        done = subprocess.run(["make", "test-fast"], cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        status = "passed" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
+        lines += [f"`make test-fast`: {seconds:.0f} s, {status}.", ""]
+    return {"rows": rows, "table": "\n".join(lines)}
+
+
 # nanoGPT's baby GPT on this machine class, as the issue quotes it: eager, 2000 steps.
 NANOGPT_REFERENCE = dict(ms_per_step=27.3, wall_s=61.0, val_loss=1.886)
 
@@ -610,6 +634,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument(
+        "--test-fast",
+        action="store_true",
+        help="with the workbook row: also time `make test-fast` (minutes)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
         "--e2e",
@@ -654,7 +683,7 @@ def main(argv: list[str] | None = None) -> dict:
     peak = matmul_peak(args.device, n)
     rows, notes, compile_failures = [], [], {}
     for name in args.models:
-        if name in ("generate", "smollm2", "attention"):
+        if name in ("generate", "smollm2", "attention", "workbook"):
             continue
         build = BUILDERS.get(name) or LAYER_BUILDERS[name]
         case = build(name, args)
@@ -670,6 +699,7 @@ def main(argv: list[str] | None = None) -> dict:
     generation = run_generation(args) if "generate" in args.models else None
     llm = run_llm(args) if "smollm2" in args.models else None
     attention = run_attention(args) if "attention" in args.models else None
+    workbook = run_workbook(args) if "workbook" in args.models else None
     end_to_end = run_end_to_end(args) if args.e2e else []
 
     lines = [
@@ -741,6 +771,8 @@ def main(argv: list[str] | None = None) -> dict:
                   "", *llm.get("lines", [llm.get("skipped", "")]), ""]  # fmt: skip
     if attention:
         lines += [attention["table"], ""]
+    if workbook:
+        lines += [workbook["table"], ""]
     if end_to_end:
         lines += format_end_to_end(end_to_end)
     print("\n".join(lines))
@@ -753,6 +785,7 @@ def main(argv: list[str] | None = None) -> dict:
         generation=generation,
         smollm2=llm,
         attention_memory=attention["rows"] if attention else None,
+        workbook=workbook["rows"] if workbook else None,
         end_to_end=end_to_end,
         notes=notes,
         compile_failures=compile_failures,
