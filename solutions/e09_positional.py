@@ -32,6 +32,13 @@ the offset m − n, and every vector keeps its length. RotaryEmbedding precomput
 for max_len positions (buffers) and rotates q and k (..., T, head_dim) whose first position is
 `offset`, taking rows offset .. offset + T − 1 of its tables.
 
+A worked example you can check by hand: d = 2 (one pair, θ_0 = base^0 = 1, so the angle is the
+position itself), q = k = (1, 0). apply_rotary turns (x₁, x₂) into (x₁ cos a − x₂ sin a,
+x₂ cos a + x₁ sin a): the query at position 2 becomes (cos 2, sin 2) = (−0.416, 0.909), the key
+at position 1 becomes (cos 1, sin 1) = (0.540, 0.841), and their score is
+−0.416 · 0.540 + 0.909 · 0.841 = 0.540 = cos(2 − 1). Move both on by 10 positions (12 and 11):
+the score is cos(1) = 0.540 again -- only the offset counts, as the identity above says.
+
 What you write
 sinusoidal_positions, rotary_cos_sin, apply_rotary, and the forward of SinusoidalPositional,
 LearnedPositional and RotaryEmbedding. Argument checks and the buffers are given.

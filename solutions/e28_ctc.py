@@ -22,6 +22,13 @@ left to right, one state per frame, and from state s it may go to
     s + 2  (skip a blank) -- only if l'_{s+2} is a label different from l'_s.
 It starts in state 0 or 1 and ends in state 2S or 2S − 1.
 
+A worked example you can check by hand: classes (∅, a), T = 2 frames, both y_t = (0.4, 0.6),
+target l = a, so l' = (∅, a, ∅). The paths that collapse to a are a a, a ∅ and ∅ a:
+p = 0.6 · 0.6 + 0.6 · 0.4 + 0.4 · 0.6 = 0.84, loss = −ln 0.84 = 0.174. The α recursion below
+gets there without listing paths: α_0 = (0.4, 0.6, 0); α_1(0) = 0.4 · 0.4 = 0.16,
+α_1(1) = (0.6 + 0.4) · 0.6 = 0.6, α_1(2) = (0 + 0.6) · 0.4 = 0.24; p = α_1(1) + α_1(2) = 0.84.
+The target a a needs a blank between its two a's (three frames): with T = 2, p = 0, loss = inf.
+
 The α recursion (forward)
 α_t(s) = total probability of all path prefixes that are in state s at frame t:
     α_0(0) = y_0(∅),  α_0(1) = y_0(l1),  α_0(s) = 0 otherwise
