@@ -130,6 +130,21 @@ def test_the_table_shows_prerequisites_and_time(monkeypatch):
     assert list(rows) == [str(item.number) for item in PATH], "the rows follow the path"
     assert "  13, 15  " in rows["16"] and "45 min" in rows["16"]
     assert rows["16"].endswith("not started") and "  -  " in rows["1"]
+    assert lines[-1] == f"Next on the path: lesson 1 ({lesson(1).title})."
+
+
+def test_the_table_names_the_next_lesson_on_the_path(monkeypatch):
+    passing = {x.number for x in PATH[:8]}  # lessons 1-7 and 17 pass: 18 is next
+    monkeypatch.setattr(
+        commands, "status", lambda x: checks.PASSING if x.number in passing else checks.FAILING
+    )
+    out = io.StringIO()
+    commands.list_lessons(out)
+    assert out.getvalue().splitlines()[-1] == f"Next on the path: lesson 18 ({lesson(18).title})."
+    monkeypatch.setattr(commands, "status", lambda x: checks.PASSING)
+    out = io.StringIO()
+    commands.list_lessons(out)
+    assert out.getvalue().splitlines()[-1] == "Every lesson passes."
 
 
 # -- the memory of passing lessons -----------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from minimod.workbook.catalogue import LESSONS, lesson
 from minimod.workbook.checks import (
+    PASSING,
     format_report,
     passed_before,
     remember_pass,
@@ -46,11 +47,15 @@ def list_lessons(out: TextIO | None = None) -> int:
     after_width = max(len("after"), *map(len, after.values())) + 2
     columns = f"{'lesson':<8}{'title':<{width + 2}}{'after':<{after_width}}{'time':<9}status"
     print(columns, file=out)
+    upcoming = None  # the first lesson on the path that does not pass yet
     for item in PATH:
         time = f"{plan(item).minutes} min"
         row = f"{item.number:<8}{item.title:<{width + 2}}{after[item.number]:<{after_width}}"
         print(f"{row}{time:<9}", end="", file=out, flush=True)
-        print(status(item), file=out, flush=True)
+        state = status(item)
+        print(state, file=out, flush=True)
+        if upcoming is None and state != PASSING:
+            upcoming = item
     total = sum(plan(item).minutes for item in LESSONS) / 60
     print(
         f"\n'after': the lessons whose ideas a lesson builds on (its tests pass without them); "
@@ -59,6 +64,10 @@ def list_lessons(out: TextIO | None = None) -> int:
         "Work on a lesson in exercises/eNN_*.py, then `minimod exercises check N`.",
         file=out,
     )
+    if upcoming is None:
+        print("Every lesson passes.", file=out)
+    else:
+        print(f"Next on the path: lesson {upcoming.number} ({upcoming.title}).", file=out)
     return 0
 
 
