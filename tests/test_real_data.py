@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimod.data import digitsets, formats, real, vader
 from minimod.data.splits import SPLITS, MissingDataError, split_by_hash
@@ -401,6 +403,18 @@ def test_movie_sentiment_missing_data_fails_with_the_command(tmp_path):
 def test_split_by_hash_checks_its_input():
     with pytest.raises(ValueError, match="2 keys but 1 labels"):
         split_by_hash([b"a", b"b"], [0], "train")
+
+
+@given(st.lists(st.integers(0, 6), min_size=20, max_size=120), st.integers(1, 3))
+def test_split_by_hash_never_puts_copies_on_two_sides(values, classes):
+    # Many copies of few contents: a cut falling inside a run of equal hashes must move past it.
+    keys = [str(v).encode() for v in values]
+    labels = [v % classes for v in values]  # copies share their label, as duplicates do
+    where = {}
+    for split in SPLITS:
+        for i in split_by_hash(keys, labels, split):
+            assert where.setdefault(keys[i], split) == split, f"{keys[i]!r} in two splits"
+    assert sum(len(split_by_hash(keys, labels, s)) for s in SPLITS) == len(keys)
 
 
 # ---------------------------------------------------------------- the real ratings (make real)
