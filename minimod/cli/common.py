@@ -108,7 +108,8 @@ def add_diagnostics_argument(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         metavar="N",
         help="every N steps, record per-layer activation statistics, dead units, gradient "
-        "norms and update/weight ratios into diagnostics.jsonl; read them with `minimod "
+        "norms, update/weight ratios and the attention entropy of every head into "
+        "diagnostics.jsonl; read them with `minimod "
         "diagnose --from RUN` (default: off)",
     )
 

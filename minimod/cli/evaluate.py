@@ -31,7 +31,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Read the diagnostics a run recorded (train it with --diagnostics N) and "
         "say in plain words what looks wrong: a learning rate too high or too low (the "
         "update/weight ratio), dead ReLU units, saturated tanh/sigmoid, activations that grow "
-        "or shrink with depth (initialisation), a layer that gets no gradient (detached). "
+        "or shrink with depth (initialisation), a layer that gets no gradient (detached), "
+        "attention heads that collapsed onto one key or stayed uniform (their entropy). "
         "Writes diagnostics.png into the run folder.\n\n"
         "  minimod pretrain gpt --preset tiny --diagnostics 20 --out runs/watched\n"
         "  minimod diagnose --from runs/watched",
