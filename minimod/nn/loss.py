@@ -7,7 +7,7 @@ from torch.autograd.function import once_differentiable
 
 from minimod.nn._checks import can_read_back, expect_tensor
 from minimod.nn._function import run
-from minimod.nn.activation import log_softmax
+from minimod.nn.activation import exp_, log_softmax
 from minimod.nn.module import Module
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -142,8 +142,10 @@ class CrossEntropy(torch.autograd.Function):
         p_n = softmax(x_n)   (the row max m_n subtracted first: no overflow)
         loss_n = log Σ_c exp(x_nc − m_n) − (x_n,t_n − m_n)     mean: Σ_n loss_n / #counted rows
     Backward: ∂loss_n/∂x_nc = p_nc − [c = t_n], times the incoming gradient (divided by the
-    count for "mean"). Only p is kept: no log-probabilities, no one-hot matrix, nothing to
-    recompute. Double backward is not supported.
+    count for "mean"). Only e^(x − m) and its row sums are kept: no log-probabilities, no one-hot
+    matrix, nothing to recompute; the division by the row sum that makes p is folded into the
+    backward's one pass over the row (the forward skips a pass over the largest tensor of a
+    language model). Double backward is not supported.
     """
 
     @staticmethod
@@ -152,21 +154,20 @@ class CrossEntropy(torch.autograd.Function):
         compute = torch.promote_types(input.dtype, torch.float32)
         logits = input.to(compute)
         row_max = logits.amax(1, keepdim=True)
-        probs = (logits - row_max).exp_()  # (N, C), turned into softmax(x) below
-        total = probs.sum(1, keepdim=True)
-        probs.div_(total)
+        exps = exp_(logits - row_max)  # (N, C): softmax(x) = exps / total
+        total = exps.sum(1, keepdim=True)
         counted = target != ignore_index
         safe_target = torch.where(counted, target, torch.zeros_like(target))
         # log Σ exp(x − m) and the target's x − m are both small: their difference keeps its
         # precision even for logits of ±1e4.
         picked = logits.gather(1, safe_target[:, None]) - row_max
-        loss = (total.log_() - picked).squeeze(1) * counted
+        loss = (total.log() - picked).squeeze(1) * counted
         count = counted.sum()
         if reduction == "sum":
             loss = loss.sum()
         elif reduction == "mean":  # 0/0 = nan when every target is ignored (as torch)
             loss = loss.sum() / count
-        ctx.save_for_backward(probs, safe_target, counted, count)
+        ctx.save_for_backward(exps, total, safe_target, counted, count)
         ctx.reduction, ctx.dtype = reduction, input.dtype
         return loss  # float32 for 16-bit logits (as autocast computes losses), else their dtype
         # END SOLUTION
@@ -174,12 +175,12 @@ class CrossEntropy(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        probs, safe_target, counted, count = ctx.saved_tensors
+        exps, total, safe_target, counted, count = ctx.saved_tensors
         # BEGIN SOLUTION
         if ctx.reduction == "mean":  # no targets counted: gradient 0, not nan
             grad_output = grad_output / count.clamp_min(1)
-        row_scale = (counted * grad_output).to(probs.dtype)[:, None]  # ignored rows: 0
-        grad = probs * row_scale  # softmax(x) − one-hot, each row scaled
+        row_scale = (counted * grad_output).to(exps.dtype)[:, None]  # ignored rows: 0
+        grad = exps * (row_scale / total)  # softmax(x) − one-hot, each row scaled
         grad.scatter_add_(1, safe_target[:, None], -row_scale)
         return grad.to(ctx.dtype), None, None, None
         # END SOLUTION

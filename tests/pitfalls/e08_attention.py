@@ -10,8 +10,8 @@ T = "tests/test_attention.py::"
 MUTANTS = [
     Mutant(
         "Scaling by 1/d instead of 1/√d",
-        "scores = scores.to(compute) * scale",
-        "scores = scores.to(compute) / query.shape[-1]",
+        "scores = scores.to(compute).mul_(scale)",
+        "scores = scores.to(compute).div_(query.shape[-1])",
         "1/d",
         (T + "test_sdpa_matches_torch",),
     ),
@@ -19,11 +19,11 @@ MUTANTS = [
         "softmax over the queries (dim=-2)",
         "    row_max = scores.amax(-1, keepdim=True)\n"
         "    row_max.masked_fill_(torch.isinf(row_max), 0.0)  # a row of −inf has max −inf: use 0\n"
-        "    weights = scores.sub_(row_max).exp_()  # exp(−inf) = 0\n"
+        "    weights = exp_(scores.sub_(row_max))  # exp(−inf) = 0\n"
         "    total = weights.sum(-1, keepdim=True)",
         "    row_max = scores.amax(-2, keepdim=True)\n"
         "    row_max.masked_fill_(torch.isinf(row_max), 0.0)\n"
-        "    weights = scores.sub_(row_max).exp_()\n"
+        "    weights = exp_(scores.sub_(row_max))\n"
         "    total = weights.sum(-2, keepdim=True)",
         "softmax ran over the queries",
         (T + "test_sdpa_matches_torch",),
