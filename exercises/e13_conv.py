@@ -161,7 +161,7 @@ from torch.autograd.function import once_differentiable
 from minimod.nn import init
 from minimod.nn._checks import describe, expect_floating
 from minimod.nn._function import run
-from minimod.nn.conv import pair
+from minimod.nn.conv import _DepthwiseConv2dFunction, pair
 from minimod.nn.module import Module, Parameter
 
 # ---- from minimod/nn/conv.py ----------------------------------------
@@ -229,6 +229,10 @@ def conv2d(
             f"{dilation}"
         )
     pads = (top, bottom, left, right)
+    if groups > 1 and input.shape[1] == groups and tuple(weight.shape[:2]) == (groups, 1):
+        # Depthwise (each channel its own filter): per-channel multiply-adds, not C tiny
+        # matrix products per tap (lesson 36).
+        return run(_DepthwiseConv2dFunction, input, weight, bias, stride, pads, dilation)
     return run(_Conv2dFunction, input, weight, bias, stride, pads, dilation, groups)
 
 

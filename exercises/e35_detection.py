@@ -165,7 +165,9 @@ after 100 steps none yet: the prior holds the scores low -- and the mAP on those
 (about 0.2), and draws the true boxes dashed in det.png. Add --score-threshold 0.1 to see the
 candidates: several triangles around one object, which is why NMS exists. 100 steps only
 start the training; a longer run (more --max-steps) lifts the scores above the threshold.
-Next: a feature pyramid (strides 4, 8, 16), each object assigned to the level its size fits.
+A feature pyramid (strides 4, 8, 16), each object assigned to the level its size fits, is the
+natural next step.
+Next: lesson 36 (Depthwise and grouped convolution, inverted residuals)
 
 Check it: minimod exercises check 35
 Try it (python, in the repository folder):

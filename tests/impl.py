@@ -23,10 +23,12 @@ import minimod.models.generation
 import minimod.models.gpt
 import minimod.models.heads
 import minimod.models.llama
+import minimod.models.mobilenet
 import minimod.models.quantize
 import minimod.models.tts
 import minimod.nn
 import minimod.nn.attention
+import minimod.nn.conv
 import minimod.nn.ctc
 import minimod.nn.functional
 import minimod.nn.init
@@ -54,6 +56,7 @@ utils = Namespace(minimod.nn.utils)
 optim = Namespace(minimod.optim)
 lr_scheduler = Namespace(minimod.optim.lr_scheduler)
 attention = Namespace(minimod.nn.attention)
+conv = Namespace(minimod.nn.conv)
 positional = Namespace(minimod.nn.positional)
 gpt = Namespace(minimod.models.gpt)
 generation = Namespace(minimod.models.generation)
@@ -66,6 +69,7 @@ metrics = Namespace(minimod.train.metrics)
 heads = Namespace(minimod.models.heads)
 boxes = Namespace(minimod.models.boxes)
 detector = Namespace(minimod.models.detector)
+mobilenet = Namespace(minimod.models.mobilenet)
 detection_metrics = Namespace(minimod.models.detection_metrics)
 freezing = Namespace(minimod.train.freezing)
 imbalance = Namespace(minimod.train.imbalance)
@@ -93,6 +97,7 @@ NAMESPACES += (tts, tts_data)
 NAMESPACES += (quantize,)
 NAMESPACES += (llama, bpe, chat)
 NAMESPACES += (detector, detection_metrics)
+NAMESPACES += (conv, mobilenet)
 
 
 def select(implementation: str) -> None:

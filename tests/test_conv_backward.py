@@ -54,7 +54,9 @@ GEOMETRIES = [
         (2, 2, 6, 7), (4, 1, 2, 3), dict(padding="same", dilation=2, groups=2), id="same-even"
     ),
     pytest.param((3, 5, 6), (2, 3, 2, 2), dict(stride=(2, 1)), id="unbatched-valid"),
-    pytest.param((2, 3, 4, 4), (3, 1, 3, 3), dict(padding=2, groups=3), id="depthwise-pad2"),
+    # One group per input channel, two filters each: groups = C_out would take conv2d to
+    # lesson 36's depthwise Function, not this one.
+    pytest.param((2, 3, 4, 4), (6, 1, 3, 3), dict(padding=2, groups=3), id="depthwise-pad2"),
 ]
 
 
@@ -79,7 +81,7 @@ def test_conv2d_backward_passes_gradcheck(input_shape, weight_shape, opts, bias)
     "input_shape, weight_shape, opts",
     [
         ((1, 2, 4, 3), (2, 2, 3, 2), dict(padding=1, dilation=(1, 2))),
-        ((2, 2, 5, 4), (2, 1, 3, 3), dict(stride=2, padding=(1, 0), groups=2)),
+        ((2, 2, 5, 4), (4, 1, 3, 3), dict(stride=2, padding=(1, 0), groups=2)),
     ],
 )
 def test_conv2d_backward_passes_full_gradcheck_on_tiny_inputs(input_shape, weight_shape, opts):

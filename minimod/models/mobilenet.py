@@ -122,6 +122,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"InvertedResidual: stride must be 1 or 2, got {stride}")
+        # BEGIN SOLUTION
         hidden = int(round(in_channels * expand_ratio))
         self.use_residual = stride == 1 and in_channels == out_channels
         expand = [conv_bn_relu6(in_channels, hidden, 1)] if expand_ratio != 1 else []
@@ -131,9 +132,12 @@ class InvertedResidual(nn.Module):
             nn.Conv2d(hidden, out_channels, 1, bias=False),  # linear bottleneck: no ReLU
             nn.BatchNorm2d(out_channels),
         )
+        # END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # BEGIN SOLUTION
         return x + self.conv(x) if self.use_residual else self.conv(x)
+        # END SOLUTION
 
 
 class MobileNetV2(nn.Module):

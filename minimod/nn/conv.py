@@ -95,6 +95,10 @@ def conv2d(
             f"{dilation}"
         )
     pads = (top, bottom, left, right)
+    if groups > 1 and input.shape[1] == groups and tuple(weight.shape[:2]) == (groups, 1):
+        # Depthwise (each channel its own filter): per-channel multiply-adds, not C tiny
+        # matrix products per tap (lesson 36).
+        return run(_DepthwiseConv2dFunction, input, weight, bias, stride, pads, dilation)
     return run(_Conv2dFunction, input, weight, bias, stride, pads, dilation, groups)
 
 
@@ -224,6 +228,126 @@ class _Conv2dFunction(torch.autograd.Function):
             g if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)
         ]
         return (*grads, None, None, None, None)
+        # END SOLUTION
+
+
+def _phases(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
+    """Padded (N, C, Hp, Wp), Hp and Wp multiples of the stride (sh, sw) -> its polyphase
+    layout (N·C, sh, sw, Hp/sh, Wp/sw), contiguous: phase (a, b) holds x[..., a::sh, b::sw].
+    One copy at stride > 1; at stride 1 a view (one phase, the input itself)."""
+    n, c, hp, wp = x.shape
+    (sh, sw) = stride
+    # BEGIN SOLUTION
+    return x.reshape(n * c, hp // sh, sh, wp // sw, sw).permute(0, 2, 4, 1, 3).contiguous()
+    # END SOLUTION
+
+
+def _phase_taps(phases: torch.Tensor, kernel, stride, dilation) -> list[torch.Tensor]:
+    """What each kernel tap (i, j) reads at every output position, in weight[:, 0, i, j] order:
+    one (N·C, P) view of ``phases`` (N·C, sh, sw, Hq, Wq) per tap, unit stride along P.
+
+    Tap (i, j) reads the input at (y·sh + i·dh, x·sw + j·dw): row y·sh + i·dh is row
+    y + (i·dh) // sh of phase (i·dh) % sh, so in its phase tap (i, j) is a stride-1 tap at the
+    offset ((i·dh) // sh, (j·dw) // sw): the flattened phase shifted by
+    ((i·dh) // sh)·Wq + (j·dw) // sw. Column p = y·Wq + x is output (y, x); the columns with
+    x ≥ OW straddle two rows and are computed, then thrown away. P = Hq·Wq − the last tap's
+    shift, so that every view stays inside its phase.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    # BEGIN SOLUTION
+    flat, width = phases.flatten(-2), phases.shape[-1]
+    reads = [
+        ((i * dh) % sh, (j * dw) % sw, (i * dh) // sh * width + (j * dw) // sw)
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    columns = flat.shape[-1] - reads[-1][2]
+    return [flat[:, a, b, shift : shift + columns] for a, b, shift in reads]
+    # END SOLUTION
+
+
+class _DepthwiseConv2dFunction(torch.autograd.Function):
+    """conv2d with groups = C_in = C_out (each channel convolved with its own kh×kw filter)
+    as k² broadcast multiply-adds over shifted views, with a hand-written backward.
+
+    With X_t (N, C, P) what tap t reads (_phase_taps) and w_t = weight[:, 0, i, j] (C,):
+        forward    Y = b + Σ_t w_t ⊙ X_t                   (w_t broadcast over N and P)
+        backward   dw_t = Σ_{n,p} X_t ⊙ dY,   db = Σ_{n,p} dY,   dX_t = w_t ⊙ dY, added back
+                   where X_t was read
+    A stride-s convolution reads each of the s² phases of the input at stride 1, so every view
+    is contiguous along P (a strided read is several times slower). Keeps the phases of the
+    padded input. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, stride, pads, dilation):
+        n, channels, height, width = input.shape
+        kernel = tuple(weight.shape[-2:])
+        dtype = _compute_dtype(input, weight)
+        padded = (height + pads[0] + pads[1], width + pads[2] + pads[3])
+        out_size = tuple(
+            output_size(padded[a], kernel[a], stride[a], 0, dilation[a]) for a in (0, 1)
+        )
+        # Zero rows and columns after the padding make each size a multiple of the stride.
+        extra = (-padded[0] % stride[0], -padded[1] % stride[1])
+        # BEGIN SOLUTION
+        x = pad2d(input.to(dtype), pads[0], pads[1] + extra[0], pads[2], pads[3] + extra[1])
+        phases = _phases(x, stride)  # (N·C, sh, sw, Hq, Wq)
+        taps = _phase_taps(phases, kernel, stride, dilation)
+        result = x.new_zeros(n, channels, *phases.shape[-2:])  # the (Hq, Wq) grid
+        if bias is not None:
+            result += bias.to(dtype).view(channels, 1, 1)
+        product = result.view(n, channels, -1)[..., : taps[0].shape[-1]]
+        w = weight.to(dtype).view(channels, -1)  # (C, kh·kw)
+        for t, x_t in enumerate(taps):
+            product.addcmul_(x_t.view(n, channels, -1), w[:, t, None])
+        output = result[:, :, : out_size[0], : out_size[1]]
+        # A new tensor, not a view (autograd forbids editing a Function's view in place).
+        output = result if output.shape == result.shape else output.contiguous()
+        ctx.save_for_backward(phases, weight)
+        ctx.geometry = (input.shape, pads, stride, dilation, out_size)
+        ctx.dtypes = (input.dtype, weight.dtype, None if bias is None else bias.dtype)
+        return output
+        # END SOLUTION
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        phases, weight = ctx.saved_tensors
+        (n, channels, height, width), pads, stride, dilation, out_size = ctx.geometry
+        kernel, grid = tuple(weight.shape[-2:]), phases.shape[-2:]
+        grad_input = grad_weight = grad_bias = None
+        # BEGIN SOLUTION
+        taps = _phase_taps(phases, kernel, stride, dilation)
+        # dY on the (Hq, Wq) grid, zero at the positions thrown away: (N, C, P).
+        dy = pad2d(grad_output.to(phases.dtype), 0, grid[0] - out_size[0], 0, grid[1] - out_size[1])
+        dy = dy.reshape(n, channels, -1)[..., : taps[0].shape[-1]]
+        if ctx.needs_input_grad[1]:  # dw_t = Σ_{n,p} X_t ⊙ dY, per channel
+            # One buffer for the k² products: a fresh large temporary per tap costs page faults.
+            product = torch.empty_like(dy)
+            per_tap = [
+                torch.mul(x_t.view(n, channels, -1), dy, out=product).sum((0, 2)) for x_t in taps
+            ]
+            grad_weight = torch.stack(per_tap, dim=1).view(weight.shape)
+        if ctx.needs_input_grad[2]:  # db = Σ_{n,p} dY
+            grad_bias = dy.sum((0, 2))
+        if ctx.needs_input_grad[0]:  # dX_t = w_t ⊙ dY, added where tap t read the input
+            grad_phases = torch.zeros_like(phases)
+            views = _phase_taps(grad_phases, kernel, stride, dilation)
+            w = weight.to(phases.dtype).view(channels, -1)
+            for t, view in enumerate(views):
+                view.view(n, channels, -1).addcmul_(dy, w[:, t, None])
+            # Back from the phases to the padded grid, then the padding cut off.
+            sh, sw = stride
+            grad_x = grad_phases.permute(0, 3, 1, 4, 2).reshape(
+                n, channels, grid[0] * sh, grid[1] * sw
+            )
+            grad_input = grad_x[:, :, pads[0] : pads[0] + height, pads[2] : pads[2] + width]
+        grads = (grad_input, grad_weight, grad_bias)
+        grads = [
+            g if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)
+        ]
+        return (*grads, None, None, None)
         # END SOLUTION
 
 

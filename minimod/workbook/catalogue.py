@@ -49,6 +49,7 @@ from minimod.workbook.lessons import (
     e33_chat_templates,
     e34_flash_attention,
     e35_detection,
+    e36_depthwise,
 )
 
 
@@ -592,6 +593,15 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         ("tests/test_detector.py", "tests/test_detection.py"),
         e35_detection.TEXT,
+    ),
+    Lesson(
+        36,
+        "e36_depthwise",
+        "Depthwise and grouped convolution, inverted residuals",
+        _names("minimod.nn.conv", "_phases", "_phase_taps", "_DepthwiseConv2dFunction")
+        + _names("minimod.models.mobilenet", "conv_bn_relu6", "InvertedResidual"),
+        ("tests/test_depthwise.py",),
+        e36_depthwise.TEXT,
     ),
 )
 

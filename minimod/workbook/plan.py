@@ -65,6 +65,7 @@ PLANS: dict[str, Plan] = {
     "e33_chat_templates": Plan(("e17_bpe",), 45),
     "e34_flash_attention": Plan(("e08_attention",), 60),
     "e35_detection": Plan(("e16_resnet", "e20_heads", "e23_imbalance"), 90),
+    "e36_depthwise": Plan(("e13_conv", "e16_resnet"), 75),
 }
 
 
