@@ -1,16 +1,20 @@
-"""``minimod pretrain cnn --task detect-shapes|detect-digits``, ``minimod detect`` and
-``minimod evaluate`` on a detection run, in subprocesses on the tiny preset (the digits, marked
-``real``, need ``make real``)."""
+"""``minimod pretrain cnn --task detect-shapes|detect-digits``, ``minimod finetune cnn --task
+detect-digits`` (from mobilenet_v2 or a shapes run), ``minimod detect`` and ``minimod evaluate``
+on a detection run, in subprocesses on the tiny preset (the digits and MobileNetV2's weights,
+marked ``real``, need ``make real``)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from console import assert_usage_error, minimod
-from minimod.tasks import PRESETS, pretrain
+from minimod.tasks import PRESETS, UsageError, pretrain
+from minimod.tasks.finetune import finetune
+from minimod.tasks.run import evaluate_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.reference_only]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -103,3 +107,66 @@ def test_every_detection_preset_builds_and_trains_a_step(task, preset, tmp_path,
     config = summary["model"].body.config
     for key, value in PRESETS[task][preset]["model"].items():
         assert getattr(config, key) == value, key
+
+
+# -- finetune cnn --task detect-digits ----------------------------------------------------------
+def finetune_digits(source: str, out: Path, *more: str):
+    return minimod("finetune", "cnn", "--from", source, "--task", "detect-digits",
+                   "--max-steps", "2", "--labels", "8", "--out", str(out), "--device", "cpu",
+                   *more)  # fmt: skip
+
+
+@pytest.mark.real
+def test_finetune_detect_digits_from_mobilenet_v2(tmp_path):
+    run = tmp_path / "imagenet"
+    done = finetune_digits("mobilenet_v2", run, "--freeze", "body")
+    assert done.returncode == 0, done.stderr
+    assert "test map50" in done.stdout and "@[.5:.95]" in done.stdout
+    assert "next: minimod detect --from" in done.stdout
+    record = json.loads((run / "run.json").read_text())
+    assert record["source"] == "mobilenet_v2" and record["options"]["freeze"] == "body"
+    assert record["settings"]["body"] == "mobilenet_v2" and record["settings"]["n_train"] == 8
+    assert set(record["test"]) == set(record["final"]) == {"map50", "map"}
+    report = (run / "load_report.txt").read_text()
+    assert report.startswith("--from mobilenet_v2") and "skipped classifier.1.weight" in report
+    # the linear probe: only the head trains (two 3×3 convolutions on 32 channels, two 1×1)
+    head = 2 * (32 * 16 * 9 + 16) + (16 * 11 + 11) + (16 * 4 + 4)
+    trainable, total = re.search(r"([\d,]+) of ([\d,]+) parameters train", done.stdout).groups()
+    assert int(trainable.replace(",", "")) == head < int(total.replace(",", ""))
+    out = tmp_path / "digits.png"
+    done = minimod("detect", "--from", str(run), "--held-out", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "mAP@0.5" in done.stdout and out.read_bytes().startswith(PNG_MAGIC)
+    # what `minimod evaluate` reads (in this process: one interpreter start less)
+    assert set(evaluate_run(run)[1]) == {"map50", "map"}
+
+
+@pytest.mark.real
+def test_finetune_detect_digits_from_the_shapes_run(shapes_run, tmp_path):
+    run = tmp_path / "from-shapes"
+    done = finetune_digits(str(shapes_run), run, "--layer-decay", "0.8")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((run / "run.json").read_text())
+    shapes = json.loads((shapes_run / "run.json").read_text())
+    assert record["source"] == str(shapes_run.resolve())
+    assert record["settings"]["model"] == shapes["settings"]["model"]  # the source's body
+    assert record["options"]["layer_decay"] == 0.8
+    report = (run / "load_report.txt").read_text()
+    assert report.startswith(f"--from {shapes_run.resolve()}") and "loaded 36 tensors" in report
+
+
+def test_finetune_detect_digits_refusals(shapes_run, tmp_path):
+    out = tmp_path / "never"
+    for options, words in (({"loss": "focal"}, "its own focal"),
+                           ({"sampler": "weighted"}, "--sampler"), ({"lora_rank": 2}, "LoRA"),
+                           ({"class_weights": "auto"}, "--class-weights"),
+                           ({"pooling": "mean"}, "--head")):  # fmt: skip
+        with pytest.raises(UsageError, match=words):
+            finetune("cnn", "scratch", "detect-digits", out=out, **options)
+    with pytest.raises(UsageError, match="finetune cnn"):
+        finetune("gpt", "scratch", "detect-digits", out=out)
+    with pytest.raises(UsageError, match="not a run folder"):
+        finetune("cnn", str(tmp_path), "detect-digits", out=out)
+    assert not out.exists()
+    assert_usage_error(minimod("lr-find", "cnn", "--from", str(shapes_run), "--task",
+                               "detect-digits"), "lr-find")  # fmt: skip

@@ -13,9 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import impl
+from minimod.data.images import IMAGENET_MEAN, IMAGENET_STD
 from minimod.models.boxes import box_iou
 from minimod.models.cnn import ResNet, ResNetConfig
-from minimod.models.detector import Detector, cell_centres
+from minimod.models.detector import Detector, MobileNetV2Body, cell_centres
+from minimod.models.mobilenet import MobileNetV2
 from minimod.optim import AdamW
 
 BACKGROUND = 3  # three classes in these tests: 0, 1, 2
@@ -138,6 +140,36 @@ def test_detector_shapes_and_initial_prior():
 def test_detector_refuses_a_body_without_features():
     with pytest.raises(TypeError, match="Detector"):
         Detector(torch.nn.Linear(2, 2), 3)
+
+
+@pytest.mark.reference_only
+@pytest.mark.parametrize(("stride", "channels"), [(8, 32), (16, 96)])
+def test_mobilenet_body_is_cut_at_its_stride(stride, channels):
+    torch.manual_seed(0)
+    body = MobileNetV2Body(stride=stride, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    assert body.feature_dim == channels and body.stride == stride
+    model = Detector(body, 10, head_width=16)
+    logits, raw = model(torch.rand(2, 3, 64, 64))
+    assert logits.shape == (2, 11, 64 // stride, 64 // stride) and raw.shape[1] == 4
+    # torchvision's names up to the cut: ImageNet weights load by name into body.features.*
+    whole = set(MobileNetV2().state_dict())
+    body_keys = {key.removeprefix("body.") for key in model.state_dict() if key.startswith("body.")}
+    assert body_keys < whole and "features.0.0.weight" in body_keys
+    assert f"features.{6 if stride == 8 else 13}.conv.3.weight" in body_keys
+    assert not any(key.startswith(f"features.{7 if stride == 8 else 14}.") for key in body_keys)
+
+
+@pytest.mark.reference_only
+def test_mobilenet_body_normalises_images_itself():
+    torch.manual_seed(0)
+    body = MobileNetV2Body(mean=IMAGENET_MEAN, std=IMAGENET_STD).eval()
+    images = torch.rand(1, 3, 16, 16)
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    expected = body.features((images - mean) / std)
+    torch.testing.assert_close(body.feature_map(images), expected)
+    with pytest.raises(ValueError, match="stride must be one of"):
+        MobileNetV2Body(stride=32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def scene_batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -12,10 +12,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "detect",
         help="draw a detection run's boxes on images (a PNG)",
         description="Find the objects in images with a detection run (pretrain cnn --task "
-        "detect-shapes or detect-digits; its best.pt) and draw each box with its class name and "
-        "score into a PNG; the detections are printed too. Image files are resized to the run's "
-        "square image size. --held-out N takes the first N images of the task's test set (never "
-        "trained on) and draws their true boxes as well (dashed), and prints their mAP.\n\n"
+        "detect-shapes or detect-digits, or finetune cnn --task detect-digits; its best.pt) "
+        "and draw each box with its class name and score into a PNG; the detections are "
+        "printed too. Image files are resized to the run's square image size. --held-out N "
+        "takes the first N images of the task's test set (never trained on) and draws their "
+        "true boxes as well (dashed), and prints their mAP.\n\n"
         "  minimod detect --from runs/detect-shapes-baby --held-out 8 --out detections.png\n"
         "  minimod detect --from runs/detect-shapes-baby scene.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -36,6 +36,11 @@ real data and weights (after `make real`, see data/README.md):
                                  and non-faces, as 64x64 ImageNet-normalised images:
                                  --from mobilenet_v2 (torchvision's ImageNet MobileNetV2)
                                  or scratch (its architecture, fresh weights)
+  cnn    --task detect-digits    find every MNIST digit of 64x64 canvases (mAP): --from
+                                 mobilenet_v2 (its features cut at stride 8), a cnn or
+                                 detect-shapes pretrain run, or scratch (the --preset's
+                                 ResNet); --labels N: N training canvases; then
+                                 `minimod detect`
   audio  --task spoken-digits    Free Spoken Digit Dataset MFCCs (an audio body pretrained
                                  with --features mfcc, or scratch)
   audio  --task asr-digits       speech recognition of connected spoken digits (CTC, WER):
@@ -57,6 +62,7 @@ final metrics are on a held-out test split, with the weights of the best validat
   minimod finetune cnn --from runs/cnn-tiny --task detect
   minimod finetune bert --from minilm --task sentiment-real --freeze body
   minimod finetune cnn --from mobilenet_v2 --task mnist --labels 200 --freeze body
+  minimod finetune cnn --from mobilenet_v2 --task detect-digits --preset baby --labels 200
   minimod finetune audio --from runs/asr-mfcc --task asr-digits --labels 300
 """
 
@@ -76,7 +82,11 @@ def _add_setup_options(parser: argparse.ArgumentParser) -> None:
     # tasks.llm.TASKS, spelled here: importing minimod.tasks would slow --help down.
     llm_tasks = ("sentiment-real", "instructions")
 
-    tasks = sorted({task for names in FINETUNE_TASKS.values() for task in names} | {*llm_tasks})
+    tasks = sorted(
+        {task for names in FINETUNE_TASKS.values() for task in names}
+        | {*llm_tasks}
+        | {"detect-digits"}  # a Detector (tasks.detect_images.finetune_detector)
+    )
     option = parser.add_argument
     parser.add_argument("model", choices=(*FINETUNE_TASKS, "llm"), help="the pretrained model kind")
     option("--from", dest="source", required=True, metavar="RUN",
@@ -229,10 +239,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     print(summary["plot"])
     if summary.get("confusion"):
         print(summary["confusion"])
+    if summary.get("confusion_png"):
         print(summary["confusion_png"])
     if "adapter_bytes" in summary:
         print(f"LoRA adapter + head: {summary['adapter_bytes'] / 1024:.0f} KiB in adapter.pt")
-    print(f"next: minimod evaluate --from {summary['run']}")
+    print(summary.get("next") or f"next: minimod evaluate --from {summary['run']}")
     return 0
 
 
@@ -282,6 +293,8 @@ def run_lr_find(args: argparse.Namespace) -> int:
 
     if args.model == "llm":
         raise UsageError("lr-find does not sweep the llm yet: finetune llm's default lr is 2e-4")
+    if args.task == "detect-digits":
+        raise UsageError("lr-find does not sweep a detector yet: try finetune's --lr 1e-3 to 3e-3")
 
     result = find_lr(
         args.model, args.source, args.task, preset=args.preset, out=args.out,

@@ -27,6 +27,17 @@ however small); a cell several objects claim predicts the smallest. Boxes are
 
 Like ``BoxRegressor``, a Detector is ``body`` + ``head``, so ``load_pretrained`` fills its body
 from a classification or detection run.
+
+An ImageNet body (``MobileNetV2Body``, ``finetune cnn --from mobilenet_v2 --task
+detect-digits``): MobileNetV2's last feature map has stride 32, 2 × 2 cells on a 64 × 64
+canvas, far too coarse for five digits. The body is cut instead: ``features[:7]``, the
+32-channel blocks of stride 8 (8 × 8 cells of 8 pixels, narrower than the smallest digit, 14
+pixels), keeping the single-stride design. Cutting rather than
+upscaling the canvases to 256 × 256 (then 8 × 8 cells at stride 32): the same grid for ~16
+times less compute, and the early blocks' edges and strokes are what digits need; the deep
+blocks' ImageNet categories are not. The body reads images in [0, 1] (grey repeated into
+three channels) and normalises them with ImageNet's statistics itself, so a run's model takes
+the same pixels as a ResNet detector's, and ``minimod detect``'s image files need nothing more.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import torch
 from minimod import nn
 from minimod.models.boxes import batched_nms, box_iou
 from minimod.models.heads import _feature_body
+from minimod.models.mobilenet import MobileNetV2, MobileNetV2Config
 from minimod.nn import functional as F
 
 # Raw distances are clamped here before exp: e^8 cells is far off any image, and no overflow.
@@ -147,12 +159,53 @@ class DetectionHead(nn.Module):
         return self.classes(features), self.boxes(features)
 
 
+# How many of MobileNetV2's ``features`` a MobileNetV2Body keeps, by the stride it ends at (see
+# the table in models.mobilenet): 7 ends with the 32-channel blocks, 14 with the 96-channel ones.
+MOBILENET_CUTS = {8: 7, 16: 14}
+
+
+class MobileNetV2Body(MobileNetV2):
+    """MobileNetV2 cut at ``stride`` (8 or 16; see the module's docstring) for a Detector:
+    images (N, 3, H, W) in [0, 1] -> ``feature_map`` (N, feature_dim, ⌈H/stride⌉, ⌈W/stride⌉),
+    normalised first with the per-channel ``mean`` and ``std`` its weights were trained with
+    (ImageNet's for torchvision's weights: the task passes ``data.images.IMAGENET_MEAN`` /
+    ``IMAGENET_STD``). Its keys are torchvision's ``features.0`` up to the cut, so ImageNet
+    weights load by name (the deeper blocks and the classifier are skipped), and ``finetune``'s
+    layer-wise lr decay and gradual unfreezing see its blocks."""
+
+    def __init__(
+        self,
+        config: MobileNetV2Config | None = None,
+        stride: int = 8,
+        *,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+    ) -> None:
+        if stride not in MOBILENET_CUTS:
+            raise ValueError(
+                f"MobileNetV2Body: stride must be one of {sorted(MOBILENET_CUTS)}, got {stride}"
+            )
+        super().__init__(config)
+        self.features = self.features[: MOBILENET_CUTS[stride]]
+        self.classifier = nn.Identity()
+        norms = [m for m in self.features.modules() if isinstance(m, nn.BatchNorm2d)]
+        self.feature_dim = norms[-1].num_features  # the last block's output channels
+        self.stride = stride
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)[:, None, None]
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None, None]
+        return self.features((x - mean) / std)
+
+
 class Detector(nn.Module):
     """images (N, C, H, W) -> (class logits (N, num_classes + 1, h, w), raw boxes (N, 4, h, w)).
 
     body: a ResNet (its feature map is the stages' output, stride 2^(stages - 1)) or anything
-    with ``feature_map(x)`` and ``feature_dim`` (MobileNetV2: stride 32, for larger images); its
-    own head is replaced by ``nn.Identity()``, as in ``FeatureClassifier``."""
+    with ``feature_map(x)`` and ``feature_dim`` (``MobileNetV2Body``: stride 8 or 16; a whole
+    MobileNetV2: stride 32, for larger images); its own head is replaced by ``nn.Identity()``,
+    as in ``FeatureClassifier``."""
 
     def __init__(self, body: nn.Module, num_classes: int, head_width: int = 64) -> None:
         super().__init__()

@@ -6,7 +6,8 @@
                    make real), grey repeated into three channels so a body trained on the
                    shapes (``--init RUN``) reads them
 
-Both train ``models.detector.Detector`` on a ResNet body; the held-out metrics are COCO's
+Both train ``models.detector.Detector`` on a ResNet body (detect-digits from ``finetune cnn
+--from mobilenet_v2``: on ``MobileNetV2Body``, settings["body"]); the held-out metrics are COCO's
 mAP@0.5 (best.pt keeps the best), mAP@[.5:.95] and every class's AP (the table printed after
 the run). The sets: train (seed 0 / the digits' train split), val (seed 1 / val split: the
 evaluations), test (seed 2 / test split: ``minimod detect --held-out``, never trained on nor
@@ -23,10 +24,12 @@ from typing import Any
 import torch
 
 from minimod.data.detection import Detections, make_digit_canvases, make_scenes
+from minimod.data.images import IMAGENET_MEAN, IMAGENET_STD
 from minimod.data.splits import MissingDataError
 from minimod.models.cnn import ResNet, ResNetConfig
 from minimod.models.detection_metrics import DetectionAP, mean_average_precision
-from minimod.models.detector import Detector, detection_loss
+from minimod.models.detector import Detector, MobileNetV2Body, detection_loss
+from minimod.models.mobilenet import MobileNetV2Config
 from minimod.tasks.common import TaskData, UsageError, device_of
 
 SEEDS = {"train": 0, "val": 1, "test": 2}
@@ -99,6 +102,18 @@ def ap_table(ap: DetectionAP, names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def body_builder(settings: dict[str, Any], num_classes: int) -> tuple[Any, Callable[[], Any]]:
+    """(model config, a function building a fresh body): the ResNet of settings["model"], or
+    with settings["body"] "mobilenet_v2" a ``MobileNetV2Body`` cut at settings["stride"]."""
+    if settings.get("body", "resnet") == "mobilenet_v2":
+        mobilenet = MobileNetV2Config(**settings["model"])
+        return mobilenet, lambda: MobileNetV2Body(
+            mobilenet, settings["stride"], mean=IMAGENET_MEAN, std=IMAGENET_STD
+        )
+    config = ResNetConfig(in_channels=3, num_classes=num_classes, **settings["model"])
+    return config, lambda: ResNet(config)
+
+
 def _builder(task: str) -> Callable[..., TaskData]:
     def build_task(
         settings: dict[str, Any], data: str | None, run_dir: Path, fresh: bool
@@ -108,7 +123,7 @@ def _builder(task: str) -> Callable[..., TaskData]:
         train = DATA[task](settings, "train", settings["n_train"])
         val = DATA[task](settings, "val", settings["n_val"])
         names = train.class_names
-        config = ResNetConfig(in_channels=3, num_classes=len(names), **settings["model"])
+        config, body = body_builder(settings, len(names))
         generator = torch.Generator().manual_seed(settings["seed"])
 
         def batches(index: int):
@@ -130,7 +145,7 @@ def _builder(task: str) -> Callable[..., TaskData]:
 
         return TaskData(
             config=config,
-            build=lambda: Detector(ResNet(config), len(names), settings["head_width"]),
+            build=lambda: Detector(body(), len(names), settings["head_width"]),
             batches=batches,
             data_state=generator,
             evaluate=evaluate,

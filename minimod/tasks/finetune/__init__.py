@@ -6,6 +6,7 @@ and a task, trained with the same loop as pretraining.
     gpt    sentiment   the same                                               SequenceClassifier
     cnn    shapes      shape images, classes as in pretraining                FeatureClassifier
     cnn    detect      the same images, one bounding box each                 BoxRegressor
+    cnn    detect-digits  MNIST canvases, every digit (``tasks.detect_images``)  Detector
     audio  keywords    the three keywords audio pretraining never heard       FeatureClassifier
 
 The options are the practical questions of fine-tuning: which layers train (``freeze``: none,

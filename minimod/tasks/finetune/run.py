@@ -16,6 +16,7 @@ from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.prepared import complete_options, finetune_settings, prepare
 from minimod.tasks.finetune.report import write_report
 from minimod.tasks.finetune.sources import BUILT_IN_SOURCES, read_source
+from minimod.tasks.presets import DETECT_TASKS
 from minimod.tasks.pretrain import training_refusals
 from minimod.tasks.run import (
     RUN_FILE,
@@ -61,7 +62,18 @@ def finetune(
     (default runs/finetune-KIND-TASK). options: see DEFAULT_OPTIONS. Returns a summary: run
     folder, test metrics, trainable/total parameters, wall seconds, the model. diagnostics N:
     watch one step in every N (``train.diagnostics``). domain: sentiment-real's VADER domain
-    (movies, amazon, nyt, tweets; the others are tested too)."""
+    (movies, amazon, nyt, tweets; the others are tested too). A detection task (detect-digits)
+    is ``tasks.detect_images.finetune_detector``'s."""
+    if task in DETECT_TASKS:  # a Detector: a detection run folder (tasks.detect_images)
+        # Imported here: detect_images reads finetune.sources, whose package imports this module.
+        from minimod.tasks.detect_images import finetune_detector
+
+        return finetune_detector(
+            kind, source, task, preset=preset, out=out, resume=resume, overwrite=overwrite,
+            seed=seed, device=device, progress=progress, log=log, labels=labels,
+            imbalance=imbalance, max_steps=max_steps, batch_size=batch_size, lr=lr,
+            spec_augment=spec_augment, diagnostics=diagnostics, domain=domain, **options,
+        )  # fmt: skip
     start = time.perf_counter()
     settings = finetune_settings(
         kind, task, n_train=labels, imbalance=imbalance, max_steps=max_steps,
