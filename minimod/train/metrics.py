@@ -117,6 +117,43 @@ def classification_metrics(
     return {"accuracy": accuracy(pred, target), "macro_f1": macro_f1(pred, target, num_classes)}
 
 
+def calibration(probabilities: torch.Tensor, target: torch.Tensor, bins: int = 10) -> dict:
+    """How far a classifier's confidence is from its accuracy (Guo et al., 2017).
+
+    probabilities (N, C), each row summing to 1; target (N,) the true classes. A prediction's
+    confidence is its top probability; bin b of ``bins`` equal widths holds the predictions with
+    confidence in (b/bins, (b+1)/bins] (the first bin includes 0). The expected calibration error
+    is ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|: 0 when, in every bin, the predictions
+    made with confidence p are right a fraction p of the time. Returns {"ece", "count",
+    "confidence", "accuracy"}, the last three per bin (None for an empty bin): the reliability
+    diagram's points.
+    """
+    if not isinstance(probabilities, torch.Tensor) or probabilities.dim() != 2:
+        shape = getattr(probabilities, "shape", type(probabilities).__name__)
+        raise ValueError(f"calibration: probabilities must be (N, C), got {tuple(shape)}")
+    _check_labels(target, target, probabilities.shape[1], "calibration")
+    if len(target) != len(probabilities) or len(target) == 0:
+        raise ValueError(
+            f"calibration: {len(probabilities)} rows of probabilities for {len(target)} targets "
+            "(need the same number, at least one)"
+        )
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"calibration: bins must be an int ≥ 1, got {bins!r}")
+    confidence, pred = probabilities.detach().double().cpu().max(dim=1)
+    correct = (pred == target.cpu()).double()
+    index = (torch.ceil(confidence * bins).long() - 1).clamp(0, bins - 1)
+    count = torch.bincount(index, minlength=bins)
+    total_confidence = torch.bincount(index, weights=confidence, minlength=bins)
+    total_correct = torch.bincount(index, weights=correct, minlength=bins)
+    ece = float((total_correct - total_confidence).abs().sum() / len(target))
+
+    def means(totals: torch.Tensor) -> list[float | None]:
+        return [float(t / n) if n else None for t, n in zip(totals, count, strict=True)]
+
+    return {"ece": ece, "count": count.tolist(), "confidence": means(total_confidence),
+            "accuracy": means(total_correct)}  # fmt: skip
+
+
 def format_confusion_matrix(matrix: torch.Tensor, labels: Sequence[str] | None = None) -> str:
     """A text table: one row per true class, one column per predicted class.
 
