@@ -1,9 +1,16 @@
-"""Write a results table into README.md between its two markers (the experiments' one copy)."""
+"""Write a results table into README.md between its two markers (the experiments' one copy).
+
+The replacing itself is ``experiments/guides/common.py``'s ``replace_between``, which the
+practitioner's guides fill their numbers with too.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "guides"))
+from common import replace_between  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -11,11 +18,9 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def write_table(start_marker: str, end_marker: str, text: str) -> bool:
     """Replace what lies between the markers in README.md with ``text``; False (and a line on
     stderr) when README.md lacks them."""
-    readme = README.read_text(encoding="utf-8")
-    if start_marker not in readme or end_marker not in readme:
+    try:
+        replace_between(README, start_marker, end_marker, text)
+    except ValueError:
         print(f"README.md has no {start_marker} markers: table not written", file=sys.stderr)
         return False
-    head, rest = readme.split(start_marker, 1)
-    _, tail = rest.split(end_marker, 1)
-    README.write_text(f"{head}{start_marker}\n{text}\n{end_marker}{tail}", encoding="utf-8")
     return True
