@@ -49,7 +49,7 @@ MUTANTS = [
     ),
     Mutant(
         "ReLUFunction's backward as dy · [y > 0]",
-        "return grad_output.masked_fill(output <= 0, 0)",
+        "return grad_output * (output <= 0).logical_not_()",
         "return grad_output * (output > 0)",
         "a NaN input must get torch's gradient",
         (T + "test_nan_input_matches_torch",),
