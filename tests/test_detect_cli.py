@@ -85,6 +85,7 @@ def test_detect_digits_from_the_shapes_run(shapes_run, tmp_path):
     assert "loaded" in done.stdout and "held-out map50" in done.stdout
     report = (run / "load_report.txt").read_text()
     assert str(shapes_run.resolve()) in report and "loaded 36 tensors" in report
+    assert json.loads((run / "run.json").read_text())["init"] == str(shapes_run.resolve())
     skipped = [line for line in report.splitlines() if line.startswith("  skipped")]
     assert skipped and all(line.startswith("  skipped head.") for line in skipped)  # the body fits
     out = tmp_path / "digits.png"

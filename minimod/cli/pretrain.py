@@ -22,7 +22,9 @@ Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer
   gpt    next-token language model on text (default: Python's documentation, built in;
          --data any UTF-8 .txt file), one token per character
   bert   masked language model (15% of tokens: 80% [MASK], 10% random, 10% kept) on synthetic
-         reviews (default) or --data text, word-level WordPiece vocabulary
+         reviews (default) or --data text, word-level WordPiece vocabulary; --from minilm
+         --task mlm-domain --domain D: continue the real MiniLM's masked-LM training on a VADER
+         domain's unlabelled snippets (make real), then `finetune bert --from RUN`
   cnn    ResNet classifying generated shapes (synthetic, seeded); --task detect-shapes:
          a one-stage detector finding every shape of generated scenes (boxes, classes, mAP),
          --task detect-digits: every real MNIST digit of a canvas (make real); --init RUN
@@ -49,6 +51,8 @@ eval_every steps and at the end.
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """``pretrain``, ``generate`` and ``demo``."""
+    from minimod.tasks.domain_mlm import DOMAINS
+    from minimod.tasks.domain_mlm import TASK as DOMAIN_TASK
     from minimod.tasks.presets import AUDIO_TASKS, DETECT_TASKS, PRESET_NAMES, TASKS, TTS_CORPORA
 
     raw = argparse.RawDescriptionHelpFormatter
@@ -75,13 +79,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--resume", action="store_true", help="continue the run in --out from its last.pt")
     option(
         "--task",
-        choices=AUDIO_TASKS + DETECT_TASKS,
+        choices=AUDIO_TASKS + DETECT_TASKS + (DOMAIN_TASK,),
         help="audio: keywords (classify one word), asr (transcribe synthetic keyword "
         "sentences), asr-digits (transcribe connected spoken digits; make real) or asr-espeak "
         "(transcribe eSpeak NG's digit strings, as tts features; make real); cnn: detect-shapes "
         "(find every shape of a scene) or detect-digits (every MNIST digit of a canvas; make "
-        "real) (default: keywords for audio, shape classification for cnn)",
+        "real); bert: mlm-domain (continue --from minilm's masked-LM training on --domain's "
+        "unlabelled snippets, then finetune --from the run) (default: keywords for audio, shape "
+        "classification for cnn)",
     )
+    option("--from", dest="source", choices=("minilm",),
+           help="--task mlm-domain: the pretrained BERT to continue (make real)")  # fmt: skip
+    option("--domain", choices=tuple(DOMAINS),
+           help="--task mlm-domain: the VADER domain whose training text it reads")  # fmt: skip
     option(
         "--init",
         metavar="RUN",
@@ -193,9 +203,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from minimod.tasks import UsageError, pretrain
+    from minimod.tasks.domain_mlm import TASK as DOMAIN_TASK
     from minimod.tasks.presets import DETECT_TASKS
 
     task = args.model
+    if args.task == DOMAIN_TASK or args.source or args.domain:
+        return run_domain_mlm(args)
     if args.task not in (None, "keywords"):  # speech recognition, detection: own presets
         wanted = "cnn" if args.task in DETECT_TASKS else "audio"
         if args.model != wanted:
@@ -234,6 +247,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             spec_augment=args.spec_augment,
             corpus=args.corpus,
             before_training=before_training,
+            init=args.init,
         )
     if not summary["main"]:  # another process of a torchrun launch: rank 0 reports
         return 0
@@ -254,6 +268,39 @@ def run_pretrain(args: argparse.Namespace) -> int:
         )
     else:
         print(f"next: minimod evaluate --from {run}")
+    return 0
+
+
+def run_domain_mlm(args: argparse.Namespace) -> int:
+    """``pretrain bert --from minilm --task mlm-domain --domain D``: domain-adaptive MLM."""
+    from minimod.tasks import UsageError
+    from minimod.tasks.domain_mlm import TASK, pretrain_domain
+
+    if args.model != "bert" or args.task != TASK or not args.source or not args.domain:
+        raise UsageError(
+            f"domain-adaptive MLM is `pretrain bert --from minilm --task {TASK} --domain D`"
+        )
+    unused = [f"--{name.replace('_', '-')}" for name in ("data", "resume", "init", "features",
+              "corpus", "compile", "overfit_batch", "use_mine", "diagnostics",
+              "checkpoint_activations", "spec_augment")
+              if getattr(args, name, None)]  # fmt: skip
+    if unused:
+        raise UsageError(f"--task {TASK} does not take {', '.join(unused)}")
+    summary = pretrain_domain(
+        args.domain, args.out, source=args.source, seed=args.seed, device=args.device,
+        max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+    )  # fmt: skip
+    final = summary["final"]
+    print(
+        f"done: step {summary['step']}, held-out MLM loss {final['loss_before']:.3f} -> "
+        f"{final['loss']:.3f}, {summary['ms_per_step']:.1f} ms/step (median), "
+        f"{summary['wall_s']:.1f} s in all -> {summary['run']}"
+    )
+    print(summary["plot"])
+    print(
+        f"next: minimod finetune bert --from {summary['run']} --task sentiment-real "
+        f"--domain {args.domain} --labels 100 --lora-rank 8 --lr 1e-3"
+    )
     return 0
 
 

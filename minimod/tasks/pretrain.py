@@ -111,13 +111,16 @@ def pretrain(
     log: Callable[[str], None] = print,
     before_training: Callable[[Any, Any], None] | None = None,
     diagnostics: int | None = None,
+    init: str | Path | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train ``task`` at ``preset`` into the run folder ``out`` (default runs/TASK-PRESET).
 
     overrides: max_steps, batch_size, lr, features (audio, asr: log_mel or mfcc),
     spec_augment (asr tasks: True/False) (None keeps the preset's). before_training(model,
-    tokenizer) is called on the untrained model (the demo samples from it). diagnostics N:
+    tokenizer) is called on the untrained model (the demo samples from it; ``pretrain cnn
+    --init RUN`` loads a detector's body there); init: the run those weights came from,
+    recorded in run.json. diagnostics N:
     watch one step in every N (``train.diagnostics``: diagnostics.jsonl). Returns a summary
     dict: run folder, steps, final metrics, median ms per step, wall seconds, the model.
     """
@@ -142,6 +145,8 @@ def pretrain(
     run_dir = Path(out) if out is not None else Path("runs") / f"{task}-{preset}"
     data = data_name(data)
     record = {"task": task, "preset": preset, "data": data, "settings": settings}
+    if init is not None:
+        record["init"] = str(Path(init).resolve())
     with run_folder_lock(run_dir) if main else contextlib.nullcontext():
         if resume:
             check_resume(run_dir, record, ("task", "preset", "data"))

@@ -22,7 +22,7 @@ from minimod.models.gpt import GPT, GPTConfig
 from minimod.models.heads import FeatureClassifier, SequenceClassifier
 from minimod.models.mobilenet import MobileNetV2, MobileNetV2Config, mobilenet_v2_path
 from minimod.models.pretrained import MissingExtraError, read_pretrained
-from minimod.nn.lora import apply_lora
+from minimod.nn.lora import apply_lora, merge_lora
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
 from minimod.tasks.presets import ASR_TASKS, IMAGENET_TASKS, PRESET_NAMES, settings_for
@@ -232,10 +232,28 @@ def read_source(kind: str, source: str, preset: str = "tiny", task: str | None =
     # recogniser is the whole model (with another head), a pretrained BERT sits in "bert.".
     if finetuned:
         prefix = "" if source_task in ASR_TASKS else "body."
+        if record["options"].get("lora_rank"):
+            state = _merged_adapters(kind, config, state, record["options"])
     else:
         prefix = "bert." if kind == "bert" else ""
     source = Source(kind, str(run), config, tokenizer, state, prefix, record.get("settings", {}))
     return _check_images(source, task) if kind == "cnn" else source
+
+
+def _merged_adapters(
+    kind: str, config: Any, state: dict[str, torch.Tensor], options: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """A LoRA fine-tune's body weights with each adapter merged into its layer (``merge_lora``):
+    the keys of a plain body (``...query.weight``), which a new fine-tune loads. Unmerged, the
+    wrapped layers' keys (``...query.base.weight``, ``lora_A``) would be skipped and those
+    layers left at their fresh initialisation."""
+    body = BERT(config, add_pooling_layer=False) if kind == "bert" else GPT(config)
+    rank = options["lora_rank"]
+    apply_lora(body, LORA_TARGETS[kind], rank=rank, alpha=options["lora_alpha"] or 2 * rank)
+    body.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("body.")})
+    merge_lora(body)
+    others = {k: v for k, v in state.items() if not k.startswith("body.")}
+    return {**others, **{f"body.{k}": v for k, v in body.state_dict().items()}}
 
 
 # -- the model ----------------------------------------------------------------------------------
