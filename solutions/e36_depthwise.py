@@ -159,8 +159,8 @@ blocks and depthwise convolutions (--use-mine takes them once `minimod exercises
 passes; without it, minimod's):
     minimod finetune cnn --from mobilenet_v2 --task mnist --labels 200 --max-steps 30
         --out runs/mbv2-mnist --use-mine
-about 2 minutes on one busy core (30 steps of 32 images at 224 × 224, about 2 s each, every
-layer trained, then the 500 test digits): the loss reads about 1.6 at step 10 and 0.19 at step
+about 2 minutes on one busy core (30 steps of 32 digits upsampled to 64 × 64, every layer
+trained, then the 500 test digits): the loss reads about 1.6 at step 10 and 0.19 at step
 30, and the test accuracy about 0.82 -- most of the misses are 2s and 3s read as 8s. The speed
 table above: python benchmarks/bench.py --models mobilenet --threads 1 --quick (seconds).
 Next: there is no lesson after this one -- back to lesson 35 for a detector whose body could
