@@ -30,7 +30,7 @@ from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks.common import UsageError
 from minimod.tasks.detect import DATA, ap_table, average_precision, detect_all
 from minimod.tasks.finetune.sources import configure_training, optimizer_groups, read_source
-from minimod.tasks.pretrain import make_settings, training_refusals
+from minimod.tasks.pretrain import fit_run, make_settings
 from minimod.tasks.run import (
     BUILDERS,
     RUN_FILE,
@@ -49,7 +49,6 @@ from minimod.train.checkpoint import CheckpointError, load_checkpoint, seed_ever
 from minimod.train.config import TrainConfig
 from minimod.train.diagnostics import Diagnostics
 from minimod.train.freezing import count_parameters
-from minimod.train.interrupt import stop_on_signals
 from minimod.train.loop import Trainer
 from minimod.train.runlog import write_text_atomic
 
@@ -206,13 +205,8 @@ def finetune_detector(
             evaluate=wired.evaluate, data_state=wired.data_state, model_config=wired.config,
             callbacks=callbacks,
         )  # fmt: skip
-        if resume:  # a checkpoint of another model is refused in one line, before training
-            load_weights(model, run_dir / "last.pt")
-        with (
-            training_refusals(f"a batch of {settings['batch_size']} for {task}", run_dir),
-            stop_on_signals(trainer.stop),  # Ctrl-C: finish the step, save last.pt, Interrupted
-        ):
-            result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
+        batch = f"a batch of {settings['batch_size']} for {task}"
+        result = fit_run(trainer, run_dir, resume, batch)
         # The report: best.pt's weights (picked on the val canvases) on the test canvases.
         if (run_dir / "best.pt").is_file():
             load_weights(model, run_dir / "best.pt")

@@ -41,13 +41,12 @@ from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
 from minimod.tasks.finetune.sources import pretrained_tokenizer
-from minimod.tasks.pretrain import training_refusals
+from minimod.tasks.pretrain import fit_run
 from minimod.tasks.run import RUN_FILE, one_line, pick_device, plot_losses, write_json
 from minimod.tasks.runlock import run_folder_lock
 from minimod.train.checkpoint import seed_everything, to_plain
 from minimod.train.config import TrainConfig
 from minimod.train.freezing import decays
-from minimod.train.interrupt import stop_on_signals
 from minimod.train.loop import Trainer
 from minimod.train.runlog import write_text_atomic
 
@@ -196,9 +195,7 @@ def pretrain_domain(
             model, optimizer, batches, config_, loss_fn=masked_loss, scheduler=schedule,
             evaluate=evaluate, data_state=generator,
         )  # fmt: skip
-        refusals = training_refusals(f"a batch of {size} snippets for {TASK}", run_dir)
-        with refusals, stop_on_signals(trainer.stop):
-            result = trainer.fit()
+        result = fit_run(trainer, run_dir, False, f"a batch of {size} snippets for {TASK}")
         # The Trainer evaluates after the last step: its row is the held-out loss after.
         after = next(row["eval_loss"] for row in reversed(result.history) if "eval_loss" in row)
         final = {"loss_before": before, "loss": after}

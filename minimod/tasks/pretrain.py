@@ -38,7 +38,7 @@ from minimod.tasks.run import (
 )
 from minimod.tasks.runlock import run_folder_lock
 from minimod.train.checkpoint import CheckpointError, seed_everything, to_plain
-from minimod.train.config import TrainConfig
+from minimod.train.config import TrainConfig, TrainResult
 from minimod.train.diagnostics import Diagnostics
 from minimod.train.distributed import DistEnv, barrier, detect_env, init_distributed, shutdown
 from minimod.train.freezing import decay_groups
@@ -202,13 +202,9 @@ def pretrain(
             data_state=wired.data_state,
             callbacks=[] if not diagnostics or not main else [Diagnostics(diagnostics, run_dir)],
         )
-        if resume:  # a checkpoint of another model is refused in one line, before training
-            load_weights(model, run_dir / "last.pt")
-        with (
-            training_refusals(f"a batch of {settings['batch_size']} at preset {preset}", run_dir),
-            stop_on_signals(trainer.stop),  # Ctrl-C: finish the step, save last.pt, Interrupted
-        ):
-            result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
+        result = fit_run(
+            trainer, run_dir, resume, f"a batch of {settings['batch_size']} at preset {preset}"
+        )
         if env is not None:  # rank 0 has written its last checkpoint: the processes are done
             barrier()
             shutdown()
@@ -237,6 +233,18 @@ def _torchrun_env() -> DistEnv | None:
         return detect_env()
     except ValueError as error:
         raise UsageError(f"torchrun environment: {error}") from None
+
+
+def fit_run(trainer: Trainer, run_dir: Path, resume: bool, batch: str) -> TrainResult:
+    """``trainer.fit()`` into ``run_dir`` as every training command runs it: with ``resume``,
+    RUN/last.pt's weights first (a checkpoint of another model is refused in one line before
+    any training) and the fit continues from it; Ctrl-C or SIGTERM finishes the step, saves
+    last.pt and raises Interrupted; failures on the input are one line (``training_refusals``,
+    ``batch`` naming the batch tried)."""
+    if resume:
+        load_weights(trainer.model, run_dir / "last.pt")
+    with training_refusals(batch, run_dir), stop_on_signals(trainer.stop):
+        return trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
 
 
 @contextlib.contextmanager

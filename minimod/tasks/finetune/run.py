@@ -17,11 +17,10 @@ from minimod.tasks.finetune.prepared import complete_options, finetune_settings,
 from minimod.tasks.finetune.report import write_report
 from minimod.tasks.finetune.sources import BUILT_IN_SOURCES, read_source
 from minimod.tasks.presets import DETECT_TASKS
-from minimod.tasks.pretrain import training_refusals
+from minimod.tasks.pretrain import fit_run
 from minimod.tasks.run import (
     RUN_FILE,
     check_resume,
-    load_weights,
     pick_device,
     plot_losses,
 )
@@ -30,7 +29,6 @@ from minimod.train.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from minimod.train.config import TrainConfig
 from minimod.train.diagnostics import Diagnostics
 from minimod.train.freezing import count_parameters
-from minimod.train.interrupt import stop_on_signals
 from minimod.train.loop import Trainer
 from minimod.train.runlog import write_text_atomic
 
@@ -122,15 +120,8 @@ def finetune(
             scheduler=ready.scheduler, evaluate=ready.evaluate, data_state=ready.data_state,
             model_config=src.config, callbacks=ready.callbacks + watched,
         )  # fmt: skip
-        if resume:  # a checkpoint of another model is refused in one line, before training
-            load_weights(model, run_dir / "last.pt")
-        with (
-            training_refusals(
-                f"a batch of {settings['batch_size']} for {kind} from {src.name}", run_dir
-            ),
-            stop_on_signals(trainer.stop),  # Ctrl-C: finish the step, save last.pt, Interrupted
-        ):
-            result = trainer.fit(resume_from=run_dir / "last.pt" if resume else None)
+        batch = f"a batch of {settings['batch_size']} for {kind} from {src.name}"
+        result = fit_run(trainer, run_dir, resume, batch)
         # The final report: best.pt's weights (picked on val) on the held-out test split.
         if (run_dir / "best.pt").is_file():
             model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
