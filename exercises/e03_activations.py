@@ -58,11 +58,14 @@ dL/dx = dy · dy/dx (and None for the non-tensor arguments).
     exact: y = x·Φ(x)        dy/dx = Φ(x) + x·φ(x),   φ(x) = e^(−x²/2) / √(2π)
     tanh:  y = ½x(1 + t)      t = tanh(√(2/π)(x + 0.044715x³))
            dy/dx = ½(1 + t) + ½x(1 − t²) · √(2/π)(1 + 3·0.044715x²)
-Save x alone and recompute the gate (Φ(x), or ½(1 + t): GELUFunction.half_gate, used by both
-passes) in the backward, as torch does: saving the gate too would double what a transformer's
-MLP keeps for the backward pass (its widest activations), to spare one erf or tanh. For
-e^(−x²/2) use exp_ (given, above gelu): e^x in place, computed as 2^(x·log₂e) -- on the CPU
-torch's exp2 is twice as fast as its exp; attention's and cross-entropy's softmaxes use it too.
+Save x and y, not the gate (Φ(x), or ½(1 + t): GELUFunction.half_gate, which the forward
+computes): a saved gate would double what a transformer's MLP keeps for the backward pass (its
+widest activations), while y costs nothing there -- the Linear after the activation keeps the
+same tensor. The backward gets the gate back as y / x: one division instead of a second erf or
+tanh (on the CPUs measured erf alone takes longer than torch's whole fused gelu). At x = 0 the
+division is 0/0 = nan, and the gate is ½ there: Tensor.nan_to_num_(nan=0.5). For e^(−x²/2)
+write 2^(−x²/2 · log₂e) with exp2_, as exp_ (given, above gelu) does: on the CPU torch's exp2
+is twice as fast as its exp; attention's and cross-entropy's softmaxes use exp_ too.
 gelu(x, approximate) calls GELUFunction through minimod.nn._function.run, which skips
 autograd's bookkeeping when no gradient is needed. The tests compare your gradients
 with torch's and run torch.autograd.gradcheck (finite differences in float64).
@@ -73,6 +76,8 @@ Classic pitfalls
 - relu via x * (x > 0) is fine; relu via torch.max(x, 0) is a reduction, not elementwise.
 - GELU's tanh form: √(2/π), not √(2π), and 0.044715 · x³, not x².
 - A backward that returns dy/dx instead of dy · dy/dx (forgetting the incoming gradient).
+- GELU's gate as y / x without the case x = 0: 0/0 is nan, and a nan gradient at one exact zero
+  (a zero-initialised layer, a padded position) spreads to every weight in the next step.
 - ReLUFunction's backward as dy · [y > 0]: NaN > 0 is False, so a NaN input gets gradient 0;
   torch zeroes the gradient only where y ≤ 0, which lets NaN through: dy · not(y ≤ 0), written
   dy * (y <= 0).logical_not_() (a product: masked_fill gives the same and takes three times as
@@ -116,7 +121,7 @@ from torch.autograd.function import once_differentiable
 
 from minimod.nn._checks import expect_tensor
 from minimod.nn._function import run
-from minimod.nn.activation import _softmax_input, exp_
+from minimod.nn.activation import LOG2_E, _softmax_input
 from minimod.nn.module import Module
 
 # ---- from minimod/nn/activation.py ----------------------------------------
@@ -159,19 +164,24 @@ def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
 
 
 class GELUFunction(torch.autograd.Function):
-    """gelu with a hand-written backward pass, which keeps x alone (autograd would keep every
-    intermediate of the formula), recomputes the gate from it and needs a handful of passes.
+    """gelu with a hand-written backward pass, which keeps x and y (autograd would keep every
+    intermediate of the formula) and needs a handful of passes.
 
         exact:  y = x·Φ(x),    dy/dx = Φ(x) + x·φ(x),   φ(x) = e^(−x²/2) / √(2π)
         tanh:   y = ½x(1 + t),  t = tanh(u),  u = √(2/π)(x + 0.044715x³)
                 dy/dx = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
+    The gate y / x (Φ(x), or ½(1 + t)) comes back in the backward as one division, not another
+    erf or tanh (erf alone costs more than torch's whole fused gelu on the CPUs measured); at
+    x = 0 the division is 0/0 and the gate ½. y costs no memory in a transformer's MLP: the
+    Linear after the activation keeps the same tensor. (For subnormal x, |x| < 1.2e-38 in
+    float32, y has lost the digits the division needs; the gradient there is 0 or 1, not ½.)
     Double backward is not supported.
     """
 
     @staticmethod
     def half_gate(input, approximate):
         """The gate y / x: Φ(x), or ½(1 + t) for the tanh form: a new tensor of x's shape, which
-        the callers write over."""
+        the forward writes over."""
         # BEGIN YOUR CODE
         raise NotImplementedError("e03: GELUFunction.half_gate")
         # END YOUR CODE
@@ -186,7 +196,7 @@ class GELUFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
+        x, y = ctx.saved_tensors
         # BEGIN YOUR CODE
         raise NotImplementedError("e03: GELUFunction.backward")
         # END YOUR CODE

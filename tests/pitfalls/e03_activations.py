@@ -48,6 +48,13 @@ MUTANTS = [
         (T + "test_elementwise_at_extreme_inputs",),
     ),
     Mutant(
+        "GELU's gate as y / x without the case x = 0",
+        "half_gate = torch.div(y, x).nan_to_num_(nan=0.5)",
+        "half_gate = torch.div(y, x)",
+        "at x = 0",
+        (T + "test_gradient_at_exactly_zero_matches_torch",),
+    ),
+    Mutant(
         "ReLUFunction's backward as dy · [y > 0]",
         "return grad_output * (output <= 0).logical_not_()",
         "return grad_output * (output > 0)",
