@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     machine = machine_info(args.device)
     print(format_table(rows, args.lengths, args.device, args.causal))
     print(
-        f"\nMachine: {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, "
+        f"\nMachine: {machine['platform']}, {machine['cpu']}, {machine['cpu_count']} CPUs, "
         f"torch {machine['torch']}, {machine['threads']} threads"
         + (f", {machine['gpu']}" if "gpu" in machine else "")
     )

@@ -62,6 +62,7 @@ from minimod.models.gpt import GPT, GPTConfig
 from minimod.models.mobilenet import MobileNetV2, MobileNetV2Config
 from minimod.nn import GRU, LSTM, CTCLoss
 from minimod.optim import AdamW
+from minimod.train.allocator import keep_freed_memory
 from minimod.train.loop import compile_forward
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -624,6 +625,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="leave glibc's malloc as it is (default: minimod.train.keep_freed_memory(), as the "
+        "minimod command runs, for both sides)",
+    )
+    parser.add_argument(
         "--test-fast",
         action="store_true",
         help="with the workbook row: also time `make test-fast` (minutes)",
@@ -666,6 +673,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Both sides run with freed memory kept in the process, as under the minimod command.
+    allocator = "glibc default" if args.default_allocator else "freed memory kept"
+    if not args.default_allocator and not keep_freed_memory():
+        allocator = "glibc default (keep_freed_memory had no effect here)"
     command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     machine = machine_info(args.device)
     n = 1024 if args.quick else (4096 if args.device.startswith("cuda") else 2048)
@@ -697,8 +708,9 @@ def main(argv: list[str] | None = None) -> dict:
         "",
         f"`{command}`",
         "",
-        f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs, "
-        f"torch {machine['torch']}, {machine['threads']} threads, device {args.device}"
+        f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, {machine['platform']}, "
+        f"torch {machine['torch']}, {machine['threads']} threads, device {args.device}, "
+        f"malloc: {allocator}"
         + (f" ({machine['gpu']})" if "gpu" in machine else "")
         + f". fp32 matmul peak ({n}x{n}): {si(peak, 'FLOP/s')}.",
         "",

@@ -259,16 +259,6 @@ def side_by_side(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else machine_info("cpu")["processor"]
-
-
 def format_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     info = machine_info("cpu")
     table = [
@@ -301,7 +291,7 @@ def format_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"## minimod against nanoGPT's train.py: baby GPT, {args.steps} steps, "
             f"{args.data.name}",
             "",
-            f"{cpu_model()}, {info['cpu_count']} CPUs, "
+            f"{info['cpu']}, {info['cpu_count']} CPUs, "
             f"threads {args.threads or 'torch default'}, torch {info['torch']}",
             "",
             markdown_table(headers, table),

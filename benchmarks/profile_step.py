@@ -17,6 +17,7 @@ import torch
 from bench import BUILDERS, HYPER, training_step
 
 from minimod.optim import AdamW
+from minimod.train.allocator import keep_freed_memory
 
 
 def profile(step, steps: int, rows: int, label: str, trace: str | None) -> None:
@@ -74,7 +75,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--saved", action="store_true", help="list the tensors kept for the backward pass"
     )
+    parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="leave glibc's malloc as it is (default: keep_freed_memory(), as bench.py)",
+    )
     args = parser.parse_args(argv)
+    if not args.default_allocator:
+        keep_freed_memory()
     bench_args = argparse.Namespace(device="cpu", quick=False, steps=1, warmup=0)
     case = BUILDERS[args.model](args.model, bench_args)
     print(f"{case.name}: {case.setup}", file=sys.stderr)

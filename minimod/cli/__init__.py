@@ -69,8 +69,9 @@ def _run(argv: list[str] | None) -> int:
         return 0
     if args.command == "exercises":  # the workbook needs no torch to list lessons
         return handler(args)
-    from minimod.tasks import Interrupted, UsageError
+    from minimod.tasks import Interrupted, UsageError, keep_freed_memory
 
+    keep_freed_memory()  # every step's temporaries reuse the last step's pages (no page faults)
     try:
         return handler(args)
     except UsageError as error:

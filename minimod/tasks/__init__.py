@@ -10,6 +10,7 @@ from minimod.tasks.common import TaskData, UsageError
 from minimod.tasks.presets import PRESET_NAMES, PRESETS, TASKS
 from minimod.tasks.pretrain import pretrain
 from minimod.tasks.run import evaluate_run, generate_text, load_run, plot_losses
+from minimod.train.allocator import keep_freed_memory
 from minimod.train.interrupt import Interrupted
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "UsageError",
     "evaluate_run",
     "generate_text",
+    "keep_freed_memory",
     "load_run",
     "plot_losses",
     "pretrain",

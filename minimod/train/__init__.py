@@ -10,6 +10,7 @@ probing, layer-wise learning-rate groups, gradual unfreezing, the weight-decay r
 learning rate.
 """
 
+from minimod.train.allocator import keep_freed_memory
 from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import (
     CheckpointError,
@@ -70,6 +71,7 @@ __all__ = [
     "classification_metrics",
     "confusion_matrix",
     "format_confusion_matrix",
+    "keep_freed_memory",
     "load_checkpoint",
     "macro_f1",
     "make_checkpoint",
