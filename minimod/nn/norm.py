@@ -59,11 +59,12 @@ class LayerNormFunction(torch.autograd.Function):
         variance = (centered * centered).mean(dims, keepdim=True)  # biased: divide by N
         rstd = torch.rsqrt(variance + eps)
         normalized = centered.mul_(rstd)  # x̂, in place of the centered values
-        output = normalized
-        if weight is not None:
-            output = output * weight
-        if bias is not None:
-            output = output + bias
+        if weight is not None and bias is not None:
+            output = torch.addcmul(bias, normalized, weight)  # x̂·γ + β in one pass
+        elif weight is not None:
+            output = normalized * weight
+        else:
+            output = normalized if bias is None else normalized + bias
         ctx.save_for_backward(normalized, rstd, weight)
         ctx.dims, ctx.dtype = dims, input.dtype
         ctx.bias_shape = None if bias is None else bias.shape
@@ -84,7 +85,8 @@ class LayerNormFunction(torch.autograd.Function):
             grad_bias = grad_output.sum_to_size(ctx.bias_shape)
         g = grad_output if weight is None else grad_output * weight
         grad_input = g - g.mean(dims, keepdim=True)
-        grad_input.sub_(normalized * (g * normalized).mean(dims, keepdim=True)).mul_(rstd)
+        grad_input.addcmul_(normalized, (g * normalized).mean(dims, keepdim=True), value=-1)
+        grad_input.mul_(rstd)
         return grad_input.to(ctx.dtype), grad_weight, grad_bias, None, None
         # END SOLUTION
 
