@@ -69,6 +69,26 @@ def test_code_blocks_of_real_lessons(number, fragment):
     assert not book.is_formula_block(block_with(number, fragment))
 
 
+def _line_of(number: int, start: str) -> tuple[list[str], int]:
+    lines = lesson(number).text.splitlines()
+    return lines, next(i for i, line in enumerate(lines) if line.startswith(start))
+
+
+@pytest.mark.parametrize(
+    ("number", "start", "heading"),
+    [
+        (28, "Decoding", True),
+        (8, "Multi-head attention, torch.nn.MultiheadAttention's layout", True),
+        (3, "A backward pass by hand: GELUFunction", True),
+        (28, "Reductions, as torch:", False),  # a paragraph whose first line is short
+        (28, "The speed: the loop costs", False),
+    ],
+)
+def test_headings_of_real_lessons(number, start, heading):
+    lines, index = _line_of(number, start)
+    assert book.is_heading(lines, index) is heading
+
+
 def test_formula_lines_become_presentation_mathml():
     math = "".join(book._math_nodes("scores = Q Kᵀ · scale / √d"))
     assert "<msup><mi>K</mi><mi>T</mi></msup>" in math

@@ -305,7 +305,7 @@ def is_heading(lines: list[str], index: int) -> bool:
         return False
     if line.startswith("- ") or len(line) > 90 or line.endswith((",", ";", ":")):
         return False
-    if re.search(r"\. [A-Z]", line):  # two sentences: a paragraph
+    if re.search(r"\. [A-Z]", line) or "; " in line:  # two sentences or clauses: a paragraph
         return False
     if index + 1 == len(lines) or not lines[index + 1].strip():
         return False

@@ -76,8 +76,8 @@ The speed: the loop costs ~15 µs of Python and kernel launches per frame, howev
 rows; torch's C++ kernel has no such overhead, and at T = 100, N = 32 it is still 2.5 to 3
 times faster than this ctc_loss, forward and backward (benchmarks/bench.py --models ctc).
 
-Reductions, as torch: "none" (N,); "sum"; "mean" divides EACH loss by its target length
-(at least 1), then averages. zero_infinity=True turns inf losses (targets that cannot fit)
+Reductions, as torch: "none" gives (N,); "sum"; "mean" divides EACH loss by its target
+length (at least 1), then averages. zero_infinity=True turns inf losses (targets that cannot fit)
 into 0 with a zero gradient -- useful when a few utterances are too fast for the frame rate.
 Targets are padded (N, S) with target_lengths, or concatenated (Σ target_lengths,).
 
