@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -206,62 +207,70 @@ def train_gpt(
     seed: int = 0,
     **settings: Any,
 ) -> dict:
-    """Pretrain a GPT as ``minimod pretrain gpt --preset PRESET --data DATA`` does, with what
-    its command line does not expose: the model's shape (``model``: GPTConfig's n_layer,
-    n_head, n_embd, block_size, ... over the preset's), gradient accumulation, and any preset
-    setting (``warmup_steps=0``: none; ``weight_decay=0``; ``final_eval_batches``...).
+    """Pretrain a GPT into the run folder ``out`` with the library's ``pretrain`` (what
+    ``minimod pretrain gpt`` runs): ``model`` holds the shape (n_layer, n_head, n_embd,
+    block_size over the preset's: --n-layer ...), ``grad_accum`` is --grad-accum, ``settings``
+    any other setting of the preset (``warmup_steps=0``: none; ``weight_decay=0``; and those
+    without an option, as ``final_eval_batches``). It prints the equivalent command line.
 
-    The run folder gets the Trainer's metrics. Returns ``{"params", "val_loss", "train_loss",
-    "tokens", "tokens_per_s", "seconds"}``: val_loss on ``final_eval_batches`` held-out batches,
-    train_loss the mean of the last tenth of the logged steps, tokens/s the median of the logged
-    rows but the first (warm-up). One thread, as every guide measures.
+    Returns ``{"params", "val_loss", "train_loss", "tokens", "tokens_per_s", "seconds"}``:
+    val_loss on ``final_eval_batches`` held-out batches, train_loss the mean of the last tenth
+    of the logged steps, tokens/s the median of the logged rows but the first (warm-up),
+    seconds the training steps' time (evaluations aside), from the run's metrics. One thread,
+    as every guide measures.
     """
     import torch
 
-    from minimod.optim import AdamW
-    from minimod.optim.lr_scheduler import WarmupCosineLR
-    from minimod.tasks.presets import settings_for
-    from minimod.tasks.run import BUILDERS, final_metrics, model_tuples
-    from minimod.train.checkpoint import seed_everything
-    from minimod.train.config import TrainConfig
-    from minimod.train.freezing import decay_groups
-    from minimod.train.loop import Trainer
+    from minimod.tasks.pretrain import pretrain
 
+    options = {**(model or {}), **settings}
+    if grad_accum != 1:  # the preset's is 1
+        options["grad_accum"] = grad_accum
+    print(f"$ {pretrain_command(out, preset, data, seed, options)}", flush=True)
     torch.set_num_threads(1)
-    found = settings_for("gpt", preset)
-    unknown = sorted(set(settings) - set(found))
-    if unknown:
-        raise TypeError(f"train_gpt: {', '.join(unknown)} is not a gpt preset setting")
-    found.update(settings, model={**found["model"], **(model or {})}, seed=seed)
-    steps = found["max_steps"]
-    wired = BUILDERS["gpt"](model_tuples(found), data, Path(out), fresh=True)
-    seed_everything(seed)
-    net = wired.build()
-    optimizer = AdamW(
-        decay_groups(net, found["weight_decay"]), lr=found["lr"], betas=found["betas"]
-    )
-    schedule = WarmupCosineLR(
-        optimizer, min(found["warmup_steps"], steps), steps, found["min_lr_ratio"]
-    )
-    config = TrainConfig(
-        max_steps=steps, grad_accum_steps=grad_accum, clip_grad_norm=found["clip_grad_norm"],
-        log_every=min(found["log_every"], steps), eval_every=0, out_dir=str(out), seed=seed,
-        device="cpu", progress=False,
+    summary = pretrain(
+        "gpt", preset, data=data, out=out, overwrite=True, seed=seed, device="cpu",
+        progress=False, log=lambda line: print(f"  [{Path(out).name}] {line}", flush=True),
+        **options,
     )  # fmt: skip
-    started = time.perf_counter()
-    result = Trainer(
-        net, optimizer, wired.batches, config, loss_fn=wired.loss_fn, scheduler=schedule,
-        evaluate=wired.evaluate, data_state=wired.data_state,
-    ).fit()  # fmt: skip
-    seconds = time.perf_counter() - started
-    rows = [row for row in result.history if "step_time_s" in row]
+    found = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))["settings"]
+    rows = [row for row in metrics(out) if "step_time_s" in row]
     tail = [row["loss"] for row in rows[-max(1, len(rows) // 10) :]]
     speeds = sorted(row["items_per_s"] for row in rows[1:] or rows)
+    # A row's step_time_s is the mean over the steps since the row before it.
+    since = [0] + [row["step"] for row in rows[:-1]]
+    steps, per_step = summary["step"], found["grad_accum"] * found["batch_size"]
     return {
-        "params": net.num_parameters(),
-        "val_loss": final_metrics(net, wired, found)["loss"],
+        "params": summary["model"].num_parameters(),
+        "val_loss": summary["final"]["loss"],
         "train_loss": sum(tail) / len(tail),
-        "tokens": steps * grad_accum * found["batch_size"] * found["model"]["block_size"],
+        "tokens": steps * per_step * found["model"]["block_size"],
         "tokens_per_s": speeds[len(speeds) // 2],
-        "seconds": seconds,
+        "seconds": sum(row["step_time_s"] * (row["step"] - before)
+                       for row, before in zip(rows, since, strict=True)),
+    }  # fmt: skip
+
+
+def pretrain_command(
+    out: Path, preset: str, data: str | None, seed: int, settings: dict[str, Any]
+) -> str:
+    """``minimod pretrain gpt ...`` with ``settings`` as its options (--n-layer 2 ...); the
+    settings it has no option for follow as a comment."""
+    from minimod.cli import build_parser
+
+    commands = next(action for action in build_parser()._actions if action.dest == "command")
+    flags = {
+        flag for action in commands.choices["pretrain"]._actions for flag in action.option_strings
     }
+    words = ["minimod", "pretrain", "gpt", "--preset", preset]
+    words += ["--data", str(data)] if data is not None else []
+    words += ["--seed", str(seed)] if seed else []
+    others = []
+    for name, value in settings.items():
+        flag = f"--{name.replace('_', '-')}"
+        if flag in flags:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        else:
+            others.append(f"{name}={value}")
+    words += ["--device", "cpu", "--out", str(out)]
+    return shlex.join(words) + (f"  # and {', '.join(others)}" if others else "")

@@ -52,6 +52,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A float in (0, 1]: a decay factor."""
     value = _finite_float(text)

@@ -9,6 +9,8 @@ from minimod.cli.common import (
     add_diagnostics_argument,
     add_spec_augment_argument,
     add_use_mine_argument,
+    at_least,
+    non_negative_float,
     output_folder,
     positive_float,
     positive_int,
@@ -42,10 +44,14 @@ Presets: tiny (seconds: tests and demos), baby (gpt: nanoGPT's CPU "baby GPT" co
 betas 0.9/0.99, weight decay 0.1, grad clip 1.0), small (larger; wants a GPU).
 The last 10% of the text (or a separately generated set) is held out and evaluated every
 eval_every steps and at the end.
+Options override the preset's settings (--n-layer, --n-embd, --warmup-steps, --grad-accum...);
+run.json records them all, and --resume, evaluate and generate rebuild the same model from it
+(--resume takes the options the run was made with, and only --max-steps may change).
 
   minimod pretrain gpt --preset tiny --out runs/first
   minimod pretrain gpt --preset baby --data shakespeare.txt --out runs/baby
   minimod pretrain gpt --out runs/first --resume --max-steps 200
+  minimod pretrain gpt --preset baby --n-layer 2 --n-embd 64 --warmup-steps 0 --grad-accum 4
 """
 
 
@@ -70,6 +76,25 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     option("--max-steps", type=positive_int, metavar="N", help="steps (default: the preset's)")
     option("--batch-size", type=positive_int, metavar="N", help="default: the preset's")
     option("--lr", type=positive_float, metavar="X", help="peak learning rate (default: preset's)")
+    option("--n-layer", type=positive_int, metavar="N",
+           help="gpt, bert: transformer blocks (default: the preset's)")  # fmt: skip
+    option("--n-head", type=positive_int, metavar="N",
+           help="gpt, bert: attention heads; --n-embd must be a multiple of it (default: the "
+           "preset's)")  # fmt: skip
+    option("--n-embd", type=positive_int, metavar="N",
+           help="gpt, bert: the width (bert's feed-forward layer keeps the preset's ratio to it) "
+           "(default: the preset's)")  # fmt: skip
+    option("--block-size", type=positive_int, metavar="N",
+           help="gpt, bert: tokens of context per sequence (default: the preset's)")  # fmt: skip
+    option("--warmup-steps", type=at_least(0), metavar="N",
+           help="steps of linear warmup to --lr before the cosine decay; 0 = none; --resume "
+           "continues the run's schedule (default: the preset's)")  # fmt: skip
+    option("--weight-decay", type=non_negative_float, metavar="X",
+           help="AdamW's decoupled weight decay on the weight matrices (not on biases or norms); "
+           "0 = none (default: the preset's)")  # fmt: skip
+    option("--grad-accum", type=positive_int, metavar="N",
+           help="micro-batches of --batch-size per optimizer step: the same step on N times the "
+           "batch, in N pieces (default: the preset's, 1)")  # fmt: skip
     option(
         "--out",
         type=output_folder,
@@ -243,6 +268,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
             batch_size=args.batch_size,
             lr=args.lr,
+            warmup_steps=args.warmup_steps,
+            weight_decay=args.weight_decay,
+            grad_accum=args.grad_accum,
+            n_layer=args.n_layer,
+            n_head=args.n_head,
+            n_embd=args.n_embd,
+            block_size=args.block_size,
             features=args.features,
             spec_augment=args.spec_augment,
             corpus=args.corpus,
@@ -282,8 +314,10 @@ def run_domain_mlm(args: argparse.Namespace) -> int:
         )
     unused = [f"--{name.replace('_', '-')}" for name in ("data", "resume", "init", "features",
               "corpus", "compile", "overfit_batch", "use_mine", "diagnostics",
-              "checkpoint_activations", "spec_augment")
-              if getattr(args, name, None)]  # fmt: skip
+              "checkpoint_activations", "spec_augment", "n_layer", "n_head", "n_embd",
+              "block_size", "warmup_steps", "weight_decay", "grad_accum")
+              if getattr(args, name, None) is not None
+              and getattr(args, name) is not False]  # fmt: skip
     if unused:
         raise UsageError(f"--task {TASK} does not take {', '.join(unused)}")
     summary = pretrain_domain(

@@ -18,6 +18,7 @@ COMMON: dict[str, Any] = {
     "min_lr_ratio": 0.1,  # the cosine ends at lr / 10
     "clip_grad_norm": 1.0,
     "log_every": 10,
+    "grad_accum": 1,  # micro-batches per optimizer step (the batch is batch_size × grad_accum)
 }
 
 GPT = {

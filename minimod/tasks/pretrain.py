@@ -9,6 +9,7 @@ of the input one line (``training_refusals``).
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -52,8 +53,25 @@ CHECKPOINTED_BLOCKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+# --n-layer, --n-head, --n-embd, --block-size: the field of each transformer's model config they
+# set. bert's block_size is a setting beside its model config (its max_position_embeddings).
+SHAPE_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size")
+SHAPE_FIELDS: dict[str, dict[str, str]] = {
+    "gpt": {name: name for name in SHAPE_OPTIONS},
+    "bert": {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+             "n_embd": "hidden_size"},
+}  # fmt: skip
+# The settings that may be 0 (no warmup, no weight decay); every other one must be > 0.
+MAY_BE_ZERO = ("warmup_steps", "weight_decay")
+
+
 def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> dict[str, Any]:
-    """The preset's settings with the options given on the command line (None = keep)."""
+    """The preset's settings with the options given on the command line (None = keep).
+
+    overrides: any numeric setting of the preset (max_steps, batch_size, lr, warmup_steps,
+    weight_decay, grad_accum, eval_batches, ...), and for gpt and bert the model's shape
+    (``SHAPE_OPTIONS``); features, corpus, spec_augment for the tasks that have them.
+    """
     if task not in PRESETS:
         raise UsageError(f"unknown model {task!r}; choose one of {', '.join(PRESETS)}")
     if preset not in PRESET_NAMES:
@@ -77,14 +95,59 @@ def make_settings(task: str, preset: str, seed: int = 0, **overrides: Any) -> di
                 "--spec-augment is for the speech-recognition tasks (asr, asr-digits, asr-espeak)"
             )
         settings["spec_augment"] = bool(spec_augment)
+    shape = {name: overrides.pop(name) for name in SHAPE_OPTIONS if overrides.get(name) is not None}
     for name, value in overrides.items():
         if value is not None:
-            if value <= 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-            settings[name] = value
+            if name not in settings:
+                raise TypeError(f"make_settings: {task} has no setting {name!r}")
+            settings[name] = _checked(name, value, settings[name])
+    if shape:
+        settings["model"] = _shaped(task, settings, shape)
+    if task in SHAPE_FIELDS:
+        fields = SHAPE_FIELDS[task]
+        heads, width = settings["model"][fields["n_head"]], settings["model"][fields["n_embd"]]
+        if width % heads:
+            raise UsageError(
+                f"--n-embd {width} must be divisible by --n-head {heads} (each head gets "
+                "n_embd / n_head of the width)"
+            )
     settings["seed"] = seed
     settings["warmup_steps"] = min(settings["warmup_steps"], settings["max_steps"])
     return to_plain(settings)
+
+
+def _checked(name: str, value: Any, preset_value: Any) -> Any:
+    """``value`` for the setting ``name`` (whose preset value is ``preset_value``), or a
+    UsageError: a whole number where the preset has one, finite, ≥ 0 or > 0."""
+    option = f"--{name.replace('_', '-')}"
+    whole = isinstance(preset_value, int) and not isinstance(preset_value, bool)
+    if whole and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UsageError(f"{option} must be a whole number, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and name not in MAY_BE_ZERO):
+        bound = "≥ 0" if name in MAY_BE_ZERO else "> 0"
+        raise UsageError(f"{option} must be {bound}, got {value}")
+    return value
+
+
+def _shaped(task: str, settings: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:
+    """The model settings with the shape options (--n-layer, ...) of a gpt or bert over the
+    preset's; bert's --block-size goes to ``settings`` itself."""
+    if task not in SHAPE_FIELDS:
+        options = ", ".join(f"--{name.replace('_', '-')}" for name in shape)
+        raise UsageError(f"{options}: the model's shape options are for gpt and bert, not {task}")
+    model = dict(settings["model"])
+    for name, value in shape.items():
+        value = _checked(name, value, 1)
+        field = SHAPE_FIELDS[task].get(name)
+        if field is None:  # bert's block_size
+            settings[name] = value
+        elif task == "bert" and name == "n_embd":
+            # The feed-forward layer keeps the preset's ratio to the width (2× tiny, 4× others).
+            ratio = model["intermediate_size"] // model[field]
+            model.update({field: value, "intermediate_size": ratio * value})
+        else:
+            model[field] = value
+    return model
 
 
 def _optimizer(model: Any, settings: dict[str, Any]) -> AdamW:
@@ -116,8 +179,10 @@ def pretrain(
 ) -> dict[str, Any]:
     """Train ``task`` at ``preset`` into the run folder ``out`` (default runs/TASK-PRESET).
 
-    overrides: max_steps, batch_size, lr, features (audio, asr: log_mel or mfcc),
-    spec_augment (asr tasks: True/False) (None keeps the preset's). before_training(model,
+    overrides: ``make_settings``'s (max_steps, batch_size, lr, warmup_steps, weight_decay,
+    grad_accum, ...; gpt and bert: n_layer, n_head, n_embd, block_size; features (audio, asr:
+    log_mel or mfcc), spec_augment (asr tasks: True/False); None keeps the preset's). All of
+    them go to run.json's settings, which rebuild the model. before_training(model,
     tokenizer) is called on the untrained model (the demo samples from it; ``pretrain cnn
     --init RUN`` loads a detector's body there); init: the run those weights came from,
     recorded in run.json. diagnostics N:
@@ -165,6 +230,7 @@ def pretrain(
         )
         config = TrainConfig(
             max_steps=settings["max_steps"],
+            grad_accum_steps=settings["grad_accum"],
             clip_grad_norm=settings["clip_grad_norm"],
             log_every=min(settings["log_every"], settings["max_steps"]),
             eval_every=settings["eval_every"],

@@ -28,6 +28,7 @@ from minimod.data.text import BUILTIN_CORPORA
 from minimod.models.gpt import GPT
 from minimod.tasks import asr, classify, detect, lm, tts
 from minimod.tasks.common import TaskData, UsageError
+from minimod.tasks.presets import COMMON
 from minimod.train.batches import resolve_device
 from minimod.train.checkpoint import CheckpointError, load_checkpoint, to_plain
 from minimod.train.runlog import write_text_atomic
@@ -47,6 +48,8 @@ BUILDERS: dict[str, Callable[..., TaskData]] = {
 RUN_FILE = "run.json"
 # Settings that may change when a run resumes: they do not change what the model learns.
 RESUMABLE = ("max_steps", "checkpoint_activations")
+# Settings newer than some run folders, and the value those runs trained with.
+ADDED_SETTINGS = {"grad_accum": COMMON["grad_accum"]}
 
 
 def data_name(data: str | None) -> str | None:
@@ -92,7 +95,10 @@ def check_resume(run_dir: Path, record: dict[str, Any], keys: tuple[str, ...]) -
     for key in keys:
         if saved.get(key) != to_plain(record[key]):
             differences.append(f"{key} (run {saved.get(key)!r}, now {to_plain(record[key])!r})")
-    old, new = saved.get("settings", {}), to_plain(record["settings"])
+    new = to_plain(record["settings"])
+    # A run made before a setting existed trained with its default.
+    added = {key: ADDED_SETTINGS[key] for key in ADDED_SETTINGS.keys() & new.keys()}
+    old = {**added, **saved.get("settings", {})}
     for key in sorted(old.keys() | new.keys()):
         if key not in RESUMABLE and key != "warmup_steps" and old.get(key) != new.get(key):
             differences.append(f"{key} (run {old.get(key)!r}, now {new.get(key)!r})")
