@@ -25,33 +25,52 @@ W_t = weight[:, :, i, j] is a (C_out, C_in) matrix. Then
 inputs, added up. (Stacking all the X_t into one (C_in·k², P) matrix is "im2col"; it copies the
 input k² times, which is slow for big images, so we keep the taps apart.)
 
-Shifted inputs without copies: _channel_major and _taps
+Shifted inputs without copies: _channel_major, _stacked and _taps
 _channel_major pads the input and lays it out channels first, (C_in, N, Hp, Wp), contiguous.
 Flatten it to (C_in, N·Hp·Wp): moving the window by one row is moving Wp columns, so with
 stride 1 tap (i, j) reads the flat matrix shifted by i·d·Wp + j·d columns -- a plain strided
 VIEW, flat[:, shift : shift + P], no copy. Its column p is position p of the padded grid
 (n, y, x); the positions with y ≥ OH or x ≥ OW straddle two rows (or two images): they are
 computed and then thrown away, the price of copy-free taps. P = N·Hp·Wp − the last shift, so
-that every view stays inside the buffer. With a stride s > 1 a tap reads every s-th position:
-buffer[:, :, i·d : i·d + s(OH − 1) + 1 : s, j·d : …] (C_in, N, OH, OW), a strided view that the
-product has to copy (reshape) into a matrix; the outputs are then exactly the (OH, OW) grid.
+that every view stays inside the buffer.
+Those thrown-away columns are real work: an 8×8 image padded by 1 is a 10×10 grid, 100
+columns for 64 outputs. Neighbours can SHARE their padding, because a read that runs off the
+right edge of a row lands at the start of the next row: if that start holds zeros, they serve
+as this row's right padding too. _stacked(input, pads, reach) stacks the padded images into
+one tall image (C_in, R, Wr): every row is [left zeros][W pixels][right − shared zeros] and
+every image [top zero rows][H rows][bottom − shared zero rows], where the shared padding is
+min(before, after, d(k − 1)) per axis (a window reaches at most d(k − 1) past an edge). So
+Wr = left + W + right − shared_w, each image takes Hr = top + H + bottom − shared_h rows, and
+zero rows at the end (the last image's shared rows, plus one for the reads that wrap past its
+last row) give R = N·Hr + shared_h + 1. The 8×8 image now takes a 9×9 grid, 81 columns for 64
+outputs. Nothing else changes: _taps flattens whatever buffer it gets, and tap (i, j) is the
+shift i·d·Wr + j·d; output (n, y, x) is column (n·Hr + y)·Wr + x. _images(stack, N, Hr) views
+the first N·Hr rows of any such stack as the N images (·, N, Hr, Wr).
+With a stride s > 1 a tap reads every s-th position:
+buffer[:, :, i·d : i·d + s(OH − 1) + 1 : s, j·d : …] (C_in, N, OH, OW) of _channel_major's
+buffer, a strided view that the product has to copy (reshape) into a matrix, once: the
+backward reuses the copies. The outputs are then exactly the (OH, OW) grid.
 
 _Conv2dFunction.forward (torch.autograd.Function)
-    x = _channel_major(input, pads); taps = _taps(x, ...); P = columns of a tap
-    result (C_out, N, gh, gw): the grid (Hp, Wp) at stride 1, (OH, OW) otherwise
+    stride 1: x, Hr = _stacked(input, pads, reach)    reach = (d_h(kh − 1), d_w(kw − 1))
+              grid = (R, Hr, Wr)                      the stack's rows, rows per image, width
+    else:     x = _channel_major(input, *pads);  grid = (N·OH, OH, OW)
+    taps = each view of _taps(x, ...) reshaped to (C_in, P): free at stride 1, a copy otherwise
+    result (C_out, grid rows, grid width), new_empty: the outputs laid out like the stack
     product = result's first P columns viewed as (groups, C_out/groups, P); bias in it (or not)
     for each tap: product.baddbmm_(W_t, X_t) -- in place, "+= W_t @ X_t", batched over groups
-    output = result[:, :, :OH, :OW] as (N, C_out, OH, OW), contiguous
+    output = _images(result, N, grid[1])[:, :, :OH, :OW] as (N, C_out, OH, OW), contiguous
 weight rearranged "(g o) c kh kw -> (kh kw) g o c" gives every W_t, group by group. Pass
 beta=0 to the first baddbmm_ when there is no bias: result is uninitialised (new_empty).
 The output must be a new tensor (contiguous()), not a view: autograd forbids editing a view
 made inside a Function in place. Your forward ends by leaving for the given backward:
-    ctx.save_for_backward(x, weight)   x the padded channel-major input (C_in, N, Hp, Wp) in
-                                       the compute dtype, weight as given (C_out, C_in/g, kh, kw)
-    ctx.geometry = (input.shape, pads, stride, dilation, groups, out_size, grid): the input's
-        shape (N, C_in, H, W); pads (top, bottom, left, right); stride, dilation and out_size
-        (OH, OW) as pairs; groups an int; grid the computed grid, (Hp, Wp) at stride 1 and
-        (OH, OW) otherwise -- the backward's first given line unpacks exactly these seven
+    ctx.save_for_backward(weight, *taps)   weight as given (C_out, C_in/g, kh, kw), then the
+                                       k² matrices X_t (C_in, P) in the compute dtype
+    ctx.geometry = (input.shape, x.shape, pads, stride, dilation, groups, out_size, grid): the
+        input's shape (N, C_in, H, W); the buffer's shape (the stack's (C_in, R, Wr) at stride
+        1, (C_in, N, Hp, Wp) otherwise); pads (top, bottom, left, right); stride, dilation and
+        out_size (OH, OW) as pairs; groups an int; grid as above -- the backward's first given
+        lines unpack exactly these eight
     ctx.dtypes = (input.dtype, weight.dtype, bias.dtype or None): each gradient goes back in
         its input's dtype
 and returns output.
@@ -66,15 +85,17 @@ variable's uses, so dx = Σ_t (dX_t put back at tap t's window). In 1-D, w = (1,
 x = (1, 2, 3, 4): y_p = w₀ x_p + w₁ x_(p+1) = (5, 8, 11). With dY = (1, 1, 1): db = 3,
 dw₀ = Σ_p dY_p x_p = 1 + 2 + 3 = 6, dw₁ = 2 + 3 + 4 = 9, and dx = (1, 1 + 2, 1 + 2, 2) =
 (1, 3, 3, 2): x₁ was read by tap 0 at p = 1 (weight 1) and by tap 1 at p = 0 (weight 2).
-Given dY (N, C_out, OH, OW), laid out like the forward's product (channel-major on the grid,
-zero at the positions that were thrown away -- pad2d), as (groups, C_out/groups, P):
+Given dY (N, C_out, OH, OW), laid out like the forward's product (channel-major on the grid:
+a zero stack, dY written into _images of it, so it is zero at the positions that were thrown
+away), as (groups, C_out/groups, P):
     dW_t = dY X_tᵀ            (C_out, C_in) per tap, stacked back to (C_out, C_in, kh, kw)
     db   = Σ_p dY             the bias was added at every position
     dX_t = W_tᵀ dY            and it is ADDED into the view of a zero buffer that tap t read
 The last line is the heart: the taps read overlapping windows of x, so each input position
-collects the gradients of every tap that read it. _taps of the zero gradient buffer gives the
-very same views; _add_product adds in place (a matrix view) or through a copy (a strided
-view). Crop the padding off and transpose back: dX (N, C_in, H, W). Compute only the
+collects the gradients of every tap that read it. _taps of a zero buffer of x's shape gives
+the very same views; _add_product adds in place (a matrix view) or through a copy (a strided
+view). At stride 1 the buffer is the stack: _images turns it back into the padded images.
+Crop the padding off and transpose back: dX (N, C_in, H, W). Compute only the
 gradients asked for (ctx.needs_input_grad), in the compute dtype, and convert each to its
 input's dtype (ctx.dtypes) before returning them (None for stride, pads, dilation, groups).
 
@@ -101,11 +122,12 @@ with fan_in = (in_channels / groups) · kh · kw = weight[0].numel(). Conv1d is 
 What you write
 same_padding; _taps; _Conv2dFunction's forward and backward; _ConvNd's weight and bias in
 __init__ and reset_parameters. pair, pad2d, output_size, conv2d (the arguments), conv1d,
-_compute_dtype, _channel_major, _add_product, the input checks and the modules are given.
+_compute_dtype, _channel_major, _stacked, _images, _add_product, the input checks and the
+modules are given.
 
 Classic pitfalls
 - Flipping the kernel (the mathematicians' convolution): the tests recognise it.
-- Dilation: the taps are d apart, so the shifts are i·d·Wp + j·d, and a window spans d(k − 1) + 1.
+- Dilation: the taps are d apart, so the shifts are i·d·Wr + j·d, and a window spans d(k − 1) + 1.
 - Ignoring groups: every output channel would see every input channel.
 - "same" with the odd extra padding before instead of after.
 - Backward: dX_t assigned (=) instead of added (+=) -- overlapping windows lose gradient; dX_t
@@ -249,15 +271,42 @@ def _channel_major(x: torch.Tensor, top: int, bottom: int, left: int, right: int
     return pad2d(x.transpose(0, 1), top, bottom, left, right).contiguous()
 
 
+def _images(tall: torch.Tensor, n: int, pitch: int) -> torch.Tensor:
+    """The first n·pitch rows of a stack (C, R, W) as n images (C, n, pitch, W): a view."""
+    return tall[:, : n * pitch].unflatten(1, (n, pitch))
+
+
+def _stacked(x: torch.Tensor, pads: tuple, reach: tuple) -> tuple[torch.Tensor, int]:
+    """(N, C, H, W) -> (C, R, Wr), the zero-padded images stacked into one tall image, channels
+    first, contiguous (one copy), and Hr, the rows from one image to the next.
+
+    Neighbours share their zero padding: a row's right padding is the next row's left one,
+    an image's bottom padding the next image's top one, up to min(before, after, d(k − 1))
+    zeros (what a window can reach past the edge). So Wr = left + W + right − shared columns,
+    Hr = top + H + bottom − shared rows, and a read past the right edge lands in the next row's
+    left zeros. R = N·Hr + the shared rows + 1: zero rows at the end stand in for the last
+    image's shared rows and catch the reads that wrap past its last row.
+    """
+    n, c, h, w = x.shape
+    top, bottom, left, right = pads
+    shared_h, shared_w = min(top, bottom, reach[0]), min(left, right, reach[1])
+    pitch, width = top + h + bottom - shared_h, left + w + right - shared_w
+    tall = x.new_zeros(c, n * pitch + shared_h + 1, width)
+    _images(tall, n, pitch)[:, :, top : top + h, left : left + w] = x.transpose(0, 1)
+    return tall, pitch
+
+
 def _taps(buffer: torch.Tensor, kernel, stride, dilation, out_size) -> list[torch.Tensor]:
     """What each kernel tap (i, j) reads at every output position, in weight[:, :, i, j] order:
-    one view of the padded, channel-major ``buffer`` (C, N, Hp, Wp) per tap.
+    one view of the padded, channel-major ``buffer`` per tap.
 
-    stride 1: ``buffer`` flattened to (C, N·Hp·Wp) and shifted by i·d·Wp + j·d, a (C, P)
-    matrix (no copy). Its column p is position p of the padded grid (N, Hp, Wp); the columns
-    with y ≥ OH or x ≥ OW straddle two rows (or images) and are computed, then thrown away.
-    P = N·Hp·Wp − the last tap's shift, so that every view stays inside the buffer.
-    stride s > 1: the strided (C, N, OH, OW) view buffer[:, :, i·d : … : s, j·d : … : s].
+    stride 1: ``buffer`` is the stack (C, R, Wr) of _stacked, flattened to (C, R·Wr) and
+    shifted by i·d·Wr + j·d, a (C, P) matrix (no copy). Its column p is position p of the
+    stack's grid, image p // (Hr·Wr); the columns with y ≥ OH or x ≥ OW in their image straddle
+    two rows (or images) and are computed, then thrown away. P = R·Wr − the last tap's shift,
+    so that every view stays inside the buffer.
+    stride s > 1: ``buffer`` is (C, N, Hp, Wp) (_channel_major), and the tap the strided
+    (C, N, OH, OW) view buffer[:, :, i·d : … : s, j·d : … : s].
     """
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
     # BEGIN YOUR CODE
@@ -294,7 +343,8 @@ class _Conv2dFunction(torch.autograd.Function):
         forward    Y = b + Σ_t W_t X_t                                          (C_out, P)
         backward   dW_t = dY X_tᵀ,   db = Σ_p dY,   dX_t = W_tᵀ dY, added back where X_t was read
     With groups, each product is batched over the groups (each group sees its own channels).
-    Keeps the padded input. Double backward is not supported.
+    Keeps the X_t: views of the padded input at stride 1, copies otherwise. Double backward is
+    not supported.
     """
 
     @staticmethod
@@ -306,12 +356,20 @@ class _Conv2dFunction(torch.autograd.Function):
             output_size(padded[a], kernel[a], stride[a], 0, dilation[a]) for a in (0, 1)
         )
         # BEGIN YOUR CODE
-        x = _channel_major(input.to(dtype), *pads)  # (C_in, N, Hp, Wp)
-        taps = _taps(x, kernel, stride, dilation, out_size)
-        columns = taps[0].numel() // x.shape[0]  # P
-        # The positions computed: the padded grid at stride 1, exactly (OH, OW) otherwise.
-        grid = tuple(x.shape[2:]) if stride == (1, 1) else out_size
-        result = x.new_empty(out_channels, n, *grid)
+        # The positions computed, a stack of images: grid = (rows, rows per image, columns), the
+        # stacked padded images at stride 1, exactly (OH, OW) per image otherwise.
+        if stride == (1, 1):
+            reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
+            x, pitch = _stacked(input.to(dtype), pads, reach)  # (C_in, R, Wr)
+            grid = (x.shape[1], pitch, x.shape[2])
+        else:
+            x = _channel_major(input.to(dtype), *pads)  # (C_in, N, Hp, Wp)
+            grid = (n * out_size[0], *out_size)
+        # Each tap as a (C_in, P) matrix: a view at stride 1, a copy of the strided view otherwise;
+        # the backward reuses them.
+        taps = [x_t.reshape(x.shape[0], -1) for x_t in _taps(x, kernel, stride, dilation, out_size)]
+        columns = taps[0].shape[1]  # P
+        result = x.new_empty(out_channels, grid[0], grid[2])
         product = result.view(groups, out_channels // groups, -1)[..., :columns]
         if bias is not None:
             product.copy_(bias.to(dtype).view(groups, -1, 1))
@@ -319,10 +377,11 @@ class _Conv2dFunction(torch.autograd.Function):
         for t, (w, x_t) in enumerate(zip(weights, taps, strict=True)):
             # beta=0: the first product overwrites (result is uninitialised) unless a bias is there.
             beta = 1.0 if t > 0 or bias is not None else 0.0
-            product.baddbmm_(w, x_t.reshape(groups, -1, columns), beta=beta)
-        output = result[:, :, : out_size[0], : out_size[1]].transpose(0, 1).contiguous()
-        ctx.save_for_backward(x, weight)
-        ctx.geometry = (input.shape, pads, stride, dilation, groups, out_size, grid)
+            product.baddbmm_(w, x_t.view(groups, -1, columns), beta=beta)
+        output = _images(result, n, grid[1])[:, :, : out_size[0], : out_size[1]]
+        output = output.transpose(0, 1).contiguous()
+        ctx.save_for_backward(weight, *taps)
+        ctx.geometry = (input.shape, x.shape, pads, stride, dilation, groups, out_size, grid)
         ctx.dtypes = (input.dtype, weight.dtype, None if bias is None else bias.dtype)
         return output
         # END YOUR CODE
@@ -330,19 +389,18 @@ class _Conv2dFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        x, weight = ctx.saved_tensors
-        input_shape, (top, _, left, _), stride, dilation, groups, out_size, grid = ctx.geometry
-        height, width = input_shape[-2:]
+        weight, *taps = ctx.saved_tensors
+        input_shape, x_shape, pads, stride, dilation, groups, out_size, grid = ctx.geometry
+        n, _, height, width = input_shape
         kernel = tuple(weight.shape[-2:])
         grad_input = grad_weight = grad_bias = None
         # BEGIN YOUR CODE
         # dY channel-major on the computed grid, zero at the positions thrown away: (G, O/G, P).
-        dy = grad_output.to(x.dtype).transpose(0, 1)
-        dy = pad2d(dy, 0, grid[0] - out_size[0], 0, grid[1] - out_size[1])
-        taps = _taps(x, kernel, stride, dilation, out_size)
-        columns = taps[0].numel() // x.shape[0]
-        dy = dy.reshape(groups, dy.shape[0] // groups, -1)[..., :columns]
-        weights = rearrange(weight.to(x.dtype), "(g o) c kh kw -> (kh kw) g o c", g=groups)
+        columns = taps[0].shape[1]
+        dy = taps[0].new_zeros(grad_output.shape[1], grid[0], grid[2])
+        _images(dy, n, grid[1])[:, :, : out_size[0], : out_size[1]] = grad_output.transpose(0, 1)
+        dy = dy.view(groups, dy.shape[0] // groups, -1)[..., :columns]
+        weights = rearrange(weight.to(dy.dtype), "(g o) c kh kw -> (kh kw) g o c", g=groups)
         if ctx.needs_input_grad[1]:  # dW_t = dY X_tᵀ
             per_tap = [dy @ x_t.reshape(groups, -1, columns).transpose(1, 2) for x_t in taps]
             grad_weight = rearrange(
@@ -351,10 +409,13 @@ class _Conv2dFunction(torch.autograd.Function):
         if ctx.needs_input_grad[2]:  # db = Σ_p dY
             grad_bias = dy.sum(-1).flatten()
         if ctx.needs_input_grad[0]:  # dX_t = W_tᵀ dY, added where tap t read the input
-            grad_x = torch.zeros_like(x)
+            grad_x = dy.new_zeros(x_shape)
             views = _taps(grad_x, kernel, stride, dilation, out_size)
             for w, view in zip(weights, views, strict=True):
                 _add_product(view, w.transpose(1, 2), dy)
+            if stride == (1, 1):  # from the stack back to the padded images
+                grad_x = _images(grad_x, n, grid[1])
+            top, left = pads[0], pads[2]
             grad_input = grad_x[:, :, top : top + height, left : left + width].transpose(0, 1)
         grads = (grad_input, grad_weight, grad_bias)
         grads = [

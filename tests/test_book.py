@@ -59,7 +59,7 @@ def test_formula_blocks_of_real_lessons(number, fragment):
         (8, 'rearrange(q, "b t (h d) -> b h t d", h=H)'),
         (8, ">>> causal_mask(3).int().tolist()"),
         (8, "minimod pretrain gpt --use-mine --out runs/e08"),
-        (13, "ctx.save_for_backward(x, weight)"),
+        (13, "ctx.save_for_backward(weight, *taps)"),
         (13, "for each tap: product.baddbmm_(W_t, X_t)"),
         (22, ">>> layer = LoRALinear(base, rank=4, alpha=8.0)"),
         (28, "minimod pretrain audio --task asr --use-mine --out runs/e28"),

@@ -57,6 +57,10 @@ GEOMETRIES = [
     # One group per input channel, two filters each: groups = C_out would take conv2d to
     # lesson 36's depthwise Function, not this one.
     pytest.param((2, 3, 4, 4), (6, 1, 3, 3), dict(padding=2, groups=3), id="depthwise-pad2"),
+    # Stride 1 stacks the images and lets neighbours share their padding (_stacked): padding
+    # beyond what a window can reach, and one pixel whose reads wrap past the last row.
+    pytest.param((2, 2, 3, 4), (3, 2, 3, 3), dict(padding=3), id="padding-beyond-reach"),
+    pytest.param((1, 2, 1, 1), (3, 2, 3, 3), dict(padding=2, dilation=2), id="one-pixel"),
 ]
 
 
@@ -160,6 +164,16 @@ def test_inputs_in_any_memory_layout(layout):
     (expected * dy).sum().backward()
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a.grad, b.grad, **tolerance(torch.float64, FACTOR))
+
+
+@pytest.mark.reference_only
+def test_stride_one_shares_the_padding_between_neighbours():
+    # 8×8 images padded by 1 for a 3×3 kernel: rows of 9 and images of 9 rows (not 10 and 10),
+    # then one shared row for the last image and one for the reads that wrap past it.
+    stack, pitch = impl.conv._stacked(torch.ones(2, 3, 8, 8), (1, 1, 1, 1), (2, 2))
+    assert (tuple(stack.shape), pitch) == ((3, 2 * 9 + 2, 9), 9)
+    images = impl.conv._images(stack, 2, pitch)
+    assert images.sum() == 3 * 2 * 64 and images[:, :, 1:, 1:].sum() == 3 * 2 * 64
 
 
 def test_output_is_an_ordinary_tensor_that_can_be_edited_in_place():

@@ -116,15 +116,42 @@ def _channel_major(x: torch.Tensor, top: int, bottom: int, left: int, right: int
     return pad2d(x.transpose(0, 1), top, bottom, left, right).contiguous()
 
 
+def _images(tall: torch.Tensor, n: int, pitch: int) -> torch.Tensor:
+    """The first n·pitch rows of a stack (C, R, W) as n images (C, n, pitch, W): a view."""
+    return tall[:, : n * pitch].unflatten(1, (n, pitch))
+
+
+def _stacked(x: torch.Tensor, pads: tuple, reach: tuple) -> tuple[torch.Tensor, int]:
+    """(N, C, H, W) -> (C, R, Wr), the zero-padded images stacked into one tall image, channels
+    first, contiguous (one copy), and Hr, the rows from one image to the next.
+
+    Neighbours share their zero padding: a row's right padding is the next row's left one,
+    an image's bottom padding the next image's top one, up to min(before, after, d(k − 1))
+    zeros (what a window can reach past the edge). So Wr = left + W + right − shared columns,
+    Hr = top + H + bottom − shared rows, and a read past the right edge lands in the next row's
+    left zeros. R = N·Hr + the shared rows + 1: zero rows at the end stand in for the last
+    image's shared rows and catch the reads that wrap past its last row.
+    """
+    n, c, h, w = x.shape
+    top, bottom, left, right = pads
+    shared_h, shared_w = min(top, bottom, reach[0]), min(left, right, reach[1])
+    pitch, width = top + h + bottom - shared_h, left + w + right - shared_w
+    tall = x.new_zeros(c, n * pitch + shared_h + 1, width)
+    _images(tall, n, pitch)[:, :, top : top + h, left : left + w] = x.transpose(0, 1)
+    return tall, pitch
+
+
 def _taps(buffer: torch.Tensor, kernel, stride, dilation, out_size) -> list[torch.Tensor]:
     """What each kernel tap (i, j) reads at every output position, in weight[:, :, i, j] order:
-    one view of the padded, channel-major ``buffer`` (C, N, Hp, Wp) per tap.
+    one view of the padded, channel-major ``buffer`` per tap.
 
-    stride 1: ``buffer`` flattened to (C, N·Hp·Wp) and shifted by i·d·Wp + j·d, a (C, P)
-    matrix (no copy). Its column p is position p of the padded grid (N, Hp, Wp); the columns
-    with y ≥ OH or x ≥ OW straddle two rows (or images) and are computed, then thrown away.
-    P = N·Hp·Wp − the last tap's shift, so that every view stays inside the buffer.
-    stride s > 1: the strided (C, N, OH, OW) view buffer[:, :, i·d : … : s, j·d : … : s].
+    stride 1: ``buffer`` is the stack (C, R, Wr) of _stacked, flattened to (C, R·Wr) and
+    shifted by i·d·Wr + j·d, a (C, P) matrix (no copy). Its column p is position p of the
+    stack's grid, image p // (Hr·Wr); the columns with y ≥ OH or x ≥ OW in their image straddle
+    two rows (or images) and are computed, then thrown away. P = R·Wr − the last tap's shift,
+    so that every view stays inside the buffer.
+    stride s > 1: ``buffer`` is (C, N, Hp, Wp) (_channel_major), and the tap the strided
+    (C, N, OH, OW) view buffer[:, :, i·d : … : s, j·d : … : s].
     """
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
     # BEGIN SOLUTION
@@ -161,7 +188,8 @@ class _Conv2dFunction(torch.autograd.Function):
         forward    Y = b + Σ_t W_t X_t                                          (C_out, P)
         backward   dW_t = dY X_tᵀ,   db = Σ_p dY,   dX_t = W_tᵀ dY, added back where X_t was read
     With groups, each product is batched over the groups (each group sees its own channels).
-    Keeps the padded input. Double backward is not supported.
+    Keeps the X_t: views of the padded input at stride 1, copies otherwise. Double backward is
+    not supported.
     """
 
     @staticmethod
@@ -173,12 +201,20 @@ class _Conv2dFunction(torch.autograd.Function):
             output_size(padded[a], kernel[a], stride[a], 0, dilation[a]) for a in (0, 1)
         )
         # BEGIN SOLUTION
-        x = _channel_major(input.to(dtype), *pads)  # (C_in, N, Hp, Wp)
-        taps = _taps(x, kernel, stride, dilation, out_size)
-        columns = taps[0].numel() // x.shape[0]  # P
-        # The positions computed: the padded grid at stride 1, exactly (OH, OW) otherwise.
-        grid = tuple(x.shape[2:]) if stride == (1, 1) else out_size
-        result = x.new_empty(out_channels, n, *grid)
+        # The positions computed, a stack of images: grid = (rows, rows per image, columns), the
+        # stacked padded images at stride 1, exactly (OH, OW) per image otherwise.
+        if stride == (1, 1):
+            reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
+            x, pitch = _stacked(input.to(dtype), pads, reach)  # (C_in, R, Wr)
+            grid = (x.shape[1], pitch, x.shape[2])
+        else:
+            x = _channel_major(input.to(dtype), *pads)  # (C_in, N, Hp, Wp)
+            grid = (n * out_size[0], *out_size)
+        # Each tap as a (C_in, P) matrix: a view at stride 1, a copy of the strided view otherwise;
+        # the backward reuses them.
+        taps = [x_t.reshape(x.shape[0], -1) for x_t in _taps(x, kernel, stride, dilation, out_size)]
+        columns = taps[0].shape[1]  # P
+        result = x.new_empty(out_channels, grid[0], grid[2])
         product = result.view(groups, out_channels // groups, -1)[..., :columns]
         if bias is not None:
             product.copy_(bias.to(dtype).view(groups, -1, 1))
@@ -186,10 +222,11 @@ class _Conv2dFunction(torch.autograd.Function):
         for t, (w, x_t) in enumerate(zip(weights, taps, strict=True)):
             # beta=0: the first product overwrites (result is uninitialised) unless a bias is there.
             beta = 1.0 if t > 0 or bias is not None else 0.0
-            product.baddbmm_(w, x_t.reshape(groups, -1, columns), beta=beta)
-        output = result[:, :, : out_size[0], : out_size[1]].transpose(0, 1).contiguous()
-        ctx.save_for_backward(x, weight)
-        ctx.geometry = (input.shape, pads, stride, dilation, groups, out_size, grid)
+            product.baddbmm_(w, x_t.view(groups, -1, columns), beta=beta)
+        output = _images(result, n, grid[1])[:, :, : out_size[0], : out_size[1]]
+        output = output.transpose(0, 1).contiguous()
+        ctx.save_for_backward(weight, *taps)
+        ctx.geometry = (input.shape, x.shape, pads, stride, dilation, groups, out_size, grid)
         ctx.dtypes = (input.dtype, weight.dtype, None if bias is None else bias.dtype)
         return output
         # END SOLUTION
@@ -197,19 +234,18 @@ class _Conv2dFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        x, weight = ctx.saved_tensors
-        input_shape, (top, _, left, _), stride, dilation, groups, out_size, grid = ctx.geometry
-        height, width = input_shape[-2:]
+        weight, *taps = ctx.saved_tensors
+        input_shape, x_shape, pads, stride, dilation, groups, out_size, grid = ctx.geometry
+        n, _, height, width = input_shape
         kernel = tuple(weight.shape[-2:])
         grad_input = grad_weight = grad_bias = None
         # BEGIN SOLUTION
         # dY channel-major on the computed grid, zero at the positions thrown away: (G, O/G, P).
-        dy = grad_output.to(x.dtype).transpose(0, 1)
-        dy = pad2d(dy, 0, grid[0] - out_size[0], 0, grid[1] - out_size[1])
-        taps = _taps(x, kernel, stride, dilation, out_size)
-        columns = taps[0].numel() // x.shape[0]
-        dy = dy.reshape(groups, dy.shape[0] // groups, -1)[..., :columns]
-        weights = rearrange(weight.to(x.dtype), "(g o) c kh kw -> (kh kw) g o c", g=groups)
+        columns = taps[0].shape[1]
+        dy = taps[0].new_zeros(grad_output.shape[1], grid[0], grid[2])
+        _images(dy, n, grid[1])[:, :, : out_size[0], : out_size[1]] = grad_output.transpose(0, 1)
+        dy = dy.view(groups, dy.shape[0] // groups, -1)[..., :columns]
+        weights = rearrange(weight.to(dy.dtype), "(g o) c kh kw -> (kh kw) g o c", g=groups)
         if ctx.needs_input_grad[1]:  # dW_t = dY X_tᵀ
             per_tap = [dy @ x_t.reshape(groups, -1, columns).transpose(1, 2) for x_t in taps]
             grad_weight = rearrange(
@@ -218,10 +254,13 @@ class _Conv2dFunction(torch.autograd.Function):
         if ctx.needs_input_grad[2]:  # db = Σ_p dY
             grad_bias = dy.sum(-1).flatten()
         if ctx.needs_input_grad[0]:  # dX_t = W_tᵀ dY, added where tap t read the input
-            grad_x = torch.zeros_like(x)
+            grad_x = dy.new_zeros(x_shape)
             views = _taps(grad_x, kernel, stride, dilation, out_size)
             for w, view in zip(weights, views, strict=True):
                 _add_product(view, w.transpose(1, 2), dy)
+            if stride == (1, 1):  # from the stack back to the padded images
+                grad_x = _images(grad_x, n, grid[1])
+            top, left = pads[0], pads[2]
             grad_input = grad_x[:, :, top : top + height, left : left + width].transpose(0, 1)
         grads = (grad_input, grad_weight, grad_bias)
         grads = [

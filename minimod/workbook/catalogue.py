@@ -264,6 +264,8 @@ LESSONS: tuple[Lesson, ...] = (
             "same_padding",
             "_compute_dtype",
             "_channel_major",
+            "_images",
+            "_stacked",
             "_taps",
             "_add_product",
             "_Conv2dFunction",

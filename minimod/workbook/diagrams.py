@@ -127,27 +127,30 @@ def pre_ln_block(path: Path) -> None:
 
 
 def conv_taps(path: Path) -> None:
-    """The views _taps takes of a padded 4×4 input for a 3×3 kernel (stride 1): each tap reads
-    the flattened buffer shifted by i·Wp + j, P columns long."""
-    from minimod.nn.conv import _channel_major, _taps
+    """The views _taps takes of two 4×4 images stacked by _stacked for a 3×3 kernel (stride 1,
+    padding 1): each tap reads the flattened stack shifted by i·Wr + j, P columns long."""
+    from minimod.nn.conv import _stacked, _taps
 
-    buffer = _channel_major(torch.zeros(1, 1, 4, 4), 1, 1, 1, 1)
+    buffer, pitch = _stacked(torch.zeros(2, 1, 4, 4), (1, 1, 1, 1), (2, 2))
     taps = _taps(buffer, (3, 3), (1, 1), (1, 1), (4, 4))
-    width = buffer.numel()
+    width, row = buffer.numel(), buffer.shape[-1]
     rows = torch.zeros(len(taps), width)
-    for row, view in enumerate(taps):
-        rows[row, view.storage_offset() : view.storage_offset() + view.shape[-1]] = 1
+    for index, view in enumerate(taps):
+        rows[index, view.storage_offset() : view.storage_offset() + view.shape[-1]] = 1
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8, 3.2))
     axis.imshow(rows.numpy(), cmap="Greens", vmin=0, vmax=1.4, aspect="auto")
-    for x in range(0, width + 1, buffer.shape[-1]):
+    for x in range(0, width + 1, row):
         axis.axvline(x - 0.5, color="grey", lw=0.8)
+    for x in range(0, width + 1, pitch * row):
+        axis.axvline(x - 0.5, color="black", lw=1.6)
     axis.set_yticks(range(len(taps)), [f"tap ({i}, {j})" for i in range(3) for j in range(3)])
     axis.set_xlabel(
-        f"column of the flat padded buffer (N·Hp·Wp = {width}; grey lines: rows of Wp = 6)"
+        f"column of the flat stack of 2 images (R·Wr = {width}; grey lines: rows of Wr = {row}, "
+        f"black: images of Hr = {pitch} rows)"
     )
     axis.set_title(
-        f"each tap: a view of P = {taps[0].shape[-1]} columns, shifted by i·Wp + j", fontsize=10
+        f"each tap: a view of P = {taps[0].shape[-1]} columns, shifted by i·Wr + j", fontsize=10
     )
     _save(figure, path)
 
@@ -287,9 +290,9 @@ DIAGRAMS: tuple[Diagram, ...] = (
     ),
     Diagram(
         13,
-        "Shifted inputs without copies: _channel_major and _taps",
+        "Shifted inputs without copies: _channel_major, _stacked and _taps",
         "e13_conv_taps",
-        "the nine tap views of a padded 4×4 input: the same buffer, shifted",
+        "the nine tap views of two stacked 4×4 images: the same buffer, shifted",
         conv_taps,
     ),
     Diagram(

@@ -25,33 +25,52 @@ W_t = weight[:, :, i, j] is a (C_out, C_in) matrix. Then
 inputs, added up. (Stacking all the X_t into one (C_in·k², P) matrix is "im2col"; it copies the
 input k² times, which is slow for big images, so we keep the taps apart.)
 
-Shifted inputs without copies: _channel_major and _taps
+Shifted inputs without copies: _channel_major, _stacked and _taps
 _channel_major pads the input and lays it out channels first, (C_in, N, Hp, Wp), contiguous.
 Flatten it to (C_in, N·Hp·Wp): moving the window by one row is moving Wp columns, so with
 stride 1 tap (i, j) reads the flat matrix shifted by i·d·Wp + j·d columns -- a plain strided
 VIEW, flat[:, shift : shift + P], no copy. Its column p is position p of the padded grid
 (n, y, x); the positions with y ≥ OH or x ≥ OW straddle two rows (or two images): they are
 computed and then thrown away, the price of copy-free taps. P = N·Hp·Wp − the last shift, so
-that every view stays inside the buffer. With a stride s > 1 a tap reads every s-th position:
-buffer[:, :, i·d : i·d + s(OH − 1) + 1 : s, j·d : …] (C_in, N, OH, OW), a strided view that the
-product has to copy (reshape) into a matrix; the outputs are then exactly the (OH, OW) grid.
+that every view stays inside the buffer.
+Those thrown-away columns are real work: an 8×8 image padded by 1 is a 10×10 grid, 100
+columns for 64 outputs. Neighbours can SHARE their padding, because a read that runs off the
+right edge of a row lands at the start of the next row: if that start holds zeros, they serve
+as this row's right padding too. _stacked(input, pads, reach) stacks the padded images into
+one tall image (C_in, R, Wr): every row is [left zeros][W pixels][right − shared zeros] and
+every image [top zero rows][H rows][bottom − shared zero rows], where the shared padding is
+min(before, after, d(k − 1)) per axis (a window reaches at most d(k − 1) past an edge). So
+Wr = left + W + right − shared_w, each image takes Hr = top + H + bottom − shared_h rows, and
+zero rows at the end (the last image's shared rows, plus one for the reads that wrap past its
+last row) give R = N·Hr + shared_h + 1. The 8×8 image now takes a 9×9 grid, 81 columns for 64
+outputs. Nothing else changes: _taps flattens whatever buffer it gets, and tap (i, j) is the
+shift i·d·Wr + j·d; output (n, y, x) is column (n·Hr + y)·Wr + x. _images(stack, N, Hr) views
+the first N·Hr rows of any such stack as the N images (·, N, Hr, Wr).
+With a stride s > 1 a tap reads every s-th position:
+buffer[:, :, i·d : i·d + s(OH − 1) + 1 : s, j·d : …] (C_in, N, OH, OW) of _channel_major's
+buffer, a strided view that the product has to copy (reshape) into a matrix, once: the
+backward reuses the copies. The outputs are then exactly the (OH, OW) grid.
 
 _Conv2dFunction.forward (torch.autograd.Function)
-    x = _channel_major(input, pads); taps = _taps(x, ...); P = columns of a tap
-    result (C_out, N, gh, gw): the grid (Hp, Wp) at stride 1, (OH, OW) otherwise
+    stride 1: x, Hr = _stacked(input, pads, reach)    reach = (d_h(kh − 1), d_w(kw − 1))
+              grid = (R, Hr, Wr)                      the stack's rows, rows per image, width
+    else:     x = _channel_major(input, *pads);  grid = (N·OH, OH, OW)
+    taps = each view of _taps(x, ...) reshaped to (C_in, P): free at stride 1, a copy otherwise
+    result (C_out, grid rows, grid width), new_empty: the outputs laid out like the stack
     product = result's first P columns viewed as (groups, C_out/groups, P); bias in it (or not)
     for each tap: product.baddbmm_(W_t, X_t) -- in place, "+= W_t @ X_t", batched over groups
-    output = result[:, :, :OH, :OW] as (N, C_out, OH, OW), contiguous
+    output = _images(result, N, grid[1])[:, :, :OH, :OW] as (N, C_out, OH, OW), contiguous
 weight rearranged "(g o) c kh kw -> (kh kw) g o c" gives every W_t, group by group. Pass
 beta=0 to the first baddbmm_ when there is no bias: result is uninitialised (new_empty).
 The output must be a new tensor (contiguous()), not a view: autograd forbids editing a view
 made inside a Function in place. Your forward ends by leaving for the given backward:
-    ctx.save_for_backward(x, weight)   x the padded channel-major input (C_in, N, Hp, Wp) in
-                                       the compute dtype, weight as given (C_out, C_in/g, kh, kw)
-    ctx.geometry = (input.shape, pads, stride, dilation, groups, out_size, grid): the input's
-        shape (N, C_in, H, W); pads (top, bottom, left, right); stride, dilation and out_size
-        (OH, OW) as pairs; groups an int; grid the computed grid, (Hp, Wp) at stride 1 and
-        (OH, OW) otherwise -- the backward's first given line unpacks exactly these seven
+    ctx.save_for_backward(weight, *taps)   weight as given (C_out, C_in/g, kh, kw), then the
+                                       k² matrices X_t (C_in, P) in the compute dtype
+    ctx.geometry = (input.shape, x.shape, pads, stride, dilation, groups, out_size, grid): the
+        input's shape (N, C_in, H, W); the buffer's shape (the stack's (C_in, R, Wr) at stride
+        1, (C_in, N, Hp, Wp) otherwise); pads (top, bottom, left, right); stride, dilation and
+        out_size (OH, OW) as pairs; groups an int; grid as above -- the backward's first given
+        lines unpack exactly these eight
     ctx.dtypes = (input.dtype, weight.dtype, bias.dtype or None): each gradient goes back in
         its input's dtype
 and returns output.
@@ -66,15 +85,17 @@ variable's uses, so dx = Σ_t (dX_t put back at tap t's window). In 1-D, w = (1,
 x = (1, 2, 3, 4): y_p = w₀ x_p + w₁ x_(p+1) = (5, 8, 11). With dY = (1, 1, 1): db = 3,
 dw₀ = Σ_p dY_p x_p = 1 + 2 + 3 = 6, dw₁ = 2 + 3 + 4 = 9, and dx = (1, 1 + 2, 1 + 2, 2) =
 (1, 3, 3, 2): x₁ was read by tap 0 at p = 1 (weight 1) and by tap 1 at p = 0 (weight 2).
-Given dY (N, C_out, OH, OW), laid out like the forward's product (channel-major on the grid,
-zero at the positions that were thrown away -- pad2d), as (groups, C_out/groups, P):
+Given dY (N, C_out, OH, OW), laid out like the forward's product (channel-major on the grid:
+a zero stack, dY written into _images of it, so it is zero at the positions that were thrown
+away), as (groups, C_out/groups, P):
     dW_t = dY X_tᵀ            (C_out, C_in) per tap, stacked back to (C_out, C_in, kh, kw)
     db   = Σ_p dY             the bias was added at every position
     dX_t = W_tᵀ dY            and it is ADDED into the view of a zero buffer that tap t read
 The last line is the heart: the taps read overlapping windows of x, so each input position
-collects the gradients of every tap that read it. _taps of the zero gradient buffer gives the
-very same views; _add_product adds in place (a matrix view) or through a copy (a strided
-view). Crop the padding off and transpose back: dX (N, C_in, H, W). Compute only the
+collects the gradients of every tap that read it. _taps of a zero buffer of x's shape gives
+the very same views; _add_product adds in place (a matrix view) or through a copy (a strided
+view). At stride 1 the buffer is the stack: _images turns it back into the padded images.
+Crop the padding off and transpose back: dX (N, C_in, H, W). Compute only the
 gradients asked for (ctx.needs_input_grad), in the compute dtype, and convert each to its
 input's dtype (ctx.dtypes) before returning them (None for stride, pads, dilation, groups).
 
@@ -101,11 +122,12 @@ with fan_in = (in_channels / groups) · kh · kw = weight[0].numel(). Conv1d is 
 What you write
 same_padding; _taps; _Conv2dFunction's forward and backward; _ConvNd's weight and bias in
 __init__ and reset_parameters. pair, pad2d, output_size, conv2d (the arguments), conv1d,
-_compute_dtype, _channel_major, _add_product, the input checks and the modules are given.
+_compute_dtype, _channel_major, _stacked, _images, _add_product, the input checks and the
+modules are given.
 
 Classic pitfalls
 - Flipping the kernel (the mathematicians' convolution): the tests recognise it.
-- Dilation: the taps are d apart, so the shifts are i·d·Wp + j·d, and a window spans d(k − 1) + 1.
+- Dilation: the taps are d apart, so the shifts are i·d·Wr + j·d, and a window spans d(k − 1) + 1.
 - Ignoring groups: every output channel would see every input channel.
 - "same" with the odd extra padding before instead of after.
 - Backward: dX_t assigned (=) instead of added (+=) -- overlapping windows lose gradient; dX_t
