@@ -203,15 +203,14 @@ def train_gpt(
     preset: str = "baby",
     model: dict | None = None,
     data: str | None = None,
-    grad_accum: int = 1,
     seed: int = 0,
     **settings: Any,
 ) -> dict:
     """Pretrain a GPT into the run folder ``out`` with the library's ``pretrain`` (what
     ``minimod pretrain gpt`` runs): ``model`` holds the shape (n_layer, n_head, n_embd,
-    block_size over the preset's: --n-layer ...), ``grad_accum`` is --grad-accum, ``settings``
-    any other setting of the preset (``warmup_steps=0``: none; ``weight_decay=0``; and those
-    without an option, as ``final_eval_batches``). It prints the equivalent command line.
+    block_size over the preset's: --n-layer ...), ``settings`` any other setting of the preset
+    (``grad_accum=4``; ``warmup_steps=0``: none; ``weight_decay=0``; and those without an
+    option, as ``final_eval_batches``). It prints the equivalent command line.
 
     Returns ``{"params", "val_loss", "train_loss", "tokens", "tokens_per_s", "seconds"}``:
     val_loss on ``final_eval_batches`` held-out batches, train_loss the mean of the last tenth
@@ -224,8 +223,6 @@ def train_gpt(
     from minimod.tasks.pretrain import pretrain
 
     options = {**(model or {}), **settings}
-    if grad_accum != 1:  # the preset's is 1
-        options["grad_accum"] = grad_accum
     print(f"$ {pretrain_command(out, preset, data, seed, options)}", flush=True)
     torch.set_num_threads(1)
     summary = pretrain(

@@ -46,7 +46,7 @@ The last 10% of the text (or a separately generated set) is held out and evaluat
 eval_every steps and at the end.
 Options override the preset's settings (--n-layer, --n-embd, --warmup-steps, --grad-accum...);
 run.json records them all, and --resume, evaluate and generate rebuild the same model from it
-(--resume takes the options the run was made with, and only --max-steps may change).
+(--resume continues with the run's own settings: only --max-steps may change).
 
   minimod pretrain gpt --preset tiny --out runs/first
   minimod pretrain gpt --preset baby --data shakespeare.txt --out runs/baby

@@ -18,7 +18,6 @@ sides of its comparison). ``MINIMOD_KEEP_FREED_MEMORY=0`` turns it off in the co
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 # mallopt's parameter numbers (glibc's malloc.h).
@@ -34,10 +33,9 @@ def keep_freed_memory() -> bool:
     and where ``MINIMOD_KEEP_FREED_MEMORY`` is ``0``."""
     if os.environ.get("MINIMOD_KEEP_FREED_MEMORY", "1") == "0":
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError, TypeError):  # no C library by that name, or no mallopt
+    try:  # the process's own symbols: libc's, without searching for the library (a subprocess)
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no mallopt: not glibc
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     # mallopt returns 1 on success; a fixed mmap threshold also stops glibc's own adjusting.
