@@ -144,6 +144,52 @@ def test_a_run_from_before_grad_accum_existed_still_resumes(tmp_path, corpus):
     assert run("gpt", out, corpus, max_steps=2, resume=True)["step"] == 2
 
 
+def _warmup_of(out: Path) -> tuple[int, int]:
+    """(run.json's warmup, the warmup of last.pt's schedule)."""
+    scheduler = load_checkpoint(out / "last.pt")["scheduler"]
+    return read_run(out)["settings"]["warmup_steps"], scheduler["warmup_steps"]
+
+
+def test_resume_keeps_the_runs_warmup_and_refuses_another(tmp_path, corpus):
+    given = tmp_path / "given"
+    run("gpt", given, corpus, max_steps=2, warmup_steps=1)
+    assert run("gpt", given, corpus, max_steps=3, warmup_steps=1, resume=True)["step"] == 3
+    assert run("gpt", given, corpus, max_steps=4, resume=True)["step"] == 4  # without the option
+    assert _warmup_of(given) == (1, 1)
+    with pytest.raises(UsageError) as refused:
+        run("gpt", given, corpus, max_steps=5, warmup_steps=3, resume=True)
+    message = str(refused.value)
+    assert "warmup_steps (run 1, now 3)" in message and "\n" not in message
+    assert "leave out --warmup-steps" in message and "another --out" in message
+    # A warmup of 5 is cut to the 2 steps of this run: the same command resumes it, and without
+    # the option the preset's 5 is no difference even when --max-steps grows past it.
+    cut = tmp_path / "cut"
+    run("gpt", cut, corpus, max_steps=2, warmup_steps=5)
+    assert run("gpt", cut, corpus, max_steps=2, warmup_steps=5, resume=True)["step"] == 2
+    assert run("gpt", cut, corpus, max_steps=7, resume=True)["step"] == 7
+    assert _warmup_of(cut) == (2, 2)
+    with pytest.raises(UsageError, match=r"warmup_steps \(run 2, now 5\)"):
+        run("gpt", cut, corpus, max_steps=8, warmup_steps=5, resume=True)
+
+
+@pytest.mark.parametrize(
+    "option, value, words",
+    [
+        ("lr", 0.01, "lr (run 0.003, now 0.01)"),
+        ("batch_size", 4, "batch_size (run 8, now 4)"),
+        ("weight_decay", 0.5, "weight_decay (run 0.1, now 0.5)"),
+        ("grad_accum", 2, "grad_accum (run 1, now 2)"),
+    ],
+)
+def test_resume_refuses_other_optimizer_settings(tmp_path, corpus, option, value, words):
+    out = tmp_path / "run"
+    run("gpt", out, corpus)
+    with pytest.raises(UsageError) as refused:
+        run("gpt", out, corpus, max_steps=2, resume=True, **{option: value})
+    message = str(refused.value)
+    assert words in message and "another --out" in message and "--warmup-steps" not in message
+
+
 @pytest.mark.parametrize(
     "task, options, words",
     [

@@ -11,8 +11,8 @@ import torch
 
 from console import assert_usage_error, minimod
 from minimod.models.loading import load_pretrained
-from minimod.tasks import pretrain
-from minimod.tasks.domain_mlm import pretrain_domain
+from minimod.tasks import UsageError, load_run, pretrain
+from minimod.tasks.domain_mlm import evaluate_domain_run, pretrain_domain
 from minimod.tasks.finetune import build_model, finetune, read_source
 from minimod.train.checkpoint import load_checkpoint
 
@@ -41,6 +41,23 @@ def test_domain_mlm_lowers_the_held_out_loss_and_a_finetune_loads_its_encoder(tm
     trained = load_checkpoint(run / "last.pt")["model"]
     key = "encoder.layer.5.attn.query.weight"
     assert torch.equal(model.body.state_dict()[key], trained[f"bert.{key}"])
+
+
+@pytest.mark.slow
+@pytest.mark.real
+def test_evaluate_repeats_a_domain_mlm_runs_held_out_loss(tmp_path):
+    run = tmp_path / "mlm"
+    # 6 held-out snippets in batches of 4: the last batch is a short one.
+    summary = pretrain_domain("nyt", run, max_steps=1, batch_size=4, n_val=6, **FAST)
+    record, metrics = evaluate_domain_run(run)
+    assert record["domain"] == "nyt" and metrics["loss"] == pytest.approx(summary["final"]["loss"])
+    with pytest.raises(UsageError, match="domain-adaptive MLM run .*minimod evaluate --from"):
+        load_run(run)  # no preset's data to rebuild: evaluate_run's way is not this run's
+    done = minimod("evaluate", "--from", str(run))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"mlm-domain on nyt) {run} on 6 held-out snippets: masked-LM loss " in done.stdout
+    assert f"{metrics['loss']:.4g}" in done.stdout
+    assert_usage_error(minimod("evaluate", "--from", str(run), "--data", str(run)), "--data")
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="held-out metrics of a run",
         description="Print a run's held-out metrics: loss and perplexity (gpt, bert), or "
         "accuracy, macro-F1 and the confusion matrix (cnn, audio); for a fine-tune run, its "
-        "metrics on the test split.\n\n"
+        "metrics on the test split; for a domain-adaptive MLM run (pretrain bert --task "
+        "mlm-domain), its masked-LM loss on the domain's held-out snippets.\n\n"
         "  minimod evaluate --from runs/first",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -62,16 +63,38 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from minimod.tasks import evaluate_run
-    from minimod.tasks.run import read_run
+    from minimod.tasks.run import is_domain_mlm, read_run
 
-    if read_run(args.run).get("kind") == "finetune":
+    record = read_run(args.run)
+    if record.get("kind") == "finetune":
         return _evaluate_finetuned(args)
+    if is_domain_mlm(record):
+        return _evaluate_domain_mlm(args)
     record, metrics, confusion = evaluate_run(args.run, args.data, args.device)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "batches")
     where = f" on {metrics['batches']} held-out batches" if "batches" in metrics else " held out"
     print(f"{record['task']} ({record['preset']}) {args.run}{where}: {shown}")
     if confusion:
         print(confusion)
+    return 0
+
+
+def _evaluate_domain_mlm(args: argparse.Namespace) -> int:
+    from minimod.tasks import UsageError
+    from minimod.tasks.domain_mlm import evaluate_domain_run
+
+    if args.data is not None:
+        raise UsageError(
+            "--data is for pretrain runs; a domain-adaptive MLM run evaluates on its domain's "
+            "held-out snippets"
+        )
+    record, metrics = evaluate_domain_run(args.run, args.device)
+    before = record.get("final", {}).get("loss_before")
+    print(
+        f"bert (minilm, mlm-domain on {record['domain']}) {args.run} on "
+        f"{record['settings']['n_val']} held-out snippets: masked-LM loss {metrics['loss']:.4g}"
+        + ("" if before is None else f" (MiniLM before the run: {before:.4g})")
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ Pretrain a model from scratch into a run folder (checkpoints, metrics, tokenizer
          reviews (default) or --data text, word-level WordPiece vocabulary; --from minilm
          --task mlm-domain --domain D: continue the real MiniLM's masked-LM training on a VADER
          domain's unlabelled snippets (make real), then `finetune bert --from RUN`
+         (`evaluate --from RUN` repeats its held-out masked-LM loss)
   cnn    ResNet classifying generated shapes (synthetic, seeded); --task detect-shapes:
          a one-stage detector finding every shape of generated scenes (boxes, classes, mAP),
          --task detect-digits: every real MNIST digit of a canvas (make real); --init RUN
@@ -46,7 +47,9 @@ The last 10% of the text (or a separately generated set) is held out and evaluat
 eval_every steps and at the end.
 Options override the preset's settings (--n-layer, --n-embd, --warmup-steps, --grad-accum...);
 run.json records them all, and --resume, evaluate and generate rebuild the same model from it
-(--resume continues with the run's own settings: only --max-steps may change).
+(--resume continues with the run's own settings: give the options the run was made with; only
+--max-steps may change, and without --warmup-steps the run's warmup is kept; any other value,
+another --warmup-steps included, is refused: start a new run with another --out for that).
 
   minimod pretrain gpt --preset tiny --out runs/first
   minimod pretrain gpt --preset baby --data shakespeare.txt --out runs/baby
@@ -88,7 +91,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
            help="gpt, bert: tokens of context per sequence (default: the preset's)")  # fmt: skip
     option("--warmup-steps", type=at_least(0), metavar="N",
            help="steps of linear warmup to --lr before the cosine decay; 0 = none; --resume "
-           "continues the run's schedule (default: the preset's)")  # fmt: skip
+           "keeps the run's and refuses another value (default: the preset's, at most "
+           "--max-steps)")  # fmt: skip
     option("--weight-decay", type=non_negative_float, metavar="X",
            help="AdamW's decoupled weight decay on the weight matrices (not on biases or norms); "
            "0 = none (default: the preset's)")  # fmt: skip

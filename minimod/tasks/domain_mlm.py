@@ -4,6 +4,7 @@ labels are never read), so that a fine-tune starts from an encoder that has read
 words.
 
     minimod pretrain bert --from minilm --task mlm-domain --domain amazon --max-steps 100
+    minimod evaluate --from runs/mlm-amazon     # the held-out MLM loss again, from last.pt
     minimod finetune bert --from runs/mlm-amazon --task sentiment-real --domain amazon
 
 The run folder is a BERT pretrain run (run.json with task "bert" and the source "minilm",
@@ -40,9 +41,18 @@ from minimod.optim import AdamW
 from minimod.optim.lr_scheduler import WarmupCosineLR
 from minimod.tasks import lm
 from minimod.tasks.common import UsageError
-from minimod.tasks.finetune.sources import pretrained_tokenizer
+from minimod.tasks.finetune.sources import model_config, pretrained_tokenizer
 from minimod.tasks.pretrain import fit_run
-from minimod.tasks.run import RUN_FILE, one_line, pick_device, plot_losses, write_json
+from minimod.tasks.run import (
+    RUN_FILE,
+    is_domain_mlm,
+    load_weights,
+    one_line,
+    pick_device,
+    plot_losses,
+    read_run,
+    write_json,
+)
 from minimod.tasks.runlock import run_folder_lock
 from minimod.train.checkpoint import seed_everything, to_plain
 from minimod.train.config import TrainConfig
@@ -88,6 +98,53 @@ def masked_loss(model: BERTForMaskedLM, batch: tuple) -> torch.Tensor:
     # Only the chosen positions are scored: the 30,522-word projection of every position would
     # be most of a step's work for MiniLM, and BERTForMaskedLM's loss ignores the others anyway.
     return F.cross_entropy(model.lm_head(hidden[chosen]), labels[chosen])
+
+
+def snippet_length(settings: dict[str, Any]) -> int:
+    """The most tokens of a snippet: max_length, within the model's positions."""
+    return min(settings["max_length"], settings["model"]["max_position_embeddings"])
+
+
+def held_out(tokenizer: Any, domain: str, settings: dict[str, Any]) -> list[list[int]]:
+    """The token ids of the held-out snippets: the first n_val of the domain's val split."""
+    return snippet_ids(tokenizer, domain, "val", snippet_length(settings))[: settings["n_val"]]
+
+
+def held_out_loss(
+    model: BERTForMaskedLM, val: list[list[int]], tokenizer: Any, settings: dict[str, Any]
+) -> dict[str, float]:
+    """The MLM loss over every held-out snippet ``val``, in batches of batch_size, masked the
+    same way at every call (``EVAL_SEED``): the run's evaluations, and evaluate_domain_run's."""
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    p, size = settings["mlm_probability"], settings["batch_size"]
+    device = next(model.parameters()).device
+    was_training, losses = model.training, []
+    model.eval()
+    with torch.no_grad():
+        for first in range(0, len(val), size):
+            batch = masked_batch(val, range(first, min(first + size, len(val))), tokenizer, p, g)
+            losses.append(float(masked_loss(model, tuple(t.to(device) for t in batch))))
+    model.train(was_training)
+    return {"loss": statistics.fmean(losses)}
+
+
+def evaluate_domain_run(
+    run_dir: str | Path, device: str = "cpu"
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """(run.json, held-out metrics) of a domain-adaptive MLM run folder: last.pt's masked-LM
+    loss on the held-out snippets the run was evaluated on, masked the same way, so it repeats
+    the loss the run reported at its end."""
+    run_dir = Path(run_dir)
+    record = read_run(run_dir)
+    if not is_domain_mlm(record):
+        raise UsageError(f"{run_dir} is not a --task {TASK} run")
+    settings = record["settings"]
+    tokenizer = lm.read_tokenizer(run_dir)
+    model = BERTForMaskedLM(model_config("bert", settings["model"]))
+    load_weights(model, run_dir / "last.pt")
+    model.to(pick_device(device))
+    val = held_out(tokenizer, record["domain"], settings)
+    return record, held_out_loss(model, val, tokenizer, settings)
 
 
 def _optimizer(model: BERTForMaskedLM, settings: dict[str, Any]) -> AdamW:
@@ -144,9 +201,8 @@ def pretrain_domain(
     settings["model"] = to_plain(config)
     record = {"task": "bert", "preset": "minilm", "data": f"vader:{domain} (train text)",
               "settings": to_plain(settings), "source": source, "domain": domain}  # fmt: skip
-    length = min(settings["max_length"], config.max_position_embeddings)
-    train = snippet_ids(tokenizer, domain, "train", length)
-    val = snippet_ids(tokenizer, domain, "val", length)[: settings["n_val"]]
+    train = snippet_ids(tokenizer, domain, "train", snippet_length(settings))
+    val = held_out(tokenizer, domain, settings)
     generator = torch.Generator().manual_seed(seed)
     p, size = settings["mlm_probability"], settings["batch_size"]
 
@@ -155,19 +211,7 @@ def pretrain_domain(
         return masked_batch(train, rows, tokenizer, p, generator)
 
     def evaluate(model: BERTForMaskedLM, batches: int | None = None) -> dict[str, float]:
-        """The MLM loss over every held-out snippet (the same masks each time)."""
-        g = torch.Generator().manual_seed(EVAL_SEED)
-        device = next(model.parameters()).device
-        was_training, losses = model.training, []
-        model.eval()
-        with torch.no_grad():
-            for first in range(0, len(val), size):
-                batch = masked_batch(
-                    val, range(first, min(first + size, len(val))), tokenizer, p, g
-                )
-                losses.append(float(masked_loss(model, tuple(t.to(device) for t in batch))))
-        model.train(was_training)
-        return {"loss": statistics.fmean(losses)}
+        return held_out_loss(model, val, tokenizer, settings)
 
     with run_folder_lock(run_dir):
         if (run_dir / "last.pt").exists() and not overwrite:

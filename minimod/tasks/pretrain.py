@@ -214,7 +214,8 @@ def pretrain(
         record["init"] = str(Path(init).resolve())
     with run_folder_lock(run_dir) if main else contextlib.nullcontext():
         if resume:
-            check_resume(run_dir, record, ("task", "preset", "data"))
+            # settings hold a warmup either way (the preset's): check_resume needs the option's
+            check_resume(run_dir, record, ("task", "preset", "data"), overrides.get("warmup_steps"))
         elif (run_dir / "last.pt").exists() and not overwrite:
             raise UsageError(
                 f"{run_dir} already holds a run; add --resume to continue it, or pick another --out"

@@ -85,9 +85,16 @@ def final_metrics(model: Any, wired: TaskData, settings: dict[str, Any]) -> dict
     return metrics
 
 
-def check_resume(run_dir: Path, record: dict[str, Any], keys: tuple[str, ...]) -> None:
+def check_resume(
+    run_dir: Path, record: dict[str, Any], keys: tuple[str, ...], warmup_steps: int | None = None
+) -> None:
     """A resumed run must be set up like the one it continues: the same ``keys`` of its
-    record and the same settings, but for max_steps (which may grow). The warmup is the run's."""
+    record and the same settings, but for ``RESUMABLE`` (max_steps may grow). The warmup is the
+    run's: run.json holds it cut to the run's max_steps (``make_settings``), so a bigger
+    max_steps alone is no difference; ``warmup_steps``, the --warmup-steps the command line
+    gave (None: none), must be the run's once cut to max_steps the same way (so the command
+    that started a run resumes it). Every difference is refused in one line naming both values
+    and what to do instead."""
     saved = read_run(run_dir)
     if not (run_dir / "last.pt").is_file():
         raise UsageError(f"cannot resume: {run_dir} has no last.pt checkpoint")
@@ -102,9 +109,14 @@ def check_resume(run_dir: Path, record: dict[str, Any], keys: tuple[str, ...]) -
     for key in sorted(old.keys() | new.keys()):
         if key not in RESUMABLE and key != "warmup_steps" and old.get(key) != new.get(key):
             differences.append(f"{key} (run {old.get(key)!r}, now {new.get(key)!r})")
+    hint = ""
+    if warmup_steps is not None and new["warmup_steps"] != old["warmup_steps"]:
+        differences.append(f"warmup_steps (run {old['warmup_steps']!r}, now {warmup_steps!r})")
+        hint = " (leave out --warmup-steps to keep the run's schedule)"
     if differences:
         raise UsageError(
-            f"cannot resume {run_dir}: its config differs in " + "; ".join(differences)
+            f"cannot resume {run_dir}: its config differs in {'; '.join(differences)}; resume "
+            f"with the options the run was made with{hint}, or start a new run with another --out"
         )
     record["settings"]["warmup_steps"] = old["warmup_steps"]
 
@@ -153,6 +165,12 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
+def is_domain_mlm(record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` (a run.json) is a domain-adaptive MLM run's (``tasks.domain_mlm``):
+    MiniLM on a VADER domain, whose held-out text is no corpus a task of ``BUILDERS`` reads."""
+    return record.get("kind") != "finetune" and record.get("source") == "minilm"
+
+
 def load_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
     """(record, wired task, model with the last checkpoint's weights) of a run folder."""
     run_dir = Path(run_dir)
@@ -161,6 +179,13 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str = "cpu"):
         raise UsageError(
             f"{run_dir} is a fine-tune run ({record['model']} on {record['task']}); "
             "load it with minimod.tasks.finetune.evaluate_finetuned"
+        )
+    if is_domain_mlm(record):
+        raise UsageError(
+            f"{run_dir} is a domain-adaptive MLM run (MiniLM on {record.get('domain')}): "
+            f"`minimod evaluate --from {run_dir}` reports its held-out loss "
+            "(minimod.tasks.domain_mlm.evaluate_domain_run), `minimod finetune bert --from "
+            f"{run_dir}` fine-tunes it"
         )
     device = pick_device(device)
     data = record["data"] if data is None else data_name(data)
