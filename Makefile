@@ -31,7 +31,7 @@ help:
 		"make book      render the lessons and guides into book/ (static HTML, open book/index.html)" \
 		"make browser   install Chromium from Debian's packages where missing (the book's browser test)" \
 		"make coverage  line and branch coverage of every lesson's marked code by its tests (LESSONS=\"2 8\")" \
-		"make bench     time minimod against its torch.nn twin (BENCH_ARGS=\"--device cuda\")" \
+		"make bench     minimod against its torch.nn twin, then every performance target in one table (BENCH_ARGS=\"--compile\")" \
 		"make clean     remove .venv and caches"
 
 $(STAMP): pyproject.toml constraints.txt

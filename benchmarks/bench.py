@@ -4,6 +4,7 @@
         generate,smollm2,attention,workbook]
         [--steps N] [--warmup N] [--compile] [--device cpu|cuda] [--threads N] [--quick]
         [--json PATH] [--e2e TEXT [--e2e-precisions fp32,bf16] [--e2e-steps N]]
+        [--nanogpt DIR --nanogpt-data TEXT [--nanogpt-steps N] [--nanogpt-pairs N]]
 
 Each twin (benchmarks/twins.py) has minimod's architecture and loads minimod's weights; the
 forward losses must agree to 1e-4 before anything is timed. A training step is forward,
@@ -24,7 +25,11 @@ minimod's two attentions and torch's (benchmarks/attention_memory.py).
 --e2e times the whole `minimod pretrain gpt --preset baby --data TEXT` command (2000 steps) in a
 fresh process per precision; benchmarks/nanogpt_side_by_side.py runs nanoGPT's own train.py
 beside it on the same machine (the comparison that counts: quoted figures from another machine
-are not).
+are not); --nanogpt DIR --nanogpt-data TEXT runs that script's comparison from here.
+
+The output ends with the targets table: every performance target (TARGETS below, the one place
+their bounds are written), its bound, the figure this run measured and met / missed, "not
+measured" with what to add to the command, or "reported" for a figure without a bound.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ from common import (
     si,
     step_memory,
 )
+from nanogpt_side_by_side import format_rows as format_side_by_side
+from nanogpt_side_by_side import medians, side_by_side
+from nanogpt_side_by_side import parse_args as side_by_side_args
 from twins import TwinBERTForMaskedLM, TwinGPT, TwinMobileNetV2, TwinResNet
 
 from minimod.models.bert import BERTConfig, BERTForMaskedLM
@@ -519,13 +527,15 @@ def run_workbook(args: argparse.Namespace) -> dict:
     rows = [measure(number) for number in ((2,) if args.quick else (2, 8, 13, 16, 35))]
     lines = ["### `minimod exercises check N` (a fresh process each, empty pass cache)", ""]
     lines += [check_table(rows), ""]
+    test_fast = None
     if args.test_fast:
         start = time.perf_counter()
         done = subprocess.run(["make", "test-fast"], cwd=ROOT, capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        test_fast = dict(seconds=seconds, returncode=done.returncode)
         status = "passed" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
         lines += [f"`make test-fast`: {seconds:.0f} s, {status}.", ""]
-    return {"rows": rows, "table": "\n".join(lines)}
+    return {"rows": rows, "test_fast": test_fast, "table": "\n".join(lines)}
 
 
 def run_end_to_end(args: argparse.Namespace) -> list[dict]:
@@ -569,6 +579,255 @@ def format_end_to_end(rows: list[dict]) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# The performance targets: every bound is written here once; the README quotes this table.
+
+
+@dataclass(frozen=True)
+class Target:
+    """One performance target: the figure MEASURES[measure] reads off a run's results for
+    `which` (a row's model, an attention method, a precision, ...) must be <= bound (None: a
+    figure reported, with no bound)."""
+
+    name: str
+    measure: str
+    which: str
+    bound: float | None
+    hint: str  # what to add to the command of a run that did not measure it
+    unit: str = "×"  # printed after the bound
+
+
+NANOGPT = "--nanogpt DIR --nanogpt-data TEXT"
+TARGETS = (
+    Target("GPT training step, eager (gpt-baby)", "ratio", "gpt-baby", 1.2, "--models gpt-baby"),
+    Target(
+        "BERT training step, eager (bert-tiny)", "ratio", "bert-tiny", 1.2, "--models bert-tiny"
+    ),
+    Target("ResNet training step, eager (resnet)", "ratio", "resnet", 1.5, "--models resnet"),
+    Target(
+        "MobileNetV2 forward + backward (mobilenet)",
+        "ratio",
+        "mobilenet",
+        2.0,
+        "--models mobilenet",
+    ),
+    Target(
+        "ResNet training step, compiled (resnet)",
+        "ratio",
+        "resnet (compiled)",
+        1.2,
+        "--models resnet --compile",
+    ),
+    Target(
+        "BERT training step, compiled (bert-tiny)",
+        "ratio",
+        "bert-tiny (compiled)",
+        1.0,
+        "--models bert-tiny --compile",
+    ),
+    Target("GPT memory per step (gpt-baby's mem)", "memory", "gpt-baby", 1.2, "--models gpt-baby"),
+    Target(
+        "BERT memory per step (bert-tiny's mem)", "memory", "bert-tiny", 1.2, "--models bert-tiny"
+    ),
+    # O(T): quadrupling T may quadruple the peak (plus noise); the (T, T) path's grows ~16×.
+    Target(
+        "Attention memory O(T): flash_attention's peak, T = 8192 / T = 2048",
+        "attention",
+        "minimod flash_attention",
+        4.5,
+        "--models attention, without --quick",
+    ),
+    Target(
+        "nanoGPT side by side: minimod fp32 wall / nanoGPT's", "nanogpt wall", "fp32", 1.0, NANOGPT
+    ),
+    Target(
+        "nanoGPT side by side: minimod bf16 wall / nanoGPT's", "nanogpt wall", "bf16", 0.8, NANOGPT
+    ),
+    Target(
+        "nanoGPT side by side: fp32 val loss - nanoGPT's, absolute",
+        "nanogpt val",
+        "fp32",
+        0.01,
+        NANOGPT,
+        unit="",
+    ),
+    Target(
+        "nanoGPT side by side: bf16 val loss - nanoGPT's, absolute",
+        "nanogpt val",
+        "bf16",
+        0.01,
+        NANOGPT,
+        unit="",
+    ),
+    Target(
+        "`minimod exercises check N` (workbook)", "workbook", "check", None, "--models workbook"
+    ),
+    Target("`make test-fast`", "workbook", "test-fast", None, "--models workbook --test-fast"),
+)
+
+
+@dataclass
+class Figure:
+    """What a run measured for a target: `value` is compared with the bound, rounded as `text`
+    prints it (None: asked for but not measurable, `text` says why)."""
+
+    value: float | None
+    text: str
+
+
+def mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
+
+
+def timed_row(result: dict, model: str) -> dict | None:
+    return next((r for r in result["rows"] if r["model"] == model), None)
+
+
+def ratio_figure(result: dict, which: str) -> Figure | None:
+    row = timed_row(result, which)
+    if row is None:
+        failure = result.get("compile_failures", {}).get(which.removesuffix(" (compiled)"))
+        if which.endswith(" (compiled)") and failure:
+            return Figure(None, f"torch.compile FAILED ({failure})")
+        return None
+    text = f"{row['ratio']:.2f}"
+    return Figure(float(text), f"{text}× ({row['minimod_ms']:.1f} vs {row['torch_ms']:.1f} ms)")
+
+
+def memory_figure(result: dict, which: str) -> Figure | None:
+    row = timed_row(result, which)
+    if row is None:
+        return None
+    mine, twin = row["minimod_mem_bytes"], row["torch_mem_bytes"]
+    if mine is None or not twin:
+        return Figure(None, f"{mib(mine)} vs {mib(twin)}: no ratio ({result['memory']})")
+    text = f"{mine / twin:.2f}"
+    return Figure(float(text), f"{text}× ({mib(mine)} vs {mib(twin)})")
+
+
+def attention_figure(result: dict, which: str) -> Figure | None:
+    rows = result.get("attention_memory") or []
+    peak = {(r["method"], r["length"]): r["bytes"] for r in rows}
+    if (which, 2048) not in peak or (which, 8192) not in peak:
+        return None
+    if not peak[which, 2048] or peak[which, 8192] is None:
+        return Figure(None, f"no peak measured ({result['memory']})")
+
+    def growth(method: str) -> str:
+        low, high = peak[method, 2048], peak[method, 8192]
+        return f"{high / low:.2f}" if low and high is not None else "n/a"
+
+    others = "; ".join(
+        f"{method} {mib(peak[method, 8192])} ({growth(method)}×)"
+        for method in dict.fromkeys(r["method"] for r in rows)
+        if method != which
+    )
+    text = growth(which)
+    return Figure(
+        float(text),
+        f"{text}× ({mib(peak[which, 2048])} -> {mib(peak[which, 8192])}); at T = 8192 against "
+        f"{others}",
+    )
+
+
+def nanogpt_figure(result: dict, which: str, wall: bool) -> Figure | None:
+    rows = result.get("nanogpt") or []
+    if not rows:
+        return None
+    ratio, diff = medians(rows, which)
+    pairs = f"median over {len({r['pair'] for r in rows})} pair(s)"
+    if wall:
+        text = f"{ratio:.2f}"
+        return Figure(float(text), f"{text}× ({pairs})")
+    return Figure(float(f"{abs(diff):.4f}"), f"{diff:+.4f} ({pairs})")
+
+
+def workbook_figure(result: dict, which: str) -> Figure | None:
+    if which == "test-fast":
+        fast = result.get("test_fast")
+        if not fast:
+            return None
+        passed = "passed" if fast["returncode"] == 0 else f"FAILED (exit {fast['returncode']})"
+        return Figure(round(fast["seconds"]), f"{fast['seconds']:.0f} s, {passed}")
+    rows = result.get("workbook") or []
+    if not rows:
+        return None
+    figures = [
+        f"{label} {median([r[key] for r in rows if key in r]):.1f} s"
+        for label, key in (("pass", "pass_s"), ("with a pitfall", "fail_s"), ("cached", "cached_s"))
+        if any(key in r for r in rows)
+    ]
+    lessons = ", ".join(str(r["lesson"]) for r in rows)
+    return Figure(
+        round(median([r["pass_s"] for r in rows]), 1),
+        f"{', '.join(figures)} (lessons {lessons}; medians)",
+    )
+
+
+MEASURES: dict[str, Callable[[dict, str], Figure | None]] = {
+    "ratio": ratio_figure,
+    "memory": memory_figure,
+    "attention": attention_figure,
+    "nanogpt wall": lambda result, which: nanogpt_figure(result, which, wall=True),
+    "nanogpt val": lambda result, which: nanogpt_figure(result, which, wall=False),
+    "workbook": workbook_figure,
+}
+
+
+def targets(result: dict) -> list[dict]:
+    """One row per TARGETS entry from a run's results (main's JSON dictionary: rows,
+    compile_failures, memory, attention_memory, nanogpt, workbook, test_fast): the bound, the
+    figure, and status met / missed / not measured / reported."""
+    table = []
+    for target in TARGETS:
+        figure = MEASURES[target.measure](result, target.which)
+        if figure is None or figure.value is None:
+            status = "not measured"
+        elif target.bound is None:
+            status = "reported"
+        else:
+            status = "met" if figure.value <= target.bound else "missed"
+        table.append(
+            dict(
+                target=target.name,
+                measure=target.measure,
+                which=target.which,
+                bound=target.bound,
+                unit=target.unit,
+                value=None if figure is None else figure.value,
+                measured=f"(add {target.hint})" if figure is None else figure.text,
+                status=status,
+            )
+        )
+    return table
+
+
+def format_targets(rows: list[dict], machine: dict, quick: bool) -> str:
+    """The targets table under a header line naming the CPU (and GPU) and the thread count."""
+    gpu = f", {machine['gpu']}" if "gpu" in machine else ""
+    threads = f"{machine['threads']} thread" + ("" if machine["threads"] == 1 else "s")
+    table = [
+        [
+            r["target"],
+            "no bound" if r["bound"] is None else f"≤ {r['bound']:.2f}{r['unit']}",
+            r["measured"],
+            r["status"],
+        ]
+        for r in rows
+    ]
+    lines = [
+        f"## Performance targets: {machine['cpu']}{gpu}, {threads}",
+        "",
+        markdown_table(["target", "bound", "measured", "status"], table),
+        "",
+        "- ×: minimod / the reference (the torch.nn twin; nanoGPT's train.py; for attention "
+        "its own peak at T = 2048), judged on the printed figure; < 1: minimod is faster.",
+    ]
+    if quick:
+        lines.append("- --quick: smaller sizes than the targets' (a smoke test, not a claim).")
+    return "\n".join(lines)
+
+
 def format_rows(rows: list[dict], peak: float) -> str:
     headers = [
         "model",
@@ -585,9 +844,6 @@ def format_rows(rows: list[dict], peak: float) -> str:
         "Δloss (abs)",
     ]
 
-    def mem(value: float | None) -> str:
-        return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
-
     def flops(value: float) -> str:
         return f"{si(value)} ({100 * value / peak:.0f}%)" if value else "n/a"
 
@@ -602,8 +858,8 @@ def format_rows(rows: list[dict], peak: float) -> str:
             si(r["torch_items_per_s"], " " + r["unit"]),
             flops(r["minimod_flops_per_s"]),
             flops(r["torch_flops_per_s"]),
-            mem(r["minimod_mem_bytes"]),
-            mem(r["torch_mem_bytes"]),
+            mib(r["minimod_mem_bytes"]),
+            mib(r["torch_mem_bytes"]),
             f"{r['loss_diff']:.1e}",
         ]
         for r in rows
@@ -612,7 +868,12 @@ def format_rows(rows: list[dict], peak: float) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="The output ends with the targets table: every performance target, its bound, "
+        "the figure this run measured and met or missed, 'not measured' with the options that "
+        "measure it, or 'reported' (a figure without a bound).",
+    )
     parser.add_argument(
         "--models",
         default=",".join(ALL_MODELS),
@@ -650,6 +911,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--e2e-steps", type=int, default=None, help="end-to-end steps (default: the preset's 2000)"
     )
+    parser.add_argument(
+        "--nanogpt",
+        metavar="DIR",
+        help="also run nanoGPT's own train.py beside `minimod pretrain gpt --preset baby` "
+        "(benchmarks/nanogpt_side_by_side.py, whole runs: tens of minutes): a nanoGPT checkout, "
+        "e.g. ../shared/anchors/nanoGPT; needs --nanogpt-data",
+    )
+    parser.add_argument(
+        "--nanogpt-data",
+        metavar="TEXT",
+        help="the text both train on, e.g. ../shared/data/tinyshakespeare.txt (its --data)",
+    )
+    parser.add_argument(
+        "--nanogpt-steps",
+        type=int,
+        default=None,
+        help="steps of every run, more than the preset's 100 warmup steps (its --steps; "
+        "default: the baby preset's 2000)",
+    )
+    parser.add_argument(
+        "--nanogpt-pairs",
+        type=int,
+        default=None,
+        help="alternating rounds of the three runs, nanoGPT fp32 and minimod fp32 and bf16; the "
+        "targets take the medians over them (its --pairs; default: 1)",
+    )
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in ALL_MODELS]
@@ -666,6 +953,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.e2e_precisions = [p.strip() for p in args.e2e_precisions.split(",") if p.strip()]
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device available")
+    args.side_by_side = None
+    if bool(args.nanogpt) != bool(args.nanogpt_data):
+        parser.error("--nanogpt DIR and --nanogpt-data TEXT go together")
+    if args.nanogpt:
+        forwarded = ["--nanogpt", args.nanogpt, "--data", args.nanogpt_data]
+        for option, value in (
+            ("--steps", args.nanogpt_steps),
+            ("--pairs", args.nanogpt_pairs),
+            ("--threads", args.threads),
+        ):
+            forwarded += [] if value is None else [option, str(value)]
+        # Its own parser checks them and fills in its defaults (an error names its options).
+        prog = "bench.py --nanogpt (nanogpt_side_by_side.py's --data, --steps, --pairs)"
+        args.side_by_side = side_by_side_args(forwarded, prog=prog)
+    elif args.nanogpt_steps is not None or args.nanogpt_pairs is not None:
+        parser.error("--nanogpt-steps and --nanogpt-pairs need --nanogpt DIR")
     return args
 
 
@@ -701,6 +1004,7 @@ def main(argv: list[str] | None = None) -> dict:
     attention = run_attention(args) if "attention" in args.models else None
     workbook = run_workbook(args) if "workbook" in args.models else None
     end_to_end = run_end_to_end(args) if args.e2e else []
+    nanogpt = side_by_side(args.side_by_side) if args.side_by_side else []
 
     lines = [
         "## minimod vs torch.nn: one training step (forward, backward, AdamW; layer rows: "
@@ -776,7 +1080,8 @@ def main(argv: list[str] | None = None) -> dict:
         lines += [workbook["table"], ""]
     if end_to_end:
         lines += format_end_to_end(end_to_end)
-    print("\n".join(lines))
+    if nanogpt:
+        lines += [format_side_by_side(nanogpt, args.side_by_side), ""]
     result = dict(
         command=command,
         machine=machine,
@@ -788,9 +1093,14 @@ def main(argv: list[str] | None = None) -> dict:
         attention_memory=attention["rows"] if attention else None,
         workbook=workbook["rows"] if workbook else None,
         end_to_end=end_to_end,
+        nanogpt=nanogpt,
+        test_fast=workbook["test_fast"] if workbook else None,
         notes=notes,
         compile_failures=compile_failures,
     )
+    result["targets"] = targets(result)
+    lines.append(format_targets(result["targets"], machine, args.quick))
+    print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2, default=str)

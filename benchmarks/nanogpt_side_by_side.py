@@ -259,6 +259,16 @@ def side_by_side(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def medians(rows: list[dict[str, Any]], precision: str) -> tuple[float, float]:
+    """minimod's figures at ``precision`` over the pairs: (median wall / nanoGPT's, median
+    val loss - nanoGPT's)."""
+    mine = [r for r in rows if r["run"] == "minimod" and r["precision"] == precision]
+    if not mine:
+        raise ValueError(f"no minimod {precision} run among the side-by-side rows")
+    ratio = statistics.median(r["wall_ratio"] for r in mine)
+    return ratio, statistics.median(r["val_diff"] for r in mine)
+
+
 def format_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     info = machine_info("cpu")
     table = [
@@ -279,9 +289,7 @@ def format_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     headers += ["wall / nanoGPT's", "val - nanoGPT's"]
     summary = []
     for precision in args.precisions:
-        mine = [r for r in rows if r["run"] == "minimod" and r["precision"] == precision]
-        ratio = statistics.median(r["wall_ratio"] for r in mine)
-        diff = statistics.median(r["val_diff"] for r in mine)
+        ratio, diff = medians(rows, precision)
         summary.append(
             f"minimod {precision}: median wall / nanoGPT's {ratio:.2f}, "
             f"median val - nanoGPT's {diff:+.4f}"
@@ -307,8 +315,10 @@ def format_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    """The options; ``prog``: who is named in an error (bench.py forwards its own here)."""
     parser = argparse.ArgumentParser(
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python benchmarks/nanogpt_side_by_side.py --nanogpt ../shared/anchors/"
