@@ -79,14 +79,18 @@ class LayerNormFunction(torch.autograd.Function):
         grad_output = grad_output.to(normalized.dtype)
         grad_weight = grad_bias = None
         # BEGIN SOLUTION
+        # dy·x̂ serves twice: summed over the rows it is dγ, times γ it is g·x̂.
+        gx = grad_output * normalized
         if weight is not None and ctx.needs_input_grad[1]:
-            grad_weight = (grad_output * normalized).sum_to_size(weight.shape)
+            grad_weight = gx.sum_to_size(weight.shape)
         if ctx.needs_input_grad[2]:  # False when there is no bias
             grad_bias = grad_output.sum_to_size(ctx.bias_shape)
-        g = grad_output if weight is None else grad_output * weight
-        grad_input = g - g.mean(dims, keepdim=True)
-        grad_input.addcmul_(normalized, (g * normalized).mean(dims, keepdim=True), value=-1)
-        grad_input.mul_(rstd)
+        if weight is not None:  # (a single row: dγ is gx itself, not to be overwritten)
+            gx = gx * weight if gx.shape == weight.shape else gx.mul_(weight)
+        mean_gx = gx.mean(dims, keepdim=True)
+        g = grad_output * weight if weight is not None else grad_output.clone()
+        grad_input = g.sub_(g.mean(dims, keepdim=True))  # in place: one (rows, N) buffer in all
+        grad_input.addcmul_(normalized, mean_gx, value=-1).mul_(rstd)
         return grad_input.to(ctx.dtype), grad_weight, grad_bias, None, None
         # END SOLUTION
 
