@@ -435,17 +435,16 @@ class _ConvNd(Module):
         # END YOUR CODE
 
     def _check_input(self, x: torch.Tensor) -> None:
-        where = describe(self)
-        expect_floating(where, x)
-        if x.dim() not in (self.dims + 1, self.dims + 2):
+        expect_floating(self, x)  # (the module, described only in an error)
+        if x.dim() != self.dims + 1 and x.dim() != self.dims + 2:  # (not `in`: see BatchNorm)
             raise ValueError(
-                f"{where}: expected a {self.dims + 2}-D (batched) or "
+                f"{describe(self)}: expected a {self.dims + 2}-D (batched) or "
                 f"{self.dims + 1}-D (unbatched) input, got shape {tuple(x.shape)}"
             )
         channels = x.shape[-self.dims - 1]
         if channels != self.in_channels:
             raise ValueError(
-                f"{where}: expected {self.in_channels} input channels, got "
+                f"{describe(self)}: expected {self.in_channels} input channels, got "
                 f"{channels} (input shape {tuple(x.shape)})"
             )
         if self.padding in ("same", "valid"):
@@ -462,7 +461,7 @@ class _ConvNd(Module):
             )
         ):
             raise ValueError(
-                f"{where}: input of spatial size {tuple(sizes)} is too small for "
+                f"{describe(self)}: input of spatial size {tuple(sizes)} is too small for "
                 f"kernel {self.kernel_size} with padding {padding} and dilation "
                 f"{self.dilation}"
             )

@@ -325,16 +325,17 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        where = describe(self)
-        expect_floating(where, input)
-        if input.dim() not in self.input_dims:
+        expect_floating(self, input)
+        # `==` on each, not `in`: under torch.compile(dynamic=True) a module's ints are traced as
+        # symbols, which `in` compares by identity (4 in (4,) was False there).
+        if not any(input.dim() == dims for dims in self.input_dims):
             raise ValueError(
-                f"{where}: expected a {' or '.join(map(str, self.input_dims))}-D "
+                f"{describe(self)}: expected a {' or '.join(map(str, self.input_dims))}-D "
                 f"input (N, C, …), got shape {tuple(input.shape)}"
             )
         if input.shape[1] != self.num_features:
             raise ValueError(
-                f"{where}: expected {self.num_features} channels on dim 1, got "
+                f"{describe(self)}: expected {self.num_features} channels on dim 1, got "
                 f"{input.shape[1]} (input shape {tuple(input.shape)})"
             )
         # BEGIN YOUR CODE

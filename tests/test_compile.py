@@ -69,3 +69,18 @@ def test_compiled_forward_and_backward_match_eager():
     assert torch._functorch.config.check_custom_op_aliasing is True
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_batch_norm_compiles_with_dynamic_shapes():
+    """torch.compile(dynamic=True) traces a module's ints as symbols, and `in` compares those
+    by identity: BatchNorm2d's input check (`dim in (4,)`) refused a 4-D input there."""
+    from minimod.nn import BatchNorm2d
+
+    torch._dynamo.reset()
+    layer = BatchNorm2d(3)
+    compiled = torch.compile(layer.forward, dynamic=True)
+    for shape in ((2, 3, 4, 4), (5, 3, 2, 3)):
+        x = torch.randn(shape)
+        torch.testing.assert_close(compiled(x), BatchNorm2d(3)(x))
+    with pytest.raises(ValueError, match="expected a 4-D input"):
+        compiled(torch.randn(2, 3, 4))
