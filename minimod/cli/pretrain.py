@@ -139,7 +139,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="tts only: eSpeak NG's digit strings or sentences (make real), or the built-in "
         "synthetic keywords (default: the preset's, digits for tiny and baby)",
     )
-    option("--compile", action="store_true", help="torch.compile the model (default: off)")
+    option("--compile", action="store_true",
+           help="torch.compile the model (default: off); measured on a CPU, after ~10 s of "
+           "compiling: gpt steps ~10%% faster, bert's about the same, cnn and audio slower (the "
+           "convolution's per-tap products compile out of place)")  # fmt: skip
     option(
         "--precision",
         choices=("fp32", "bf16", "fp16"),
