@@ -65,7 +65,11 @@ same tensor. The backward gets the gate back as y / x: one division instead of a
 tanh (on the CPUs measured erf alone takes longer than torch's whole fused gelu). At x = 0 the
 division is 0/0 = nan, and the gate is ½ there: Tensor.nan_to_num_(nan=0.5). For e^(−x²/2)
 write 2^(−x²/2 · log₂e) with exp2_, as exp_ (given, above gelu) does: on the CPU torch's exp2
-is twice as fast as its exp; attention's and cross-entropy's softmaxes use exp_ too.
+is twice as fast as its exp; attention's and cross-entropy's softmaxes use exp_ too. Each new
+(rows, features) tensor costs more than a pass over one (fresh memory, and the step's peak):
+the exact form builds x·φ(x) in one buffer and adds y / x to it in place (Tensor.addcdiv_),
+then nan_to_num_ -- which also turns a nan input's nan into ½, so adding x·0 (nan for a nan x)
+gives it back: torch's gradient at x = nan is nan.
 gelu(x, approximate) calls GELUFunction through minimod.nn._function.run, which skips
 autograd's bookkeeping when no gradient is needed. The tests compare your gradients
 with torch's and run torch.autograd.gradcheck (finite differences in float64).
@@ -78,6 +82,9 @@ Classic pitfalls
 - A backward that returns dy/dx instead of dy · dy/dx (forgetting the incoming gradient).
 - GELU's gate as y / x without the case x = 0: 0/0 is nan, and a nan gradient at one exact zero
   (a zero-initialised layer, a padded position) spreads to every weight in the next step.
+- nan_to_num_ over a whole gradient: it turns every nan into the number given, a nan input's
+  too, and hides the nan that should tell you the input was broken (torch's gradient there is
+  nan).
 - ReLUFunction's backward as dy · [y > 0]: NaN > 0 is False, so a NaN input gets gradient 0;
   torch zeroes the gradient only where y ≤ 0, which lets NaN through: dy · not(y ≤ 0), written
   dy * (y <= 0).logical_not_() (a product: masked_fill gives the same and takes three times as
@@ -207,16 +214,19 @@ class GELUFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         x, y = ctx.saved_tensors
         # BEGIN YOUR CODE
-        half_gate = torch.div(y, x).nan_to_num_(nan=0.5)  # y / x, and ½ where x = 0
         if ctx.approximate == "tanh":
+            half_gate = torch.div(y, x).nan_to_num_(nan=0.5)  # y / x, and ½ where x = 0
             # ½x(1 − t²) = 2x · h(1 − h) with h = ½(1 + t)
             k = math.sqrt(2.0 / math.pi)
             slope = (1.0 - half_gate).mul_(half_gate).mul_(x).mul_(2.0 * k)
             slope.mul_(torch.addcmul(torch.ones_like(x), x, x, value=3 * 0.044715))
             derivative = slope.add_(half_gate)
         else:
-            density = torch.mul(x, x).mul_(-0.5 * LOG2_E).exp2_()  # √(2π)·φ(x) = 2^(−x²/2·log₂e)
-            derivative = half_gate.addcmul_(x, density, value=1.0 / math.sqrt(2 * math.pi))
+            # One new buffer: x·φ(x), then the gate y / x added in place (½ where x = 0).
+            derivative = torch.mul(x, x).mul_(-0.5 * LOG2_E).exp2_()  # √(2π)·φ(x), by exp2
+            derivative.mul_(x).mul_(1.0 / math.sqrt(2 * math.pi))
+            derivative.addcdiv_(y, x).nan_to_num_(nan=0.5)  # + Φ(x) = y / x
+            derivative.addcmul_(x, x.new_zeros(()))  # a nan x (made ½ just above) back to nan
         return derivative.mul_(grad_output), None
         # END YOUR CODE
 

@@ -131,16 +131,19 @@ class GELUFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         x, y = ctx.saved_tensors
         # BEGIN SOLUTION
-        half_gate = torch.div(y, x).nan_to_num_(nan=0.5)  # y / x, and ½ where x = 0
         if ctx.approximate == "tanh":
+            half_gate = torch.div(y, x).nan_to_num_(nan=0.5)  # y / x, and ½ where x = 0
             # ½x(1 − t²) = 2x · h(1 − h) with h = ½(1 + t)
             k = math.sqrt(2.0 / math.pi)
             slope = (1.0 - half_gate).mul_(half_gate).mul_(x).mul_(2.0 * k)
             slope.mul_(torch.addcmul(torch.ones_like(x), x, x, value=3 * 0.044715))
             derivative = slope.add_(half_gate)
         else:
-            density = torch.mul(x, x).mul_(-0.5 * LOG2_E).exp2_()  # √(2π)·φ(x) = 2^(−x²/2·log₂e)
-            derivative = half_gate.addcmul_(x, density, value=1.0 / math.sqrt(2 * math.pi))
+            # One new buffer: x·φ(x), then the gate y / x added in place (½ where x = 0).
+            derivative = torch.mul(x, x).mul_(-0.5 * LOG2_E).exp2_()  # √(2π)·φ(x), by exp2
+            derivative.mul_(x).mul_(1.0 / math.sqrt(2 * math.pi))
+            derivative.addcdiv_(y, x).nan_to_num_(nan=0.5)  # + Φ(x) = y / x
+            derivative.addcmul_(x, x.new_zeros(()))  # a nan x (made ½ just above) back to nan
         return derivative.mul_(grad_output), None
         # END SOLUTION
 

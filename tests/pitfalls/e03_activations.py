@@ -49,10 +49,17 @@ MUTANTS = [
     ),
     Mutant(
         "GELU's gate as y / x without the case x = 0",
-        "half_gate = torch.div(y, x).nan_to_num_(nan=0.5)",
-        "half_gate = torch.div(y, x)",
+        "derivative.addcdiv_(y, x).nan_to_num_(nan=0.5)",
+        "derivative.addcdiv_(y, x)",
         "at x = 0",
         (T + "test_gradient_at_exactly_zero_matches_torch",),
+    ),
+    Mutant(
+        "nan_to_num_ over a whole gradient",
+        "derivative.addcmul_(x, x.new_zeros(()))",
+        "derivative.add_(0.0)",
+        "a NaN input must get torch's gradient",
+        (T + "test_nan_input_matches_torch",),
     ),
     Mutant(
         "ReLUFunction's backward as dy · [y > 0]",
