@@ -901,7 +901,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--e2e",
         metavar="TEXT",
         help="also time `minimod pretrain gpt --preset baby --data TEXT` end to end (2000 "
-        "steps, minutes), e.g. ../shared/data/tinyshakespeare.txt",
+        "steps, minutes), e.g. tinyshakespeare.txt",
     )
     parser.add_argument(
         "--e2e-precisions",
@@ -915,13 +915,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--nanogpt",
         metavar="DIR",
         help="also run nanoGPT's own train.py beside `minimod pretrain gpt --preset baby` "
-        "(benchmarks/nanogpt_side_by_side.py, whole runs: tens of minutes): a nanoGPT checkout, "
-        "e.g. ../shared/anchors/nanoGPT; needs --nanogpt-data",
+        "(benchmarks/nanogpt_side_by_side.py, whole runs: tens of minutes): the folder of a "
+        "nanoGPT checkout (github.com/karpathy/nanoGPT); needs --nanogpt-data",
     )
     parser.add_argument(
         "--nanogpt-data",
         metavar="TEXT",
-        help="the text both train on, e.g. ../shared/data/tinyshakespeare.txt (its --data)",
+        help="the text both train on, e.g. tinyshakespeare.txt (its --data)",
     )
     parser.add_argument(
         "--nanogpt-steps",

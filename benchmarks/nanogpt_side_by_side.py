@@ -321,8 +321,8 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: python benchmarks/nanogpt_side_by_side.py --nanogpt ../shared/anchors/"
-        "nanoGPT --data ../shared/data/tinyshakespeare.txt --steps 200",
+        epilog="Example: python benchmarks/nanogpt_side_by_side.py --nanogpt NANOGPT_DIR --data "
+        "tinyshakespeare.txt --steps 200 (NANOGPT_DIR: a checkout of github.com/karpathy/nanoGPT)",
     )
     parser.add_argument(
         "--nanogpt",
